@@ -1,0 +1,44 @@
+# tomoprune: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-run
+BENCH_OUT ?= benchmarks/results
+
+.PHONY: venv demo test test-fast bench lint format reproduce-table1 reproduce-l0 clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: DTC against magnitude and random pruning on the bundled digits dataset (offline)
+demo: $(STAMP)
+	$(BIN)/tomoprune compare --methods dtc,magnitude,random --dataset digits --out $(DEMO_OUT)
+
+## test: the whole suite (unit, integration on ../shared/data/mnist when present, CLI)
+test: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -n 2 --durations=15 -q
+
+## bench: speed and memory benchmarks; results in benchmarks/results/
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+## reproduce-table1: the DTC paper's Table 1 on real MNIST (about 15 minutes on 2 cores)
+reproduce-table1: $(STAMP)
+	$(BIN)/tomoprune reproduce table1 --data-dir ../shared/data/mnist --out out/table1
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

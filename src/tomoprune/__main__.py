@@ -1,0 +1,5 @@
+import sys
+
+from tomoprune.cli import main
+
+sys.exit(main())

@@ -1,0 +1,462 @@
+"""Read run directories into ``RunRecords``, and turn the authors' recorded run into three.
+
+Only the records are read (``config.json``, ``cycles.csv``, ``measurements.json``; format in
+``tomoprune.records.schema``), never a model. Reading is tolerant: a missing or malformed
+``measurements.json`` or missing values become notes saying what cannot be computed; only a
+directory that is not a run directory at all raises ``RecordError``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tomoprune.errors import RecordError
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv, read_json
+from tomoprune.records.schema import (
+    CONFIG_FILE,
+    CYCLE_COLUMNS,
+    CYCLES_FILE,
+    MEASUREMENT_LAYERS,
+    MEASUREMENTS_FILE,
+)
+from tomoprune.reproduce.paper import METHODS, load_reference_run
+
+REQUIRED_COLUMNS = ("cycle", "sparsity", "test_accuracy")
+REFERENCE_INITIAL_WIDTH = 512
+REFERENCE_INPUTS, REFERENCE_OUTPUTS = 784, 10
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleMeasurement:
+    """One cycle of ``measurements.json``; a vector the run did not record is None."""
+
+    cycle: int
+    width_before: int | None
+    n_measurements: int | None
+    measurements: dict[str, np.ndarray | None]
+    coefficients: dict[str, np.ndarray | None]
+    scores: np.ndarray | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecords:
+    """Everything the analysis reads from one run directory.
+
+    Attributes
+    ----------
+    name : str
+        Short label (the directory name).
+    path : Path or None
+        Where it was read from (None when built in memory).
+    config : dict
+        ``config.json`` as written.
+    columns : dict[str, numpy.ndarray]
+        Numeric columns of ``cycles.csv``, rows sorted by cycle; NaN for an empty cell.
+    measurements : tuple of CycleMeasurement, or None
+        None when the run recorded no ``measurements.json`` (or it could not be read).
+    notes : tuple of str
+        What was missing or odd, in plain words.
+    """
+
+    name: str
+    path: Path | None
+    config: dict[str, Any]
+    columns: dict[str, np.ndarray]
+    measurements: tuple[CycleMeasurement, ...] | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def method(self) -> str:
+        return method_name(self.config)
+
+    @property
+    def cycle(self) -> np.ndarray:
+        return self.columns["cycle"].astype(int)
+
+    @property
+    def sparsity(self) -> np.ndarray:
+        return self.columns["sparsity"]
+
+    @property
+    def test_accuracy(self) -> np.ndarray:
+        return self.columns["test_accuracy"]
+
+    @property
+    def width(self) -> np.ndarray | None:
+        return self.columns.get("width")
+
+    def measurement_rows(self) -> list[CycleMeasurement | None]:
+        """The measurement record of each cycles.csv row (None where there is none)."""
+        if self.measurements is None:
+            return [None] * self.cycle.size
+        by_cycle = {m.cycle: m for m in self.measurements}
+        return [by_cycle.get(int(c)) for c in self.cycle]
+
+
+def method_name(config: Mapping[str, Any]) -> str:
+    """The compression method a config names (a string, or a table with ``name``)."""
+    method = config.get("method")
+    if isinstance(method, Mapping):
+        method = method.get("name") or method.get("method")
+    return str(method) if method else "unknown"
+
+
+def config_summary(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Method, profile, dataset, seeds, versions and git commit, wherever the config keeps them."""
+    dataset = config.get("dataset")
+    if isinstance(dataset, Mapping):
+        dataset = dataset.get("name", dict(dataset))
+    found: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                name = f"{prefix}{key}"
+                low = str(key).lower()
+                if any(t in low for t in ("seed", "version", "commit")) and not isinstance(
+                    value, (Mapping, list)
+                ):
+                    found[name] = value
+                elif isinstance(value, Mapping) and any(
+                    t in low for t in ("seed", "version", "commit", "git")
+                ):
+                    for k2, v2 in value.items():
+                        if not isinstance(v2, (Mapping, list)):
+                            found[f"{name}.{k2}"] = v2
+                else:
+                    walk(value, f"{name}.")
+
+    walk(config, "")
+    return {
+        "method": method_name(config),
+        "profile": config.get("profile"),
+        "dataset": dataset,
+        "status": config.get("status"),
+        **found,
+    }
+
+
+def _to_float(text: str | None) -> float:
+    if text is None:
+        return math.nan
+    text = text.strip()
+    if text == "" or text.lower() in ("none", "null", "nan"):
+        return math.nan
+    return float(text)
+
+
+def _read_columns(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    rows = read_csv(path)
+    if not rows:
+        raise RecordError(
+            f"{path}: no rows; the run finished no cycle, so there is nothing to analyse."
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    if missing:
+        raise RecordError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected the tomoprune cycles.csv format."
+        )
+    notes: list[str] = []
+    columns: dict[str, np.ndarray] = {}
+    for name in rows[0]:
+        try:
+            columns[name] = np.array([_to_float(r.get(name)) for r in rows], dtype=float)
+        except ValueError:
+            if name in REQUIRED_COLUMNS:
+                raise RecordError(
+                    f"{path}: column {name!r} holds non-numeric values; the file is not a "
+                    "tomoprune cycles.csv or is corrupt."
+                ) from None
+            continue  # a text column (e.g. a status); the analysis uses numbers only
+    if np.any(~np.isfinite(columns["cycle"])):
+        raise RecordError(f"{path}: empty 'cycle' cells; the file is corrupt.")
+    order = np.argsort(columns["cycle"], kind="stable")
+    columns = {k: v[order] for k, v in columns.items()}
+    cycles = columns["cycle"]
+    if np.unique(cycles).size != cycles.size:
+        last = {int(c): i for i, c in enumerate(cycles)}
+        keep = np.array(sorted(last.values()))
+        columns = {k: v[keep] for k, v in columns.items()}
+        notes.append("cycles.csv repeats some cycles; the last row of each cycle is used.")
+    for col in ("test_accuracy", "sparsity"):
+        bad = columns["cycle"][~np.isfinite(columns[col])].astype(int).tolist()
+        if bad:
+            notes.append(
+                f"{col} is missing or not finite at cycle(s) {bad}: those cycles are left out "
+                "of every correlation and curve."
+            )
+    return columns, notes
+
+
+def _vector(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    try:
+        return np.array([math.nan if v is None else v for v in value], dtype=float)
+    except (TypeError, ValueError):
+        return np.array([math.nan])
+
+
+def _layer_vectors(value: Any) -> dict[str, np.ndarray | None]:
+    value = value if isinstance(value, Mapping) else {}
+    return {layer: _vector(value.get(layer)) for layer in MEASUREMENT_LAYERS}
+
+
+def _read_measurements(
+    path: Path, method: str
+) -> tuple[tuple[CycleMeasurement, ...] | None, list[str]]:
+    if not path.is_file():
+        return None, [
+            f"no {MEASUREMENTS_FILE} (method {method!r} records no measurement vectors): Gibbs "
+            "entropy, weight rays and the null models cannot be computed for this run; its "
+            "accuracy curve and its correlation with another run's entropy can."
+        ]
+    try:
+        raw = read_json(path)
+        entries = raw["cycles"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except RecordError as exc:
+        return None, [f"{exc} Entropy and weight rays cannot be computed for this run."]
+    except (KeyError, TypeError):
+        return None, [
+            f"{path}: no 'cycles' list; entropy and weight rays cannot be computed for this run."
+        ]
+    notes: list[str] = []
+    out = []
+    for position, entry in enumerate(entries, start=1):
+        if not isinstance(entry, Mapping):
+            notes.append(f"{MEASUREMENTS_FILE}: entry {position} is not an object; skipped.")
+            continue
+        cycle = entry.get("cycle", position)
+        out.append(
+            CycleMeasurement(
+                cycle=int(cycle),
+                width_before=None
+                if entry.get("width_before") is None
+                else int(entry["width_before"]),
+                n_measurements=None
+                if entry.get("n_measurements") is None
+                else int(entry["n_measurements"]),
+                measurements=_layer_vectors(entry.get("measurements")),
+                coefficients=_layer_vectors(entry.get("coefficients")),
+                scores=_vector(entry.get("scores")),
+            )
+        )
+    for layer in MEASUREMENT_LAYERS:
+        bad = [
+            m.cycle
+            for m in out
+            if m.measurements[layer] is not None and not np.all(np.isfinite(m.measurements[layer]))
+        ]
+        gone = [m.cycle for m in out if m.measurements[layer] is None]
+        if bad:
+            notes.append(
+                f"{layer} measurements hold missing or non-finite values at cycle(s) {bad}: "
+                "their entropy is undefined and those cycles are dropped from the correlations."
+            )
+        if gone:
+            notes.append(f"no {layer} measurement vector at cycle(s) {gone}.")
+    if out and all(all(v is None for v in m.coefficients.values()) for m in out):
+        notes.append(
+            "no recovered coefficient vectors recorded: their zero share and norms are not "
+            "available (weight rays use the recorded scores)."
+        )
+    return tuple(out), notes
+
+
+def load_run(path: PathLike, name: str | None = None) -> RunRecords:
+    """Read one run directory.
+
+    Raises
+    ------
+    RecordError
+        When ``path`` is not a directory holding ``config.json`` and ``cycles.csv``, or
+        ``cycles.csv`` lacks the columns every run writes.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RecordError(f"{path}: not a directory; pass a tomoprune run directory.")
+    missing = [f for f in (CONFIG_FILE, CYCLES_FILE) if not (path / f).is_file()]
+    if missing:
+        raise RecordError(
+            f"{path}: not a tomoprune run directory (no {' or '.join(missing)}); pass the "
+            "directory `tomoprune run` wrote."
+        )
+    config = read_json(path / CONFIG_FILE)
+    if not isinstance(config, Mapping):
+        raise RecordError(f"{path / CONFIG_FILE}: expected a JSON object.")
+    columns, notes = _read_columns(path / CYCLES_FILE)
+    measurements, m_notes = _read_measurements(path / MEASUREMENTS_FILE, method_name(config))
+    notes += m_notes
+    if measurements is not None:
+        known = set(columns["cycle"].astype(int).tolist())
+        extra = sorted(m.cycle for m in measurements if m.cycle not in known)
+        if extra:
+            notes.append(
+                f"{MEASUREMENTS_FILE} has cycle(s) {extra} that cycles.csv lacks; they are ignored."
+            )
+    return RunRecords(
+        name=name or path.resolve().name,
+        path=path,
+        config=dict(config),
+        columns=columns,
+        measurements=measurements,
+        notes=tuple(notes),
+    )
+
+
+def load_runs(paths: list[PathLike]) -> list[RunRecords]:
+    """Read several run directories; repeated directory names get a numeric suffix."""
+    runs: list[RunRecords] = []
+    seen: dict[str, int] = {}
+    for p in paths:
+        base = Path(p).resolve().name
+        seen[base] = seen.get(base, 0) + 1
+        runs.append(load_run(p, name=base if seen[base] == 1 else f"{base}-{seen[base]}"))
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# The authors' recorded run in our record format
+
+
+def reference_run_records(reference_path: PathLike | None = None) -> dict[str, RunRecords]:
+    """The authors' recorded run as three in-memory runs: magnitude, random and dtc.
+
+    Widths are ``round(512 * (1 - sparsity))``. The DTC run carries the recorded measurement
+    vectors and uses the recorded weight rays as its scores; the recovered coefficient vectors
+    were not recorded, so they are None.
+    """
+    ref = load_reference_run(reference_path)
+    widths = np.rint(REFERENCE_INITIAL_WIDTH * (1.0 - ref.sparsity)).astype(int)
+    before = np.concatenate([[REFERENCE_INITIAL_WIDTH], widths[:-1]])
+    cycles = np.arange(1, widths.size + 1)
+    nan = np.full(widths.size, np.nan)
+    runs = {}
+    for method in METHODS:
+        params = (widths * (REFERENCE_INPUTS + REFERENCE_OUTPUTS)).astype(float)
+        columns = {c: nan.copy() for c in CYCLE_COLUMNS}
+        columns.update(
+            cycle=cycles.astype(float),
+            width=widths.astype(float),
+            sparsity=ref.sparsity.copy(),
+            parameters=params,
+            nonzero_parameters=params.copy(),
+            test_accuracy=ref.accuracy[method].copy(),
+        )
+        config: dict[str, Any] = {
+            "method": method,
+            "profile": "paper-reference",
+            "dataset": {"name": "mnist"},
+            "model": {
+                "kind": "mlp",
+                "inputs": REFERENCE_INPUTS,
+                "hidden": REFERENCE_INITIAL_WIDTH,
+                "outputs": REFERENCE_OUTPUTS,
+            },
+            "seeds": {"torch": 42424242, "numpy": 42424242},
+            "source": {**ref.source, "converted_from": "dtc-mnist-reference-run.json"},
+            "status": "finished",
+            "note": "converted from the authors' recorded run; only test accuracy (and for dtc "
+            "the measurement vectors and weight rays) were recorded",
+        }
+        measurements = None
+        notes: list[str] = []
+        if method == "dtc":
+            config["dtc"] = {"lambda": ref.lam, "measurement_fraction": ref.measurement_fraction}
+            measurements = tuple(
+                CycleMeasurement(
+                    cycle=int(c),
+                    width_before=int(w),
+                    n_measurements=int(prev.size),
+                    measurements={"previous_layer": prev, "next_layer": nxt},
+                    coefficients={layer: None for layer in MEASUREMENT_LAYERS},
+                    scores=rays,
+                )
+                for c, w, prev, nxt, rays in zip(
+                    cycles,
+                    before,
+                    ref.measurements_previous_layer,
+                    ref.measurements_next_layer,
+                    ref.weight_rays,
+                    strict=True,
+                )
+            )
+            notes.append(
+                "no recovered coefficient vectors recorded: their zero share and norms are not "
+                "available (weight rays use the recorded scores)."
+            )
+        runs[method] = RunRecords(
+            name=f"reference-{method}",
+            path=None,
+            config=config,
+            columns=columns,
+            measurements=measurements,
+            notes=tuple(notes),
+        )
+    return runs
+
+
+def _list_or_none(v: np.ndarray | None) -> list[float] | None:
+    return None if v is None else [float(x) for x in v]
+
+
+def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
+    """Write ``config.json``, ``cycles.csv`` and (when present) ``measurements.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / CONFIG_FILE, records.config)
+    names = list(CYCLE_COLUMNS) + [c for c in records.columns if c not in CYCLE_COLUMNS]
+    ints = {"cycle", "width", "parameters", "nonzero_parameters", "train_steps"}
+    rows = []
+    for i in range(records.cycle.size):
+        row: dict[str, Any] = {}
+        for c in names:
+            v = float(records.columns.get(c, np.full(records.cycle.size, np.nan))[i])
+            row[c] = None if not math.isfinite(v) else (int(v) if c in ints else v)
+        rows.append(row)
+    atomic_write_csv(out / CYCLES_FILE, names, rows)
+    if records.measurements is not None:
+        doc = {
+            "layers": list(MEASUREMENT_LAYERS),
+            "cycles": [
+                {
+                    "cycle": m.cycle,
+                    "width_before": m.width_before,
+                    "n_measurements": m.n_measurements,
+                    "measurements": {k: _list_or_none(v) for k, v in m.measurements.items()},
+                    "coefficients": {k: _list_or_none(v) for k, v in m.coefficients.items()},
+                    "scores": _list_or_none(m.scores),
+                }
+                for m in records.measurements
+            ],
+        }
+        atomic_write_json(out / MEASUREMENTS_FILE, doc)
+    return out
+
+
+def reference_run_dirs(
+    out_dir: PathLike, reference_path: PathLike | None = None
+) -> dict[str, Path]:
+    """Write the authors' recorded run as run directories ``OUT/reference-{method}``.
+
+    Returns
+    -------
+    dict
+        Method name (``"magnitude"``, ``"random"``, ``"dtc"``) -> run directory.
+    """
+    out = Path(out_dir)
+    return {
+        method: write_run_records(records, out / records.name)
+        for method, records in reference_run_records(reference_path).items()
+    }

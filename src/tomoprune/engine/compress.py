@@ -1,0 +1,288 @@
+"""THE train-compress loop. Every method runs through ``CompressionLoop``.
+
+Each cycle: train (the method's phases, extended by hooks), compress (the method), evaluate the
+compressed model before any further training, append a record row, and checkpoint. A run that
+is interrupted continues from its last finished cycle and produces the same records.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tomoprune.engine.batches import BatchStream
+from tomoprune.engine.method import CompressionMethod, CycleContext
+from tomoprune.engine.progress import Reporter
+from tomoprune.engine.task import Task
+from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
+from tomoprune.models.spec import build_from_spec, describe
+from tomoprune.models.surgery import slice_parameter_state
+from tomoprune.records.run_dir import RunDirectory
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, non-zero) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
+    return total, nonzero
+
+
+def carry_optimizer(
+    optimizer: torch.optim.Optimizer,
+    old_model: nn.Module,
+    new_model: nn.Module,
+    removal: dict[str, Any],
+    lr: float,
+    device: torch.device,
+) -> torch.optim.Optimizer:
+    """A new Adam over ``new_model`` whose moments are the old ones, sliced like the weights."""
+    names = {id(p): n for n, p in old_model.named_parameters()}
+    old_state = {
+        names[id(p)]: dict(optimizer.state[p]) for p in optimizer.state if id(p) in names
+    }
+    sliced = slice_parameter_state(old_model, new_model, removal, old_state)
+    fresh = make_optimizer(new_model, lr, device)
+    for name, param in new_model.named_parameters():
+        if name in sliced:
+            fresh.state[param] = sliced[name]
+    return fresh
+
+
+@dataclass
+class LoopResult:
+    model: nn.Module
+    rows: list[dict[str, Any]]
+    phases: list[dict[str, Any]]
+    measurements: list[dict[str, Any]]
+    seconds: float
+    resumed_from: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CompressionLoop:
+    """Runs ``method`` on ``model`` and ``task`` until the method says it is finished."""
+
+    def __init__(
+        self,
+        *,
+        model: nn.Sequential,
+        method: CompressionMethod,
+        task: Task,
+        train: Any,  # config.TrainConfig
+        device: torch.device,
+        run_dir: RunDirectory | None = None,
+        reporter: Reporter | None = None,
+        max_cycles: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model = model.to(device)
+        self.method = method
+        self.task = task
+        self.train = train
+        self.device = device
+        self.run_dir = run_dir
+        self.reporter = reporter or Reporter()
+        self.max_cycles = max_cycles
+        self.criterion = make_criterion(task.kind, train.log_softmax_dim)
+        self.stream = BatchStream(
+            task.train_x, task.train_y,
+            batch_size=train.batch_size,
+            shuffle=train.shuffle,
+            restart_each_cycle=train.restart_batches_each_cycle,
+            seed=train.data_seed,
+        )
+        self.torch_generator = torch.Generator().manual_seed(seed)
+        self.numpy_rng = np.random.default_rng(seed)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.initial_units: int | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.phase_rows: list[dict[str, Any]] = []
+        self.measurements: list[dict[str, Any]] = []
+        self.cycle = 0
+
+    # -- evaluation helpers ------------------------------------------------------------
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor):
+        return evaluate(
+            self.model, x, y, kind=self.task.kind, batch_size=self.train.eval_batch_size,
+            log_softmax_dim=self.train.log_softmax_dim, accuracy_mode=self.train.accuracy,
+        )
+
+    def calibration_loss(self, model: nn.Module) -> float:
+        x, y = self.task.calibration
+        return evaluate(
+            model, x, y, kind=self.task.kind, batch_size=self.train.eval_batch_size,
+            log_softmax_dim=self.train.log_softmax_dim, accuracy_mode=self.train.accuracy,
+        ).loss
+
+    def _sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = min(self.train.batch_size, self.task.train_x.shape[0])
+        return self.task.train_x[:n], self.task.train_y[:n]
+
+    def _units(self, model: nn.Module) -> int:
+        width = getattr(self.method, "width", None)
+        if width is not None:
+            return int(width(model))
+        return count_parameters(model)[0]
+
+    # -- one cycle ----------------------------------------------------------------------
+    def run_cycle(self) -> dict[str, Any]:
+        self.cycle += 1
+        cycle = self.cycle
+        self.stream.start_cycle()
+        train_seconds, losses, steps = 0.0, [], 0
+        for phase in self.method.phases(cycle, self.model):
+            if self.optimizer is None or phase.fresh_optimizer:
+                self.optimizer = make_optimizer(self.model, self.train.lr, self.device)
+            self.reporter.start_phase(cycle, phase.name, phase.max_steps)
+            result = train_phase(
+                self.model, phase, stream=self.stream, optimizer=self.optimizer,
+                criterion=self.criterion, validation_loss=self.calibration_loss,
+                on_step=self.reporter.step,
+            )
+            train_seconds += result.seconds
+            steps += result.steps
+            losses.append((result.mean_loss, result.steps))
+            self.phase_rows.append({
+                "cycle": cycle, "phase": result.name, "steps": result.steps,
+                "mean_loss": result.mean_loss, "stopped_by": result.stopped_by,
+                "seconds": result.seconds,
+                "validation_curve": ";".join(f"{s}:{v:.6g}" for s, v in result.validation_curve),
+                **{f"metric_{k}": v for k, v in result.metrics.items()},
+            })
+        started = time.perf_counter()
+        context = CycleContext(
+            cycle=cycle, device=self.device, calibration_loss=self.calibration_loss,
+            sample_batch=self._sample_batch, torch_generator=self.torch_generator,
+            numpy_rng=self.numpy_rng,
+        )
+        outcome = self.method.compress(self.model, context)
+        prune_seconds = time.perf_counter() - started
+        new_model = outcome.model.to(self.device)
+        if new_model is not self.model:
+            if outcome.removal is not None and self.optimizer is not None:
+                self.optimizer = carry_optimizer(
+                    self.optimizer, self.model, new_model, outcome.removal, self.train.lr,
+                    self.device,
+                )
+            elif _shapes(new_model) != _shapes(self.model):
+                self.optimizer = None
+            else:
+                self.optimizer = _rebind(self.optimizer, self.model, new_model, self.train.lr,
+                                         self.device)
+        self.model = new_model
+        evaluation = self._evaluate(self.task.test_x, self.task.test_y)
+        total, nonzero = count_parameters(self.model)
+        units = self._units(self.model)
+        weighted_loss = sum(loss * n for loss, n in losses) / max(steps, 1)
+        row = {
+            "cycle": cycle,
+            "width": units,
+            "sparsity": 1.0 - units / self.initial_units,
+            "parameters": total,
+            "nonzero_parameters": nonzero,
+            "test_accuracy": evaluation.accuracy,
+            "test_loss": evaluation.loss,
+            "train_loss": weighted_loss,
+            "train_steps": steps,
+            "train_seconds": train_seconds,
+            "prune_seconds": prune_seconds,
+            "solver_objective": outcome.solver_objective,
+            **outcome.row,
+        }
+        self.rows.append(row)
+        if outcome.measurements is not None:
+            self.measurements.append({"cycle": cycle, **outcome.measurements})
+        self._persist()
+        self.reporter.end_cycle(row)
+        return row
+
+    def run(self) -> LoopResult:
+        started = time.perf_counter()
+        resumed_from = self.cycle
+        if self.initial_units is None:
+            self.initial_units = self._units(self.model)
+        planned = getattr(self.method, "planned_widths", None)
+        total = len(planned(self.model)) + self.cycle if planned else None
+        self.reporter.start(f"{self.method.name}", total)
+        try:
+            while not (self.cycle and self.method.finished(self.model, self.cycle)):
+                if self.max_cycles is not None and self.cycle >= self.max_cycles:
+                    break
+                self.run_cycle()
+        finally:
+            self.reporter.stop()
+        return LoopResult(
+            model=self.model, rows=self.rows, phases=self.phase_rows,
+            measurements=self.measurements, seconds=time.perf_counter() - started,
+            resumed_from=resumed_from,
+        )
+
+    # -- records and checkpoints -------------------------------------------------------
+    def _persist(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.save_checkpoint(self.state_dict())
+        self.run_dir.write_cycles(self.rows)
+        self.run_dir.write_phases(self.phase_rows)
+        if self.measurements:
+            self.run_dir.write_measurements(self.measurements)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "initial_units": self.initial_units,
+            "model_spec": describe(self.model),
+            "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "stream": self.stream.state_dict(),
+            "method": self.method.state_dict(),
+            "torch_generator": self.torch_generator.get_state(),
+            "numpy_rng": self.numpy_rng.bit_generator.state,
+            "rows": self.rows,
+            "phases": self.phase_rows,
+            "measurements": self.measurements,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.cycle = int(state["cycle"])
+        self.initial_units = state["initial_units"]
+        model = build_from_spec(state["model_spec"])
+        model.load_state_dict(state["model_state"])
+        self.model = model.to(self.device)
+        self.optimizer = None
+        if state["optimizer"] is not None:
+            self.optimizer = make_optimizer(self.model, self.train.lr, self.device)
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.stream.load_state_dict(state["stream"])
+        self.method.load_state_dict(state["method"])
+        self.torch_generator.set_state(state["torch_generator"])
+        self.numpy_rng.bit_generator.state = state["numpy_rng"]
+        self.rows = list(state["rows"])
+        self.phase_rows = list(state["phases"])
+        self.measurements = list(state["measurements"])
+
+
+def _shapes(model: nn.Module) -> list[tuple[int, ...]]:
+    return [tuple(p.shape) for p in model.parameters()]
+
+
+def _rebind(
+    optimizer: torch.optim.Optimizer | None,
+    old_model: nn.Module,
+    new_model: nn.Module,
+    lr: float,
+    device: torch.device,
+) -> torch.optim.Optimizer | None:
+    """Same shapes, new tensors (e.g. a masked copy): move the optimizer state across."""
+    if optimizer is None:
+        return None
+    fresh = make_optimizer(new_model, lr, device)
+    for old, new in zip(old_model.parameters(), new_model.parameters()):
+        if old in optimizer.state:
+            fresh.state[new] = dict(optimizer.state[old])
+    return fresh

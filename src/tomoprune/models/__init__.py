@@ -1,0 +1,40 @@
+"""Models as plain ``nn.Sequential`` stacks of standard layers.
+
+Keeping every model a flat stack of Linear/Conv2d/ReLU/MaxPool2d/Flatten/BatchNorm layers lets
+one surgery routine remove hidden units from any of them, and lets a model be saved as
+safetensors plus a small JSON spec and rebuilt without pickles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tomoprune.registry import Registry
+
+# name -> builder(model_config, input_shape (C, H, W), num_classes, generator) -> nn.Sequential
+ModelBuilder = Callable[..., nn.Sequential]
+MODEL_REGISTRY: Registry[ModelBuilder] = Registry("model")
+
+
+def load_builtin_models() -> None:
+    """Import the modules that register the built-in models (idempotent)."""
+    import tomoprune.models.mlp  # noqa: F401
+
+    try:
+        import tomoprune.models.lenet  # noqa: F401
+    except ImportError:  # the LeNet family is optional at import time
+        pass
+
+
+def build_model(
+    config,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    generator: torch.Generator,
+) -> nn.Sequential:
+    """Build and initialise the model named by ``config.name`` (a ModelConfig)."""
+    load_builtin_models()
+    return MODEL_REGISTRY.get(config.name)(config, tuple(input_shape), num_classes, generator)

@@ -1,0 +1,94 @@
+"""Save and rebuild ``nn.Sequential`` models without pickles: a JSON spec plus safetensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from tomoprune.errors import RecordError
+from tomoprune.records.io import atomic_write_bytes, atomic_write_json, read_json
+
+
+def describe(model: nn.Sequential) -> list[dict[str, Any]]:
+    """One dict per layer with the constructor arguments needed to rebuild it."""
+    spec: list[dict[str, Any]] = []
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            spec.append(
+                {"type": "Linear", "in_features": layer.in_features,
+                 "out_features": layer.out_features, "bias": layer.bias is not None}
+            )
+        elif isinstance(layer, nn.Conv2d):
+            spec.append(
+                {"type": "Conv2d", "in_channels": layer.in_channels,
+                 "out_channels": layer.out_channels, "kernel_size": list(layer.kernel_size),
+                 "stride": list(layer.stride), "padding": list(layer.padding),
+                 "bias": layer.bias is not None}
+            )
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            spec.append({"type": type(layer).__name__, "num_features": layer.num_features,
+                         "eps": layer.eps, "momentum": layer.momentum,
+                         "affine": layer.affine})
+        elif isinstance(layer, nn.MaxPool2d):
+            spec.append({"type": "MaxPool2d", "kernel_size": layer.kernel_size,
+                         "stride": layer.stride})
+        elif isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.Tanh, nn.Sigmoid)):
+            spec.append({"type": type(layer).__name__})
+        else:
+            raise TypeError(f"cannot describe layer type {type(layer).__name__}")
+    return spec
+
+
+_BUILDERS = {
+    "Linear": lambda s: nn.Linear(s["in_features"], s["out_features"], bias=s["bias"]),
+    "Conv2d": lambda s: nn.Conv2d(
+        s["in_channels"], s["out_channels"], tuple(s["kernel_size"]),
+        stride=tuple(s["stride"]), padding=tuple(s["padding"]), bias=s["bias"],
+    ),
+    "BatchNorm1d": lambda s: nn.BatchNorm1d(s["num_features"], eps=s["eps"],
+                                            momentum=s["momentum"], affine=s["affine"]),
+    "BatchNorm2d": lambda s: nn.BatchNorm2d(s["num_features"], eps=s["eps"],
+                                            momentum=s["momentum"], affine=s["affine"]),
+    "MaxPool2d": lambda s: nn.MaxPool2d(s["kernel_size"], stride=s["stride"]),
+    "ReLU": lambda s: nn.ReLU(),
+    "Tanh": lambda s: nn.Tanh(),
+    "Sigmoid": lambda s: nn.Sigmoid(),
+    "Flatten": lambda s: nn.Flatten(),
+    "Identity": lambda s: nn.Identity(),
+}
+
+
+def build_from_spec(spec: list[dict[str, Any]]) -> nn.Sequential:
+    """Inverse of ``describe`` (weights uninitialised; load a state dict afterwards)."""
+    try:
+        return nn.Sequential(*(_BUILDERS[item["type"]](item) for item in spec))
+    except (KeyError, TypeError) as exc:
+        raise RecordError(f"model spec is not understood ({exc}); was it written by tomoprune?") from None
+
+
+def state_bytes(model: nn.Module) -> bytes:
+    """The model's parameters and buffers as safetensors bytes (contiguous copies)."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    return save(tensors)
+
+
+def save_model(model: nn.Sequential, weights_path: Path, spec_path: Path) -> None:
+    """Write the model as safetensors plus its JSON spec, both atomically."""
+    atomic_write_json(spec_path, {"format": "tomoprune.sequential/1", "layers": describe(model)})
+    atomic_write_bytes(weights_path, state_bytes(model))
+
+
+def load_model(weights_path: Path, spec_path: Path, device: str | torch.device = "cpu") -> nn.Sequential:
+    """Rebuild a model saved by ``save_model``."""
+    spec = read_json(spec_path)
+    model = build_from_spec(spec["layers"])
+    try:
+        state = load_file(str(weights_path), device=str(device))
+    except FileNotFoundError:
+        raise RecordError(f"{weights_path}: model weights not found.") from None
+    model.load_state_dict(state)
+    return model.to(device)

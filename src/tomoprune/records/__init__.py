@@ -1,0 +1,1 @@
+"""Run records: one directory per run, written atomically, readable without the model."""

@@ -1,0 +1,96 @@
+"""Each scorer on hand-made weights whose kept set is known."""
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from tomoprune.engine.neuron_pruning import (
+    DTCParams,
+    NeuronPruningParams,
+    keep_count,
+    select_units,
+)
+from tomoprune.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
+
+load_builtin_scorers()
+
+
+def weights_with_rays(a_in: np.ndarray, a_out: np.ndarray, fan_in: int = 5, outputs: int = 3):
+    """Weights whose incoming/outgoing sums are exactly a_in / a_out (spread over columns)."""
+    m = len(a_in)
+    w_in = np.zeros((m, fan_in))
+    w_in[:, 0] = a_in * 0.5
+    w_in[:, 3] = a_in * 0.5
+    w_out = np.zeros((outputs, m))
+    w_out[1] = a_out
+    return torch.tensor(w_in, dtype=torch.float64), torch.tensor(w_out, dtype=torch.float64)
+
+
+def test_keep_count_gives_the_published_width_sequence():
+    widths, width = [], 512
+    while width > 10:
+        width = keep_count(width, 0.1)
+        widths.append(width)
+    assert widths[:4] == [460, 414, 372, 334]
+    assert widths[-1] == 9
+    assert len(widths) == 34
+
+
+def test_magnitude_scores_are_signed_sums_and_largest_rule_keeps_the_biggest():
+    a_in = np.array([1.0, -5.0, 0.5, 3.0, -0.1, 2.0, 0.0, -4.0, 0.2, 1.5])
+    a_out = np.array([0.0, 1.0, 0.1, -1.0, 0.0, 0.5, 0.2, 0.0, 0.1, 0.0])
+    w_in, w_out = weights_with_rays(a_in, a_out)
+    params = NeuronPruningParams(fraction=0.3)
+    k = keep_count(10, 0.3)
+    result = SCORER_REGISTRY.get("magnitude")(w_in, w_out, ScoringContext(1, k, params, {}))
+    np.testing.assert_allclose(result.scores, a_in + a_out)
+    kept = select_units(result.scores, k, "largest", 0.3)
+    expected = np.sort(np.argsort(-np.abs(a_in + a_out))[:k])
+    np.testing.assert_array_equal(kept, expected)
+
+
+def test_reference_rule_keeps_units_strictly_below_the_quantile():
+    scores = np.array([5.0, -1.0, 0.2, 9.0, -3.0, 0.0, 7.0, 2.0, -8.0, 4.0])
+    kept = select_units(scores, keep_count(10, 0.1), "below_quantile", 0.1)
+    threshold = np.quantile(np.abs(scores), 0.9)
+    np.testing.assert_array_equal(kept, np.flatnonzero(np.abs(scores) < threshold))
+    assert 3 not in kept and len(kept) == 9  # the largest |score| (9.0) is the one removed
+
+
+def test_random_reference_draw_matches_numpy_seeded_choice():
+    w_in, w_out = weights_with_rays(np.ones(40), np.ones(40))
+    params = NeuronPruningParams(reseed_each_cycle=True, seed=42424242)
+    result = SCORER_REGISTRY.get("random")(w_in, w_out, ScoringContext(1, 36, params, {}))
+    expected = np.sort(np.random.RandomState(42424242).choice(40, 36, replace=False))
+    np.testing.assert_array_equal(result.keep, expected)
+
+
+def test_random_corrected_draws_differ_between_cycles_but_repeat_per_seed():
+    w_in, w_out = weights_with_rays(np.ones(40), np.ones(40))
+    params = NeuronPruningParams(seed=3)
+    state_a, state_b = {}, {}
+    scorer = SCORER_REGISTRY.get("random")
+    first = scorer(w_in, w_out, ScoringContext(1, 20, params, state_a)).keep
+    second = scorer(w_in, w_out, ScoringContext(2, 20, params, state_a)).keep
+    again = scorer(w_in, w_out, ScoringContext(1, 20, params, state_b)).keep
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.parametrize("solver", ["native", "clarabel"])
+def test_dtc_keeps_the_units_carrying_the_sparse_dct_coefficients(solver):
+    m = 64
+    coefficients = np.zeros(m)
+    coefficients[[3, 17, 40]] = [6.0, -5.0, 4.0]
+    ray = scipy.fft.idct(coefficients, type=1, norm="ortho")  # a ray sparse in DCT-I
+    w_in, w_out = weights_with_rays(ray, ray)
+    params = DTCParams(fraction=1 - 3 / 64, measurement_fraction=0.5, lam=1e-3, solver=solver)
+    result = SCORER_REGISTRY.get("dtc")(w_in, w_out, ScoringContext(1, 3, params, {}))
+    kept = select_units(result.scores, 3, "largest", params.fraction)
+    np.testing.assert_array_equal(kept, [3, 17, 40])
+    np.testing.assert_allclose(result.scores[[3, 17, 40]], 2 * coefficients[[3, 17, 40]], atol=0.05)
+    record = result.measurements
+    assert record["n_measurements"] == 32
+    assert set(record["measurements"]) == {"previous_layer", "next_layer"}
+    assert len(record["coefficients"]["next_layer"]) == m
