@@ -63,6 +63,9 @@ class TrainConfig:
     # reference: mean of per-batch accuracies; corrected: correct / total
     accuracy: Literal["sample_weighted", "batch_mean"] = "sample_weighted"
     data_seed: int = REFERENCE_SEED
+    # Adam kernel: "fused" (fastest on CPU) or "for_loop" (PyTorch's default on CPU, which the
+    # published run used; rounding differs in the last bits)
+    adam: Literal["fused", "foreach", "for_loop"] = "fused"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +92,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train.shuffle": False,
         "train.restart_batches_each_cycle": True,
         "train.accuracy": "batch_mean",
+        "train.adam": "for_loop",
         "method.keep_rule": "below_quantile",
         "method.reseed_each_cycle": True,
         "method.measurement_rule": "reference",

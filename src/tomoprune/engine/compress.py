@@ -37,7 +37,7 @@ def carry_optimizer(
     old_model: nn.Module,
     new_model: nn.Module,
     removal: dict[str, Any],
-    lr: float,
+    train: Any,
     device: torch.device,
 ) -> torch.optim.Optimizer:
     """A new Adam over ``new_model`` whose moments are the old ones, sliced like the weights."""
@@ -46,7 +46,7 @@ def carry_optimizer(
         names[id(p)]: dict(optimizer.state[p]) for p in optimizer.state if id(p) in names
     }
     sliced = slice_parameter_state(old_model, new_model, removal, old_state)
-    fresh = make_optimizer(new_model, lr, device)
+    fresh = make_optimizer(new_model, train.lr, device, train.adam)
     for name, param in new_model.named_parameters():
         if name in sliced:
             fresh.state[param] = sliced[name]
@@ -137,7 +137,7 @@ class CompressionLoop:
         train_seconds, losses, steps = 0.0, [], 0
         for phase in self.method.phases(cycle, self.model):
             if self.optimizer is None or phase.fresh_optimizer:
-                self.optimizer = make_optimizer(self.model, self.train.lr, self.device)
+                self.optimizer = make_optimizer(self.model, self.train.lr, self.device, self.train.adam)
             self.reporter.start_phase(cycle, phase.name, phase.max_steps)
             result = train_phase(
                 self.model, phase, stream=self.stream, optimizer=self.optimizer,
@@ -166,13 +166,13 @@ class CompressionLoop:
         if new_model is not self.model:
             if outcome.removal is not None and self.optimizer is not None:
                 self.optimizer = carry_optimizer(
-                    self.optimizer, self.model, new_model, outcome.removal, self.train.lr,
+                    self.optimizer, self.model, new_model, outcome.removal, self.train,
                     self.device,
                 )
             elif _shapes(new_model) != _shapes(self.model):
                 self.optimizer = None
             else:
-                self.optimizer = _rebind(self.optimizer, self.model, new_model, self.train.lr,
+                self.optimizer = _rebind(self.optimizer, self.model, new_model, self.train,
                                          self.device)
         self.model = new_model
         evaluation = self._evaluate(self.task.test_x, self.task.test_y)
@@ -256,7 +256,7 @@ class CompressionLoop:
         self.model = model.to(self.device)
         self.optimizer = None
         if state["optimizer"] is not None:
-            self.optimizer = make_optimizer(self.model, self.train.lr, self.device)
+            self.optimizer = make_optimizer(self.model, self.train.lr, self.device, self.train.adam)
             self.optimizer.load_state_dict(state["optimizer"])
         self.stream.load_state_dict(state["stream"])
         self.method.load_state_dict(state["method"])
@@ -275,13 +275,13 @@ def _rebind(
     optimizer: torch.optim.Optimizer | None,
     old_model: nn.Module,
     new_model: nn.Module,
-    lr: float,
+    train: Any,
     device: torch.device,
 ) -> torch.optim.Optimizer | None:
     """Same shapes, new tensors (e.g. a masked copy): move the optimizer state across."""
     if optimizer is None:
         return None
-    fresh = make_optimizer(new_model, lr, device)
+    fresh = make_optimizer(new_model, train.lr, device, train.adam)
     for old, new in zip(old_model.parameters(), new_model.parameters()):
         if old in optimizer.state:
             fresh.state[new] = dict(optimizer.state[old])

@@ -87,13 +87,14 @@ def evaluate(
     return Evaluation(accuracy=accuracy, loss=loss_sum / n)
 
 
-def make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam over the model's parameters; the fused kernel where the device supports it."""
+def make_optimizer(
+    model: nn.Module, lr: float, device: torch.device, kernel: str = "fused"
+) -> torch.optim.Optimizer:
+    """Adam over the model's parameters with the chosen kernel ("fused", "foreach", "for_loop")."""
     params = [p for p in model.parameters() if p.requires_grad]
-    try:
+    if kernel == "fused":
         return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
+    return torch.optim.Adam(params, lr=lr, foreach=kernel == "foreach")
 
 
 @dataclass

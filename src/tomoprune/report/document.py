@@ -1,0 +1,132 @@
+"""A tiny document model rendered to Markdown and to one self-contained HTML page.
+
+The report is built once as a list of blocks; Markdown links figures by relative path, HTML
+embeds them as base64 PNG and carries its CSS inline, so the page can be mailed on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the report folder
+    caption: str
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure | Code
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; max-width: 72rem;
+       margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1, h2, h3 { color: #123; } h2 { border-bottom: 1px solid #ccd; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .88rem; }
+th, td { border: 1px solid #ccd; padding: .25rem .5rem; text-align: right; }
+th { background: #eef1f6; } td:first-child, th:first-child { text-align: left; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #dde; }
+figcaption { font-size: .9rem; color: #445; } pre { background: #f5f6f8; padding: .6rem;
+       overflow-x: auto; font-size: .8rem; } li { margin: .2rem 0; }
+"""
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    """Markdown (GitHub flavour) of the blocks; figures link their relative paths."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(f"{'#' * b.level} {b.text}")
+        elif isinstance(b, Paragraph):
+            out.append(b.text)
+        elif isinstance(b, Bullets):
+            out.append("\n".join(f"- {item}" for item in b.items))
+        elif isinstance(b, Table):
+            lines = ["| " + " | ".join(_md_cell(h) for h in b.header) + " |"]
+            lines.append("|" + "|".join("---" for _ in b.header) + "|")
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
+            out.append("\n".join(lines))
+        elif isinstance(b, Figure):
+            out.append(f"![{b.caption}]({b.path})\n\n*{b.caption}*")
+        elif isinstance(b, Code):
+            out.append(f"```\n{b.text}\n```")
+    return "\n\n".join(out) + "\n"
+
+
+def _data_uri(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def render_html(blocks: Sequence[Block], *, title: str, base_dir: str | os.PathLike[str]) -> str:
+    """One HTML page with inline CSS and every figure embedded as a base64 PNG."""
+    base = Path(base_dir)
+    esc = html.escape
+    body: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            body.append(f"<h{b.level}>{esc(b.text)}</h{b.level}>")
+        elif isinstance(b, Paragraph):
+            body.append(f"<p>{esc(b.text)}</p>")
+        elif isinstance(b, Bullets):
+            body.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in b.items) + "</ul>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{esc(h)}</th>" for h in b.header)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in b.rows
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Figure):
+            uri = _data_uri(base / b.path)
+            img = (
+                f'<img src="{uri}" alt="{esc(b.caption)}">'
+                if uri
+                else f"<p>(figure {esc(b.path)} missing)</p>"
+            )
+            body.append(f"<figure>{img}<figcaption>{esc(b.caption)}</figcaption></figure>")
+        elif isinstance(b, Code):
+            body.append(f"<pre>{esc(b.text)}</pre>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

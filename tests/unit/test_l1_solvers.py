@@ -1,0 +1,156 @@
+"""l1 solvers on canonical problems with known solutions and against an interior-point oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tomoprune.cs.operators import dct_basis, gaussian_sensing_matrix, sensing_times_basis
+from tomoprune.cs.solvers import L1Result, duality_gap, lambda_max, objective, solve_l1
+from tomoprune.cs.solvers.cvxpy_adapter import map_status
+from tomoprune.errors import ConfigError, SolverError
+
+ALL_SOLVERS = ["native", "lasso_lars", "clarabel", "scs"]
+EXACT_SOLVERS = ["native", "lasso_lars"]
+
+
+def dtc_problem(m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A problem shaped as DTC builds it: Gaussian Phi, DCT-I basis, a weight-ray signal."""
+    rng = np.random.default_rng(seed)
+    n = max(1, m // 10)
+    weights = rng.normal(scale=np.sqrt(2 / (m + 784)), size=(m, 784))  # Xavier-normal
+    ray = weights.sum(axis=1)  # (m,) incoming weight ray
+    phi = gaussian_sensing_matrix(n, m, rng)
+    return sensing_times_basis(phi), phi @ ray
+
+
+def soft_threshold(z: np.ndarray, t: float) -> np.ndarray:
+    return np.sign(z) * np.maximum(np.abs(z) - t, 0.0)
+
+
+@pytest.mark.parametrize("solver", ALL_SOLVERS)
+def test_orthonormal_design_gives_soft_thresholding_at_half_lambda(solver):
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    y = rng.standard_normal(20)
+    lam = 0.8
+    expected = soft_threshold(q.T @ y, lam / 2)
+    result = solve_l1(q, y, lam, solver=solver)
+    atol = 1e-8 if solver in EXACT_SOLVERS else 1e-3
+    np.testing.assert_allclose(result.coef, expected, atol=atol)
+    assert isinstance(result, L1Result) and result.solver == solver
+
+
+@pytest.mark.parametrize("solver", EXACT_SOLVERS)
+def test_lambda_at_or_above_lambda_max_gives_exactly_zero(solver):
+    A, y = dtc_problem(64, seed=1)
+    lam = lambda_max(A, y) * 1.000001
+    result = solve_l1(A, y, lam, solver=solver)
+    assert not np.any(result.coef)
+    assert result.objective == pytest.approx(float(y @ y))
+    assert result.duality_gap == pytest.approx(0.0, abs=1e-9 * float(y @ y))
+
+
+@pytest.mark.parametrize(("m", "seed"), [(40, 0), (128, 1), (128, 2), (512, 3)])
+def test_native_objective_is_no_worse_than_the_best_oracle(m, seed):
+    A, y = dtc_problem(m, seed)
+    lam = 0.3
+    native = solve_l1(A, y, lam, solver="native")
+    oracles = [solve_l1(A, y, lam, solver=s) for s in ("clarabel", "lasso_lars")]
+    best = min(r.objective for r in oracles)
+    assert native.objective <= best * (1 + 1e-6)
+    assert native.status == "optimal"
+    assert native.duality_gap <= 1e-8 * native.objective
+    clarabel = oracles[0]
+    assert np.abs(native.coef - clarabel.coef).max() <= 1e-4 * np.abs(clarabel.coef).max()
+    # the exact path keeps at most n coefficients
+    assert np.count_nonzero(native.coef) <= A.shape[0]
+
+
+def test_scs_default_is_close_but_less_accurate_than_the_exact_path():
+    A, y = dtc_problem(128, seed=4)
+    native = solve_l1(A, y, 0.3, solver="native")
+    scs = solve_l1(A, y, 0.3, solver="scs")
+    assert scs.status in ("optimal", "optimal_inaccurate")
+    assert scs.objective >= native.objective * (1 - 1e-9)
+    assert scs.objective <= native.objective * (1 + 1e-2)
+
+
+def test_sparse_dct_coefficients_are_recovered_from_gaussian_measurements():
+    rng = np.random.default_rng(7)
+    m, n = 128, 48
+    w_true = np.zeros(m)
+    w_true[rng.choice(m, size=5, replace=False)] = rng.choice([-1, 1], size=5) * rng.uniform(
+        2, 5, size=5
+    )
+    phi = gaussian_sensing_matrix(n, m, rng)
+    y = phi @ (dct_basis(m) @ w_true)  # measure the synthesised signal
+    result = solve_l1(sensing_times_basis(phi), y, 1e-3, solver="native")
+    np.testing.assert_allclose(result.coef, w_true, atol=1e-3)
+
+
+def test_duality_gap_bounds_suboptimality_and_vanishes_at_the_optimum():
+    A, y = dtc_problem(128, seed=5)
+    lam = 0.3
+    best = solve_l1(A, y, lam, solver="clarabel").objective
+    for w in (np.zeros(A.shape[1]), np.random.default_rng(0).normal(size=A.shape[1]) * 0.01):
+        gap = duality_gap(A, y, lam, w)
+        assert gap >= objective(A, y, lam, w) - best - 1e-9
+    exact = solve_l1(A, y, lam, solver="native")
+    assert exact.duality_gap <= 1e-9 * exact.objective
+
+
+def test_native_warm_start_from_the_solution_takes_one_step():
+    A, y = dtc_problem(256, seed=6)
+    cold = solve_l1(A, y, 0.3, solver="native")
+    warm = solve_l1(A, y, 0.3, solver="native", warm_start=cold.coef)
+    assert warm.iterations == 1
+    np.testing.assert_allclose(warm.coef, cold.coef, atol=1e-9)
+    # a wrong warm start still ends at the optimum
+    wrong = solve_l1(A, y, 0.3, solver="native", warm_start=-cold.coef)
+    assert wrong.objective == pytest.approx(cold.objective, rel=1e-10)
+    # a warm start of another length (previous, wider cycle) is ignored
+    other = solve_l1(A, y, 0.3, solver="native", warm_start=np.ones(A.shape[1] + 3))
+    assert other.objective == pytest.approx(cold.objective, rel=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["native", "lasso_lars"])
+def test_iteration_cap_is_reported_as_max_iterations(solver):
+    A, y = dtc_problem(256, seed=8)
+    result = solve_l1(A, y, 0.3, solver=solver, max_iter=2)
+    assert result.status == "max_iterations"
+    assert result.duality_gap > 1e-6 * result.objective
+
+
+@pytest.mark.parametrize(
+    ("cvxpy_status", "ours"),
+    [
+        ("optimal", "optimal"),
+        ("optimal_inaccurate", "optimal_inaccurate"),
+        ("user_limit", "max_iterations"),
+        ("infeasible", "failed"),
+        ("unbounded_inaccurate", "failed"),
+        (None, "failed"),
+    ],
+)
+def test_cvxpy_statuses_map_onto_the_fixed_vocabulary(cvxpy_status, ours):
+    assert map_status(cvxpy_status) == ours
+
+
+def test_unknown_solver_name_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="native"):
+        solve_l1(np.eye(2), np.ones(2), 0.1, solver="fista")
+
+
+def test_backend_crash_is_wrapped_in_a_solver_error():
+    with pytest.raises(SolverError, match="(?i)scs.*option"):
+        solve_l1(np.eye(3), np.ones(3), 0.1, solver="scs", no_such_option=1)
+
+
+@pytest.mark.parametrize(
+    ("A", "y", "lam"),
+    [(np.ones(3), np.ones(3), 0.1), (np.eye(3), np.ones(2), 0.1), (np.eye(2), np.ones(2), -1.0)],
+)
+def test_malformed_problems_raise_config_errors(A, y, lam):
+    with pytest.raises(ConfigError):
+        solve_l1(A, y, lam, solver="native")
