@@ -94,3 +94,16 @@ def test_dtc_keeps_the_units_carrying_the_sparse_dct_coefficients(solver):
     assert record["n_measurements"] == 32
     assert set(record["measurements"]) == {"previous_layer", "next_layer"}
     assert len(record["coefficients"]["next_layer"]) == m
+
+
+def test_weight_level_dtc_keeps_the_units_with_the_heaviest_rows():
+    rng = np.random.default_rng(0)
+    w_in = rng.normal(0, 0.01, (32, 40))
+    w_out = rng.normal(0, 0.01, (6, 32))
+    heavy = [2, 11, 30]
+    w_in[heavy] += 1.0
+    params = DTCParams(variant="weight_level", measurement_fraction=0.5, fraction=1 - 3 / 32)
+    result = SCORER_REGISTRY.get("dtc")(torch.tensor(w_in), torch.tensor(w_out),
+                                        ScoringContext(1, 3, params, {}))
+    np.testing.assert_array_equal(select_units(result.scores, 3, "largest", params.fraction), heavy)
+    assert result.info["variant"] == "weight_level"

@@ -8,6 +8,7 @@ models, and writes ``gibbs.json`` (every number with the settings used) plus the
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -365,11 +366,17 @@ def _capabilities(ra: RunAnalysis) -> tuple[list[str], list[str]]:
         can.append("correlation of its accuracy with another run's entropy")
         return can, cannot
     for layer, results in ra.entropy.items():
-        bad = [int(c) for c, r in zip(ra.run.cycle, results, strict=True) if r.value is None]
-        defined = len(results) - len(bad)
-        can.append(f"{LAYER_LABELS[layer]} entropy at {defined} of {len(results)} cycles")
-        if bad:
-            cannot.append(f"{LAYER_LABELS[layer]} entropy at cycle(s) {bad}")
+        bad = [(int(c), r) for c, r in zip(ra.run.cycle, results, strict=True) if r.value is None]
+        can.append(
+            f"{LAYER_LABELS[layer]} entropy at {len(results) - len(bad)} of {len(results)} cycles"
+        )
+        reasons: dict[str, list[int]] = {}
+        for c, r in bad:
+            reasons.setdefault(str(r.undefined_reason), []).append(c)
+        cannot += [
+            f"{LAYER_LABELS[layer]} entropy at cycle(s) {cycles}: {reason}"
+            for reason, cycles in reasons.items()
+        ]
     rays = ra.rays or []
     if any(r is not None and r.mean_abs_over_len is not None for r in rays):
         can.append("weight rays (mean |score| / len)")
@@ -442,6 +449,21 @@ def analyze_records(runs: Sequence[RunRecords], settings: AnalysisSettings) -> A
     return result
 
 
+def plain(value: Any) -> Any:
+    """JSON-ready copy: numpy to Python, tuples to lists, NaN and inf to None."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def to_json(analysis: Analysis) -> dict[str, Any]:
     """The gibbs.json document (numbers with the settings that produced them)."""
     nulls = [
@@ -458,16 +480,18 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     all_notes = list(analysis.notes)
     for ra in analysis.runs:
         all_notes += [f"{ra.run.name}: {n}" for n in ra.run.notes]
-    return {
-        "tomoprune_version": __version__,
-        "settings": analysis.settings.to_dict(),
-        "runs": [_run_entry(ra) for ra in analysis.runs],
-        "correlations": analysis.correlations,
-        "null_models": nulls,
-        "figures": list(analysis.figures),
-        "notes": all_notes,
-        "verdicts": [v for c in analysis.correlations for v in c["verdicts"]],
-    }
+    return plain(
+        {
+            "tomoprune_version": __version__,
+            "settings": analysis.settings.to_dict(),
+            "runs": [_run_entry(ra) for ra in analysis.runs],
+            "correlations": analysis.correlations,
+            "null_models": nulls,
+            "figures": list(analysis.figures),
+            "notes": all_notes,
+            "verdicts": [v for c in analysis.correlations for v in c["verdicts"]],
+        }
+    )
 
 
 def analyze_runs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,38 +110,52 @@ def method_name(config: Mapping[str, Any]) -> str:
     return str(method) if method else "unknown"
 
 
+def _get(node: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _pairs(mapping: Any, only: Sequence[str] | None = None) -> str | None:
+    if not isinstance(mapping, Mapping):
+        return None if mapping is None else str(mapping)
+    items = [
+        f"{k}={v}"
+        for k, v in mapping.items()
+        if v is not None and not isinstance(v, (Mapping, list)) and (only is None or k in only)
+    ]
+    return ", ".join(items) or None
+
+
 def config_summary(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Method, profile, dataset, seeds, versions and git commit, wherever the config keeps them."""
-    dataset = config.get("dataset")
+    """Method, profile, dataset, seeds, versions and git commit, wherever the config keeps them.
+
+    Reads the layout ``tomoprune run`` writes (``config.data.dataset``, ``seeds``,
+    ``provenance.packages``, ``provenance.git``) and tolerates flatter ones (``dataset``,
+    ``versions``, ``git_commit``).
+    """
+    dataset = config.get("dataset", _get(config, "config", "data", "dataset"))
     if isinstance(dataset, Mapping):
-        dataset = dataset.get("name", dict(dataset))
-    found: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                name = f"{prefix}{key}"
-                low = str(key).lower()
-                if any(t in low for t in ("seed", "version", "commit")) and not isinstance(
-                    value, (Mapping, list)
-                ):
-                    found[name] = value
-                elif isinstance(value, Mapping) and any(
-                    t in low for t in ("seed", "version", "commit", "git")
-                ):
-                    for k2, v2 in value.items():
-                        if not isinstance(v2, (Mapping, list)):
-                            found[f"{name}.{k2}"] = v2
-                else:
-                    walk(value, f"{name}.")
-
-    walk(config, "")
+        dataset = dataset.get("name", _pairs(dataset))
+    git = _get(config, "provenance", "git") or config.get("git")
+    commit = git.get("commit") if isinstance(git, Mapping) else git
+    if commit and isinstance(git, Mapping) and git.get("dirty"):
+        commit = f"{commit} (modified checkout)"
+    versions = _get(config, "provenance", "packages") or config.get("versions")
+    source = config.get("source")
     return {
         "method": method_name(config),
         "profile": config.get("profile"),
         "dataset": dataset,
         "status": config.get("status"),
-        **found,
+        "seeds": _pairs(config.get("seeds")),
+        "versions": _pairs(versions, only=("tomoprune", "torch", "numpy", "scipy", "cvxpy")),
+        "git_commit": commit or config.get("git_commit"),
+        "source": _pairs(source, only=("repository", "commit", "converted_from"))
+        if source
+        else None,
     }
 
 

@@ -81,16 +81,24 @@ def differences_verdict(res: CorrelationResult, observed: float | None, alpha: f
     return f"{body}: the series also move together from cycle to cycle, evidence beyond the shared trend."
 
 
+def _trend(degree: int) -> str:
+    return {1: "a linear", 2: "a quadratic", 3: "a cubic"}.get(degree, f"a degree-{degree}")
+
+
 def partial_verdict(res: PartialResult, alpha: float) -> str:
     if res.r is None or res.p_value is None:
         return f"Partial correlation given sparsity not computed: {res.undefined_reason}."
+    trend = _trend(res.degree)
     body = (
-        f"The partial correlation given sparsity (polynomial degree {res.degree}) is {fmt(res.r)} "
+        f"The partial correlation given sparsity ({trend} trend removed) is {fmt(res.r)} "
         f"(p = {fmt(res.p_value)}, {res.dof} degrees of freedom)"
     )
     if res.p_value < alpha:
-        return f"{body}: an association remains after removing that trend in sparsity."
-    return f"{body}: no association is left once sparsity is accounted for."
+        return (
+            f"{body}: an association remains after removing {trend} trend in sparsity; a "
+            "curved trend can still carry it (the size-only null tests that)."
+        )
+    return f"{body}: no association is left once {trend} trend in sparsity is removed."
 
 
 def null_verdict(res: NullCorrelation, observed: float | None, label: str) -> str:

@@ -6,8 +6,13 @@ import argparse
 from pathlib import Path
 
 from tomoprune import config as cfg
+from tomoprune.analysis.comparison import correlation_comparison
 from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.records.io import atomic_write_csv
+from tomoprune.report.build import write_report
 from tomoprune.reproduce import table1
+
+CORRELATION_COLUMNS = ["accuracy_method", "quantity", "published", "reference_recomputed", "ours"]
 
 EXIT_CHECKS_FAILED = 6
 
@@ -64,6 +69,16 @@ def _read_rows(out: Path):
         yield {k: (float(v) if k != "method" and v not in ("", None) else v) for k, v in row.items()}
 
 
-def analysis_step(out: Path, run_dirs: dict[str, Path], quiet: bool) -> str | None:
-    """The Gibbs analysis of the three runs, with the published correlations beside ours."""
-    return None
+def analysis_step(out: Path, run_dirs: dict[str, Path], quiet: bool):
+    """The Gibbs analysis and report of the three runs, and the correlations side by side:
+    published, recomputed from the authors' recorded run, and ours."""
+    paths = write_report(list(run_dirs.values()), out / "analysis")
+    rows = correlation_comparison(list(run_dirs.values()))
+    atomic_write_csv(out / "correlations.csv", list(rows[0]), rows)
+    if quiet:
+        return None
+    shown = [{k: row.get(k) for k in CORRELATION_COLUMNS} for row in rows]
+    table = rows_table("Gibbs entropy vs smoothed accuracy (Pearson r)", shown, CORRELATION_COLUMNS)
+    out_console = console()
+    out_console.print(table)
+    return f"Analysis and report: {paths['html'].resolve()}"

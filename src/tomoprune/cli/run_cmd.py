@@ -13,6 +13,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
 from tomoprune.records import schema
 from tomoprune.records.io import read_json
+from tomoprune.report.build import write_report
 from tomoprune.sweep import run_sweep, write_comparison
 
 SUMMARY_COLUMNS = ["cycle", "width", "sparsity", "test_accuracy", "train_loss", "train_seconds"]
@@ -149,9 +150,9 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_step(out: Path, run_dirs: dict[str, Path]) -> Path | None:
-    """Figures and an HTML/Markdown report of the compared runs."""
-    return None
+def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:
+    """Figures and an HTML/Markdown report of the compared runs (``OUT/report/``)."""
+    return write_report(list(run_dirs.values()), out / "report")["html"]
 
 
 def methods_command(args: argparse.Namespace) -> int:

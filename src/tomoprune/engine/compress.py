@@ -79,6 +79,7 @@ class CompressionLoop:
         reporter: Reporter | None = None,
         max_cycles: int | None = None,
         seed: int = 0,
+        stream: BatchStream | None = None,
     ) -> None:
         self.model = model.to(device)
         self.method = method
@@ -89,7 +90,9 @@ class CompressionLoop:
         self.reporter = reporter or Reporter()
         self.max_cycles = max_cycles
         self.criterion = make_criterion(task.kind, train.log_softmax_dim)
-        self.stream = BatchStream(
+        # any object with BatchStream's methods may replace the in-memory stream (benchmarks
+        # use a per-sample DataLoader pipeline this way)
+        self.stream = stream or BatchStream(
             task.train_x, task.train_y,
             batch_size=train.batch_size,
             shuffle=train.shuffle,

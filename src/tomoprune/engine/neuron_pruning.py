@@ -48,6 +48,13 @@ class DTCParams(NeuronPruningParams):
     # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
     measurement_rule: Literal["reference", "round"] = "round"
     solver: str = "native"
+    # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
+    # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
+    # the norms of its reconstructed incoming row and outgoing column
+    variant: Literal["rays", "weight_level"] = "rays"
+    # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
+    weight_level_lam: float | None = None
+    weight_level_lam_ratio: float = 0.01
 
 
 def keep_count(width: int, fraction: float) -> int:

@@ -16,6 +16,7 @@ import torch
 
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
+from tomoprune.cs.weight_level import weight_level_scores
 from tomoprune.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext, weight_rays
 
 LAYERS = ("previous_layer", "next_layer")
@@ -31,6 +32,8 @@ def sensing_rng(ctx: ScoringContext):
 
 @SCORER_REGISTRY.register("dtc")
 def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> ScoreResult:
+    if ctx.params.variant == "weight_level":
+        return weight_level_unit_scores(w_in, w_out, ctx)
     params = ctx.params
     rays = [r.cpu().double().numpy() for r in weight_rays(w_in, w_out)]
     m = rays[0].shape[0]
@@ -70,5 +73,46 @@ def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> 
             "n_measurements": n,
             "solver_status": "/".join(sorted(statuses)),
             "score_zero_share": float(np.mean(scores == 0.0)),
+        },
+    )
+
+
+def weight_level_unit_scores(
+    w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext
+) -> ScoreResult:
+    """Score units from matrix-free reconstructions of both whole weight matrices.
+
+    The incoming matrix is measured as it is (one row per unit), the outgoing one transposed
+    (one row per unit); a unit's score is the sum of its two reconstructed row norms.
+    """
+    params = ctx.params
+    layers = {
+        "previous_layer": w_in.detach().flatten(1).cpu().double().numpy(),  # (units, fan_in)
+        "next_layer": w_out.detach().flatten(2).sum(2).T.cpu().double().numpy()
+        if w_out.dim() > 2 else w_out.detach().T.cpu().double().numpy(),  # (units, fan_out)
+    }
+    scores = np.zeros(layers["previous_layer"].shape[0])
+    solver_info, objective = {}, 0.0
+    for offset, (layer, matrix) in enumerate(layers.items()):
+        if matrix.shape[0] != scores.shape[0]:  # conv -> flatten -> linear: fold columns
+            matrix = matrix.reshape(scores.shape[0], -1)
+        layer_scores, info = weight_level_scores(
+            matrix, fraction=params.measurement_fraction, lam=params.weight_level_lam,
+            lam_ratio=params.weight_level_lam_ratio, seed=params.seed + offset,
+            granularity="neuron",
+        )
+        scores += layer_scores
+        objective += float(info["objective"])
+        solver_info[layer] = {k: info[k] for k in ("n", "m", "lam", "iterations", "objective",
+                                                   "duality_gap", "status", "seconds",
+                                                   "relative_error")}
+    return ScoreResult(
+        scores=scores,
+        objective=objective,
+        info={
+            "variant": "weight_level",
+            "relative_error_previous": solver_info["previous_layer"]["relative_error"],
+            "relative_error_next": solver_info["next_layer"]["relative_error"],
+            "solver_status": "/".join(sorted({i["status"] for i in solver_info.values()})),
         },
     )

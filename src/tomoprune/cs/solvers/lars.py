@@ -23,18 +23,22 @@ def solve_lasso_lars(
     lam: float,
     *,
     warm_start: np.ndarray | None = None,
-    max_iter: int = 500,
+    max_iter: int | None = None,
     **options: Any,
 ) -> RawSolution:
     """Solve with ``sklearn.linear_model.LassoLars(alpha=lam / (2 n), fit_intercept=False)``.
 
     The path always starts from zero, so ``warm_start`` is ignored. ``max_iter`` caps the
-    number of path steps (status ``max_iterations`` when it is reached).
+    number of path steps (status ``max_iterations`` when it is reached); the default,
+    ``10 * min(n, m) + 100``, is the native solver's, since scikit-learn's own default of 500
+    stops short of the solution once ``n`` exceeds a few hundred.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LassoLars
 
     n = A.shape[0]
+    if max_iter is None:
+        max_iter = 10 * min(A.shape) + 100
     model = LassoLars(alpha=lam / (2.0 * n), fit_intercept=False, max_iter=max_iter, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -1,0 +1,32 @@
+"""Run every named benchmark in turn (``make bench``); each writes results/<name>.json and the
+results README. Pass ``--only NAME`` to run one."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+BENCHMARKS = ("solver", "weight_level", "training", "end_to_end")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=BENCHMARKS, action="append")
+    parser.add_argument(
+        "--out", help="accepted for symmetry with the Makefile; results go to benchmarks/results/"
+    )
+    args = parser.parse_args()
+    for name in args.only or BENCHMARKS:
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        started = time.perf_counter()
+        print(f"== benchmark {name}", flush=True)
+        sys.argv = [f"bench_{name}"]
+        module.main()
+        print(f"== {name} took {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

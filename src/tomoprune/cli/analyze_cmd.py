@@ -1,0 +1,161 @@
+"""``tomoprune analyze`` and ``tomoprune report``: the Gibbs analysis of recorded runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tomoprune.analysis.entropy import BASES, BINNINGS, FORMULAS, EntropySettings
+from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings
+from tomoprune.errors import ConfigError
+
+REFERENCE_SUBDIR = "reference-runs"
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 5,10,15,20, got {text!r}"
+        ) from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories to analyse")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also convert the authors' recorded run (magnitude, random, dtc) into run "
+        f"directories under DIR/{REFERENCE_SUBDIR}/ and analyse them",
+    )
+    p.add_argument(
+        "--reference-path",
+        metavar="JSON",
+        help="the recorded run (default: $TOMOPRUNE_REFERENCE or ../shared/reference)",
+    )
+    g = p.add_argument_group("entropy")
+    g.add_argument("--binning", default="paper", choices=BINNINGS.names(), help="bin strategy")
+    g.add_argument("--bins", type=int, default=50, help="bins for --binning fixed_count")
+    g.add_argument("--formula", default="paper_epsilon", choices=FORMULAS)
+    g.add_argument("--base-previous", default="2", choices=sorted(BASES), help="log base")
+    g.add_argument("--base-next", default="e", choices=sorted(BASES), help="log base")
+    g = p.add_argument_group("correlation and controls")
+    g.add_argument("--method", default="pearson", choices=("pearson", "spearman"))
+    g.add_argument("--frac", type=float, default=0.3, help="LOWESS span (paper 0.3)")
+    g.add_argument(
+        "--raw-accuracy", action="store_true", help="correlate with raw, not LOWESS, accuracy"
+    )
+    g.add_argument("--permutations", type=int, default=2000)
+    g.add_argument("--bootstrap", type=int, default=2000, help="moving-block bootstrap resamples")
+    g.add_argument("--block-length", type=int, default=None, help="default round(n ** (1/3))")
+    g.add_argument("--confidence", type=float, default=0.95)
+    g.add_argument("--null-draws", type=int, default=500, help="null vectors per cycle")
+    g.add_argument(
+        "--null-scale", type=float, default=None, help="scale of the fixed-scale null model"
+    )
+    g.add_argument("--partial-degree", type=int, default=1, help="polynomial in sparsity")
+    g.add_argument("--alpha", type=float, default=0.05, help="significance level of verdicts")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("figures")
+    g.add_argument(
+        "--histogram-cycles",
+        type=_int_list,
+        default=(5, 10, 15, 20),
+        metavar="I,J,...",
+        help="0-based cycle positions of the measurement histograms",
+    )
+    g.add_argument("--zoom-sparsity", type=float, default=0.8, help="start of the close-up")
+    g.add_argument("--no-figures", action="store_true")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``analyze`` and ``report``."""
+    p = subparsers.add_parser(
+        "analyze",
+        help="Gibbs entropy, correlations, controls, null models and figures of recorded runs",
+        description="Writes DIR/gibbs.json (every number with its settings) and DIR/figures/.",
+    )
+    _add_common(p)
+    p.set_defaults(func=run_analyze)
+    p = subparsers.add_parser(
+        "report",
+        help="analyse recorded runs and write DIR/report.md and a self-contained DIR/report.html",
+    )
+    _add_common(p)
+    p.set_defaults(func=run_report)
+
+
+def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
+    """The AnalysisSettings the command line asks for."""
+
+    def entropy(base: str) -> EntropySettings:
+        return EntropySettings(
+            binning=args.binning, n_bins=args.bins, base=base, formula=args.formula
+        )
+
+    return AnalysisSettings(
+        previous_layer=entropy(args.base_previous),
+        next_layer=entropy(args.base_next),
+        frac=args.frac,
+        method=args.method,
+        smooth_accuracy=not args.raw_accuracy,
+        n_permutations=args.permutations,
+        n_bootstrap=args.bootstrap,
+        block_length=args.block_length,
+        confidence=args.confidence,
+        n_null_draws=args.null_draws,
+        fixed_null_scale=args.null_scale,
+        partial_degree=args.partial_degree,
+        alpha=args.alpha,
+        seed=args.seed,
+        histogram_indices=tuple(args.histogram_cycles),
+        zoom_sparsity=args.zoom_sparsity,
+        figures=not args.no_figures,
+    )
+
+
+def _run_dirs(args: argparse.Namespace) -> list[Path]:
+    dirs = [Path(d) for d in args.run_dirs]
+    if args.reference:
+        from tomoprune.analysis.runs import reference_run_dirs
+
+        made = reference_run_dirs(Path(args.out) / REFERENCE_SUBDIR, args.reference_path)
+        dirs += [made[m] for m in ("magnitude", "random", "dtc")]
+    if not dirs:
+        raise ConfigError("No run directory given; pass RUN_DIR... or --reference.")
+    return dirs
+
+
+def _print_summary(doc: dict) -> None:
+    for c in doc["correlations"]:
+        print(f"\n{c['description']}")
+        for v in c["verdicts"][1:]:
+            print(f"  - {v}")
+        print(f"  = {c['verdicts'][0]}")
+    for note in doc["notes"]:
+        print(f"note: {note}")
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from tomoprune.analysis.gibbs import analyze_runs
+
+    settings = settings_from_args(args)
+    doc = analyze_runs(_run_dirs(args), settings, out_dir=args.out)
+    _print_summary(doc)
+    out = Path(args.out)
+    print(
+        f"\nwrote {out / GIBBS_FILE} ({len(doc['correlations'])} correlations, "
+        f"{len(doc['figures'])} figures in {out / 'figures'})"
+    )
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from tomoprune.report import write_report
+
+    settings = settings_from_args(args)
+    paths = write_report(_run_dirs(args), args.out, settings, reference_path=args.reference_path)
+    print(f"wrote {paths['markdown']}, {paths['html']} and {paths['gibbs']}")
+    return 0

@@ -1,0 +1,106 @@
+"""The paper's numbers recomputed from the authors' recorded run through our own code paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
+
+from tomoprune.analysis.comparison import correlation_comparison
+from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
+from tomoprune.analysis.runs import load_run, reference_run_dirs, reference_run_records
+from tomoprune.analysis.smoothing import lowess
+from tomoprune.reproduce.paper import (
+    LOWESS_FRAC,
+    METHODS,
+    PUBLISHED_CORRELATIONS,
+    default_reference_path,
+    load_reference_run,
+    table1_row_indices,
+)
+
+pytestmark = pytest.mark.skipif(
+    not default_reference_path().is_file(),
+    reason="the authors' recorded run (../shared/reference) is not beside the checkout",
+)
+
+FAST = AnalysisSettings(n_permutations=50, n_bootstrap=50, n_null_draws=10, figures=False)
+
+
+@pytest.fixture(scope="module")
+def reference_dirs(tmp_path_factory):
+    return reference_run_dirs(tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="module")
+def gibbs_doc(reference_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analysis")
+    analyze_runs([reference_dirs[m] for m in METHODS], FAST, out_dir=out)
+    return json.loads((out / GIBBS_FILE).read_text())
+
+
+def test_published_correlations_are_recomputed_by_the_analyze_path(gibbs_doc):
+    found = {
+        c["accuracy_method"]: c["correlations"]["pearson_smoothed"]["r"]
+        for c in gibbs_doc["correlations"]
+        if c["layer"] == "next_layer" and c["entropy_run"] == "reference-dtc"
+    }
+    for method, published in PUBLISHED_CORRELATIONS.items():
+        assert round(found[method], 4) == published
+    used = gibbs_doc["settings"]["next_layer"]
+    assert (used["binning"], used["base"], used["formula"]) == ("paper", "e", "paper_epsilon")
+
+
+def test_correlation_comparison_puts_published_reference_and_ours_side_by_side(reference_dirs):
+    rows = {r["accuracy_method"]: r for r in correlation_comparison(list(reference_dirs.values()))}
+    for method, published in PUBLISHED_CORRELATIONS.items():
+        assert rows[method]["published"] == published
+        assert round(rows[method]["reference_recomputed"], 4) == published
+        assert rows[method]["ours"] == rows[method]["reference_recomputed"]
+        assert rows[method]["ours_n_cycles"] == 34
+    assert rows["magnitude"]["published"] is None
+    assert "no correlation" in rows["magnitude"]["note"]
+
+
+def test_the_paper_s_zero_over_zero_cycle_is_undefined_not_nan(gibbs_doc):
+    dtc = next(r for r in gibbs_doc["runs"] if r["name"] == "reference-dtc")
+    prev = [c["entropy"]["previous_layer"] for c in dtc["cycles"]]
+    undefined = [i for i, e in enumerate(prev) if e["value"] is None]
+    assert len(undefined) == 1
+    assert "outside" in prev[undefined[0]]["undefined_reason"]
+    assert prev[undefined[0]]["share_outside"] == 1.0
+
+
+def test_table1_cells_equal_statsmodels_lowess_and_behave():
+    ref = load_reference_run()
+    rows = table1_row_indices(ref.sparsity)
+    assert np.all(np.diff(ref.sparsity) > 0)  # so statsmodels' sorted output is in cycle order
+    cells = []
+    for method in METHODS:
+        ours = lowess(ref.sparsity, ref.accuracy[method], LOWESS_FRAC)[rows]
+        oracle = sm_lowess(ref.accuracy[method], ref.sparsity, frac=0.3)[:, 1][rows]
+        np.testing.assert_array_equal(np.round(ours, 4), np.round(oracle, 4))
+        tail = ours[-7:]  # the seven rows from sparsity 0.9 on
+        assert np.all(np.diff(tail) < 1e-3), f"{method} tail not falling: {tail}"
+        assert tail[-1] < ours[7]  # 0.98 below 0.8
+        cells += list(ours)
+    cells = np.array(cells)
+    assert cells.size == 45
+    assert np.all(np.isfinite(cells)) and np.all((cells >= 0) & (cells <= 1))
+
+
+def test_converted_run_dirs_read_back_exactly(reference_dirs):
+    memory = reference_run_records()["dtc"]
+    disk = load_run(reference_dirs["dtc"])
+    widths = disk.width.astype(int)
+    assert widths[0] == 460 and widths[-1] == 9
+    np.testing.assert_array_equal(widths, np.rint(512 * (1 - disk.sparsity)))
+    np.testing.assert_array_equal(disk.test_accuracy, memory.test_accuracy)
+    for a, b in zip(disk.measurements, memory.measurements, strict=True):
+        np.testing.assert_array_equal(a.measurements["next_layer"], b.measurements["next_layer"])
+        np.testing.assert_array_equal(a.scores, b.scores)
+        assert a.coefficients == {"previous_layer": None, "next_layer": None}
+    assert disk.measurements[0].width_before == 512 and disk.measurements[0].scores.size == 512
+    assert load_run(reference_dirs["random"]).measurements is None
