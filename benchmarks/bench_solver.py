@@ -29,7 +29,7 @@ from tomoprune.cs.operators import (  # noqa: E402
     sensing_times_basis,
 )
 from tomoprune.cs.solvers import solve_l1  # noqa: E402
-from tomoprune.records.io import read_json  # noqa: E402
+from tomoprune.reproduce.paper import default_reference_path, load_reference_run  # noqa: E402
 
 SIZES = (512, 2048, 8192)
 LAM = 0.3  # the published DTC lambda
@@ -47,10 +47,6 @@ SKIP = {
     (8192, "scs"): "skipped: one solve takes minutes on 2 cores",
 }
 DENSE_BASIS_SIZES = (512, 2048)  # forming Psi densely at 8192 needs 0.5 GiB per matrix
-# the published run's own first-cycle measurements (trained weights), when the file is present
-PUBLISHED_RUN = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "dtc-mnist-reference-run.json"
-)
 
 
 def dtc_problem(m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +60,9 @@ def dtc_problem(m: int) -> tuple[np.ndarray, np.ndarray]:
 
 def published_problem() -> tuple[np.ndarray, np.ndarray] | None:
     """``(Phi, y)`` of the published run's first cycle (incoming ray, m = 512), if available."""
-    if not PUBLISHED_RUN.is_file():
+    if not default_reference_path().is_file():
         return None
-    y = np.asarray(read_json(PUBLISHED_RUN)["dtc"]["measurements_previous_layer"][0], dtype=float)
+    y = load_reference_run().measurements_previous_layer[0]
     m = 512
     phi = gaussian_sensing_matrix(y.size, m, np.random.RandomState(SEED))
     return phi, y
@@ -149,7 +145,7 @@ def main() -> None:
             print(f"m={m} done", flush=True)
         published = published_problem()
         if published is None:
-            rows.append(skipped("m=512 published", f"{PUBLISHED_RUN} not found"))
+            rows.append(skipped("m=512 published", f"{default_reference_path()} not found"))
         else:
             rows += bench_size(512, published)
         path = write_results(

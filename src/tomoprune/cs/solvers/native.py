@@ -4,10 +4,17 @@ For DTC the problem is short and wide (``n`` about ``m / 10`` rows), so the solu
 ``n`` non-zero coefficients and the path from ``w = 0`` reaches it in a few times ``n``
 breakpoints (Osborne, Presnell & Turlach 2000; Efron et al. 2004). Each breakpoint costs one
 product with ``A^T`` (``O(n m)``) and a rank-one update of the inverse of the active Gram matrix
-(``O(k^2)``), so a DTC-sized problem (``n = 51, m = 512``) takes a few milliseconds where a
-general conic solver needs a hundred times longer and stops at ~1e-4 accuracy. The algorithm is
-the one behind scikit-learn's ``LassoLars`` (registered as ``"lasso_lars"``), which serves as an
-independent check; this implementation has less per-step overhead and accepts a warm start.
+(``O(k^2)``), so a DTC-sized problem (``n = 51, m = 512``) takes about 3 ms, where cvxpy with
+SCS needs about 20 times longer and stops at ~1e-4 accuracy (``benchmarks/bench_solver.py``).
+The algorithm is the one behind scikit-learn's ``LassoLars`` (registered as ``"lasso_lars"``),
+which serves as an independent check; this implementation has less per-step overhead (about 2x
+faster at ``m = 512``, 1.4x at ``m = 8192``) and accepts a warm start.
+
+A warm start (e.g. the previous solution) is refined by feature-sign search (an active-set
+method that can start anywhere); if that does not reach the optimum within ``min(n, m) + 10``
+steps the path runs from zero as usual. The same search repairs the rare path that ends off
+the optimum on degenerate data (duplicated or proportional columns); the status then says
+``optimal_inaccurate`` unless the optimality conditions hold to ``1e-7``.
 
 The path works on the equivalent scaled problem ``1/2 ||y - A w||^2 + alpha ||w||_1`` with
 ``alpha = lam / 2``. Along it the active correlations satisfy ``A_S^T (y - A w) = t s_S`` (``s``
@@ -19,6 +26,7 @@ which removes the rounding accumulated along the path.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +40,8 @@ _KKT_RTOL = 1e-7
 # A new column whose Schur complement is below this share of its squared norm is collinear with
 # the active ones (only happens in degenerate, non-general-position data).
 _PIVOT_RTOL = 1e-12
+# Optimality is judged relative to max(alpha, this share of ||A^T y||_inf).
+_SCALE_FLOOR = 1e-6
 # Recompute the inverse Gram matrix and the correlations after this many active-set changes.
 _REFRESH_EVERY = 200
 
@@ -63,9 +73,9 @@ def solve_native(
     A, y, lam
         The problem ``min ||A w - y||^2 + lam ||w||_1``.
     warm_start : numpy.ndarray, optional
-        Previous coefficients. Their support and signs are tried first: if the optimality
-        conditions hold there, the answer costs one least-squares solve; otherwise the path runs
-        from zero as usual.
+        Previous coefficients. Feature-sign search starts from them and, when it reaches the
+        optimum within ``min(n, m) + 10`` steps, is the answer (a good guess costs a few
+        least-squares solves); otherwise the path runs from zero as usual.
     max_iter : int, optional
         Cap on path breakpoints (default ``10 * min(n, m) + 100``).
     """
@@ -102,28 +112,27 @@ def lasso_homotopy(
     limit = _default_max_iter(A) if max_iter is None else int(max_iter)
     c = A.T @ y  # (m,) correlations A^T (y - A w) of the residual, here at w = 0
 
-    if warm_start is not None and np.any(warm_start):
-        support = np.flatnonzero(warm_start)
-        coef = _polish(A, y, alpha, support, np.sign(warm_start[support]))
-        if coef is not None:
-            violation = _kkt_violation(A, y, alpha, coef)
-            if violation <= _KKT_RTOL:
-                return coef, HomotopyInfo(1, 0, support.size, violation, True)
-
-    w = np.zeros(m)
     t = float(np.abs(c).max()) if m else 0.0
+    floor = _SCALE_FLOOR * t  # optimality is judged relative to max(alpha, floor)
+    w = np.zeros(m)
     if t <= alpha or n == 0:
-        return w, HomotopyInfo(0, 0, 0, _kkt_violation(A, y, alpha, w), False)
+        return w, HomotopyInfo(0, 0, 0, _kkt_violation(A, y, alpha, w, floor), False)
+
+    if warm_start is not None and np.any(warm_start):
+        coef, steps, converged = _feature_sign(A, y, alpha, warm_start, min(n, m) + 10, floor)
+        if converged:
+            violation = _kkt_violation(A, y, alpha, coef, floor)
+            return coef, HomotopyInfo(steps, 0, int(np.count_nonzero(coef)), violation, True)
 
     cap = min(n, m)  # at most n coefficients are active in general position
     cols = np.zeros((cap, n))  # (cap, n): row i is the column of A of the i-th active index
     inv = np.zeros((cap, cap))  # inverse of the active Gram matrix cols[:k] @ cols[:k].T
     active = np.zeros(cap, dtype=int)
     signs = np.zeros(cap)
-    closed = np.zeros(m, dtype=bool)  # active, collinear, or just dropped: may not enter
+    closed = np.zeros(m, dtype=bool)  # active or collinear: may not enter
     k = 0
     breakpoints = drops = events = 0
-    last_dropped = -1
+    last_dropped, last_sign = -1, 0.0  # the one just dropped, and its sign while active
     entering = int(np.argmax(np.abs(c)))
 
     with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and x/0 are screened
@@ -165,8 +174,14 @@ def lasso_homotopy(
             if g_drop[pos] < gamma:
                 gamma, event, index = float(g_drop[pos]), "drop", pos
             if k < cap:  # an inactive one enters when |c_j - g v_j| = t - g for some g > 0
-                g_enter = np.fmin((t - c) / (1.0 - v), (t + c) / (1.0 + v))  # NaN (0/0) ignored
-                g_enter = np.where(g_enter > 0, g_enter, np.inf)
+                # each of the two crossings counts only ahead (g > 0); NaN from 0/0 fails too
+                g_plus = (t - c) / (1.0 - v)  # c_j reaches +t
+                g_minus = (t + c) / (1.0 + v)  # c_j reaches -t
+                if last_dropped >= 0:  # it sits on its old side at g = 0: only the other counts
+                    (g_plus if last_sign > 0 else g_minus)[last_dropped] = np.inf
+                g_enter = np.minimum(
+                    np.where(g_plus > 0, g_plus, np.inf), np.where(g_minus > 0, g_minus, np.inf)
+                )
                 np.putmask(g_enter, closed, np.inf)
                 j = int(g_enter.argmin())
                 if g_enter[j] < gamma:
@@ -175,9 +190,7 @@ def lasso_homotopy(
             w[act] = w_s + gamma * d
             c -= gamma * v
             t -= gamma
-            if last_dropped >= 0:
-                closed[last_dropped] = False
-                last_dropped = -1
+            last_dropped = -1
             if event == "target":
                 break
             if event == "enter":
@@ -188,7 +201,8 @@ def lasso_homotopy(
             events += 1
             j = int(act[index])
             w[j] = 0.0
-            last_dropped = j  # stays closed for one step so it cannot re-enter at once
+            closed[j] = False
+            last_dropped, last_sign = j, signs[index]
             pivot = inv[index, index]
             hi = np.delete(inv[:k, index], index)  # (k-1,)
             inv[:k, index : k - 1] = inv[:k, index + 1 : k]
@@ -209,8 +223,64 @@ def lasso_homotopy(
         A, y, alpha, w
     ):
         w = polished
-    violation = _kkt_violation(A, y, alpha, w)
+    violation = _kkt_violation(A, y, alpha, w, floor)
+    if violation > _KKT_RTOL:
+        # degenerate data (e.g. duplicate columns) can leave the path off the optimum: repair
+        repaired, steps, _ = _feature_sign(A, y, alpha, w, limit, floor)
+        breakpoints += steps
+        if _half_objective(A, y, alpha, repaired) <= _half_objective(A, y, alpha, w):
+            w = repaired
+            violation = _kkt_violation(A, y, alpha, w, floor)
     return w, HomotopyInfo(breakpoints, drops, int(np.count_nonzero(w)), violation, False)
+
+
+def _feature_sign(
+    A: np.ndarray, y: np.ndarray, alpha: float, start: np.ndarray, max_iter: int, floor: float
+) -> tuple[np.ndarray, int, bool]:
+    """Feature-sign search (Lee, Battle, Raina & Ng 2007) from ``start``.
+
+    An active-set method for the same problem that can begin anywhere: it guesses the signs of
+    the solution, solves the optimality conditions on that support, and line-searches towards
+    the answer over the points where a sign flips, so the objective falls at every step and the
+    search ends at the optimum. Used to warm-start from a previous solution and to repair the
+    path on degenerate data. Returns ``(coef, iterations, converged)``.
+    """
+    x = np.asarray(start, dtype=float).copy()
+    theta = np.sign(x)  # guessed signs; a newly added coefficient is 0 with a sign
+    aty = A.T @ y  # (m,)
+    scale = max(alpha, floor)
+    best = _half_objective(A, y, alpha, x)
+    for iteration in range(1, max_iter + 1):
+        c = aty - A.T @ (A @ x)  # (m,) correlations of the residual
+        on = x != 0
+        if np.max(np.abs(c[on] - alpha * theta[on]), initial=0.0) <= _KKT_RTOL * scale:
+            off = np.where(on, -np.inf, np.abs(c))
+            i = int(np.argmax(off))
+            if off[i] <= alpha + _KKT_RTOL * scale:
+                return x, iteration, True
+            theta[i] = np.sign(c[i])
+        support = np.flatnonzero(theta)
+        cols = A[:, support]  # (n, k)
+        gram = cols.T @ cols
+        rhs = cols.T @ y - alpha * theta[support]
+        target = _solve_gram(gram, rhs)
+        current = x[support]
+        # candidate points: the target, and every point on the way where a sign flips
+        flips = (current != 0) & (np.sign(target) != np.sign(current))
+        taus = np.concatenate([[1.0], current[flips] / (current[flips] - target[flips])])
+        points = current + taus[:, None] * (target - current)  # (q, k)
+        flip_pos = np.flatnonzero(flips)
+        points[np.arange(1, taus.size), flip_pos] = 0.0  # exact zeros where a sign flips
+        residuals = points @ cols.T - y  # (q, n)
+        values = 0.5 * np.einsum("qn,qn->q", residuals, residuals)
+        values += alpha * np.abs(points).sum(axis=1)
+        pick = int(np.argmin(values))
+        if values[pick] >= best:
+            return x, iteration, False  # no progress possible (degenerate): stop here
+        best = float(values[pick])
+        x[support] = points[pick]
+        theta = np.sign(x)
+    return x, max_iter, False
 
 
 def _inverse_spd(matrix: np.ndarray) -> np.ndarray:
@@ -227,12 +297,7 @@ def _polish(
 ) -> np.ndarray | None:
     """Solve ``A_S^T (y - A_S w_S) = alpha s`` for ``w_S``; None if signs come out wrong."""
     cols = A[:, support]  # (n, k)
-    gram = cols.T @ cols
-    rhs = cols.T @ y - alpha * signs
-    try:
-        w_s = scipy.linalg.solve(gram, rhs, assume_a="pos")
-    except (np.linalg.LinAlgError, ValueError):
-        w_s = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    w_s = _solve_gram(cols.T @ cols, cols.T @ y - alpha * signs)
     if np.any(np.sign(w_s) != signs):
         return None
     w = np.zeros(A.shape[1])
@@ -240,18 +305,32 @@ def _polish(
     return w
 
 
-def _kkt_violation(A: np.ndarray, y: np.ndarray, alpha: float, w: np.ndarray) -> float:
-    """Largest relative breach of the optimality conditions (0 at an exact solution).
+def _solve_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``gram @ x = rhs`` (Cholesky; least squares when the Gram matrix is singular)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            return scipy.linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
+        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+
+
+def _kkt_violation(
+    A: np.ndarray, y: np.ndarray, alpha: float, w: np.ndarray, floor: float
+) -> float:
+    """Largest breach of the optimality conditions relative to ``max(alpha, floor)``.
 
     Conditions: ``|c_j| <= alpha`` everywhere and ``c_j = alpha sign(w_j)`` on the support,
-    with ``c = A^T (y - A w)``.
+    with ``c = A^T (y - A w)``; 0 at an exact solution. ``floor`` keeps the measure meaningful
+    when ``alpha`` is 0 (plain least squares).
     """
     c = A.T @ (y - A @ w)
-    if alpha == 0.0:
-        return float(np.abs(c).max()) if c.size else 0.0
+    scale = max(alpha, floor)
+    if scale == 0.0:
+        return 0.0
     on = w != 0
-    off_breach = float(np.max(np.abs(c[~on]) / alpha - 1.0, initial=0.0))
-    on_breach = float(np.max(np.abs(c[on] - alpha * np.sign(w[on])) / alpha, initial=0.0))
+    off_breach = float(np.max(np.abs(c[~on]) - alpha, initial=0.0)) / scale
+    on_breach = float(np.max(np.abs(c[on] - alpha * np.sign(w[on])), initial=0.0)) / scale
     return max(off_breach, on_breach, 0.0)
 
 
