@@ -153,8 +153,8 @@ def _set_field(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
     name = path[0]
     if name not in names:
         suggestion = difflib.get_close_matches(name, names, n=1)
-        hint = f" Did you mean '{suggestion[0]}'?" if suggestion else ""
         prefix = full_key[: len(full_key) - len(".".join(path))]
+        hint = f" Did you mean '{prefix}{suggestion[0]}'?" if suggestion else ""
         valid = ", ".join(prefix + n for n in names)
         raise ConfigError(f"Unknown setting '{full_key}'.{hint} Valid settings here: {valid}.")
     if len(path) == 1:

@@ -212,3 +212,47 @@ def test_published_scores_are_reproduced_from_published_measurements():
         A = sensing_times_basis(gaussian_sensing_matrix(n, m, np.random.RandomState(42424242)))
         scores = sum(solve_l1(A, y, run.lam, solver="native").coef for y in (y_in, y_out))
         assert np.linalg.norm(scores - ray) <= 0.03 * np.linalg.norm(ray)
+
+
+def test_native_path_refreshes_its_inverse_gram_without_changing_the_answer(monkeypatch):
+    """The inverse Gram matrix and correlations are recomputed mid-path on long paths."""
+    from tomoprune.cs.solvers import native
+
+    A, y = dtc_problem(256, seed=9)
+    reference = solve_l1(A, y, 0.3, solver="native")
+    monkeypatch.setattr(native, "_REFRESH_EVERY", 3)
+    refreshed = solve_l1(A, y, 0.3, solver="native")
+    oracle = solve_l1(A, y, 0.3, solver="clarabel")
+    assert refreshed.status == "optimal"
+    assert refreshed.objective <= oracle.objective * (1 + 1e-6)
+    np.testing.assert_allclose(refreshed.coef, reference.coef, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [10, 16, 19])
+def test_a_duplicated_column_leaves_the_exact_answer_unchanged(seed):
+    """Appending a copy of any column changes nothing: the copies can share the weight.
+
+    Copies are exact ties on the path; the one of a coefficient that leaves the active set
+    sits where that coefficient left and must not re-enter there.
+    """
+    A, y = dtc_problem(128, seed=seed)
+    best = solve_l1(A, y, 0.3, solver="clarabel").objective
+    for column in range(A.shape[1]):
+        doubled = np.concatenate([A, A[:, [column]]], axis=1)  # last column = column
+        native = solve_l1(doubled, y, 0.3, solver="native")
+        assert native.status == "optimal", column
+        assert native.objective <= best * (1 + 1e-6), column
+
+
+def test_singular_gram_in_a_warm_started_search_falls_back_to_least_squares():
+    """A warm start on both of two identical columns makes the support's Gram matrix singular."""
+    rng = np.random.default_rng(13)
+    A = rng.standard_normal((10, 30))
+    A[:, 1] = A[:, 0]
+    y = rng.standard_normal(10)
+    start = np.zeros(30)
+    start[[0, 1]] = 0.5  # singular support
+    warm = solve_l1(A, y, 0.1, solver="native", warm_start=start)
+    oracle = solve_l1(A, y, 0.1, solver="clarabel")
+    assert np.all(np.isfinite(warm.coef))
+    assert warm.objective <= oracle.objective * (1 + 1e-6)

@@ -46,7 +46,7 @@ class Evaluation:
     loss: float
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(
     model: nn.Module,
     x: torch.Tensor,
@@ -60,7 +60,8 @@ def evaluate(
     """Loss and accuracy over ``x`` in fixed-order batches.
 
     ``accuracy_mode="batch_mean"`` averages per-batch accuracies (the published number, which
-    over-weights the short last batch); "sample_weighted" is correct / total.
+    over-weights the short last batch); "sample_weighted" is correct / total. Runs under
+    ``torch.inference_mode`` (no autograd bookkeeping; same numbers as ``no_grad``).
     """
     was_training = model.training
     model.eval()

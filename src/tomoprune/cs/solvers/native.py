@@ -26,11 +26,12 @@ which removes the rounding accumulated along the path.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import daxpy, dger
+from scipy.linalg.lapack import dpocon, dposv
 
 from tomoprune.cs.solvers.base import RawSolution
 from tomoprune.cs.solvers.registry import L1_SOLVERS
@@ -44,6 +45,13 @@ _PIVOT_RTOL = 1e-12
 _SCALE_FLOOR = 1e-6
 # Recompute the inverse Gram matrix and the correlations after this many active-set changes.
 _REFRESH_EVERY = 200
+# The polished point is kept unless its objective is worse than the path's by more than this.
+_POLISH_RTOL = 1e-12
+_EPS = float(np.finfo(float).eps)
+# When a coefficient leaves, open slacks below this share of t are ties with it (degenerate data).
+_TIE_RTOL = 1e-12
+# What ends a path step.
+_TARGET, _ENTER, _DROP = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -124,105 +132,18 @@ def lasso_homotopy(
             violation = _kkt_violation(A, y, alpha, coef, floor)
             return coef, HomotopyInfo(steps, 0, int(np.count_nonzero(coef)), violation, True)
 
-    cap = min(n, m)  # at most n coefficients are active in general position
-    cols = np.zeros((cap, n))  # (cap, n): row i is the column of A of the i-th active index
-    inv = np.zeros((cap, cap))  # inverse of the active Gram matrix cols[:k] @ cols[:k].T
-    active = np.zeros(cap, dtype=int)
-    signs = np.zeros(cap)
-    closed = np.zeros(m, dtype=bool)  # active or collinear: may not enter
-    k = 0
-    breakpoints = drops = events = 0
-    last_dropped, last_sign = -1, 0.0  # the one just dropped, and its sign while active
-    entering = int(np.argmax(np.abs(c)))
-
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and x/0 are screened
-        while True:
-            if entering >= 0:  # add column ``entering`` to the active set
-                j, entering = entering, -1
-                col = A[:, j]  # (n,)
-                b = cols[:k] @ col  # (k,)
-                h = inv[:k, :k] @ b  # (k,)
-                norm2 = float(col @ col)
-                schur = norm2 - float(b @ h)
-                closed[j] = True
-                if schur > _PIVOT_RTOL * norm2:
-                    inv[:k, :k] += np.outer(h, h / schur)
-                    inv[:k, k] = inv[k, :k] = -h / schur
-                    inv[k, k] = 1.0 / schur
-                    cols[k] = col
-                    active[k], signs[k] = j, np.sign(c[j])
-                    k += 1
-                    events += 1
-                    if events % _REFRESH_EVERY == 0:
-                        inv[:k, :k] = _inverse_spd(cols[:k] @ cols[:k].T)
-                        c = A.T @ (y - cols[:k].T @ w[active[:k]])
-            if k == 0 or breakpoints >= limit:
-                break
-
-            breakpoints += 1
-            act = active[:k]
-            d = inv[:k, :k] @ signs[:k]  # (k,) direction of the active coefficients
-            v = A.T @ (cols[:k].T @ d)  # (m,) = A^T A_S d, how fast each correlation falls
-
-            gamma = t - alpha  # step that reaches the target
-            event, index = "target", -1
-            w_s = w[act]
-            # a coefficient leaves when w_j + g d_j = 0 for some g > 0
-            g_drop = -w_s / d
-            g_drop = np.where(g_drop > 0, g_drop, np.inf)
-            pos = int(g_drop.argmin())
-            if g_drop[pos] < gamma:
-                gamma, event, index = float(g_drop[pos]), "drop", pos
-            if k < cap:  # an inactive one enters when |c_j - g v_j| = t - g for some g > 0
-                # each of the two crossings counts only ahead (g > 0); NaN from 0/0 fails too
-                g_plus = (t - c) / (1.0 - v)  # c_j reaches +t
-                g_minus = (t + c) / (1.0 + v)  # c_j reaches -t
-                if last_dropped >= 0:  # it sits on its old side at g = 0: only the other counts
-                    (g_plus if last_sign > 0 else g_minus)[last_dropped] = np.inf
-                g_enter = np.minimum(
-                    np.where(g_plus > 0, g_plus, np.inf), np.where(g_minus > 0, g_minus, np.inf)
-                )
-                np.putmask(g_enter, closed, np.inf)
-                j = int(g_enter.argmin())
-                if g_enter[j] < gamma:
-                    gamma, event, index = float(g_enter[j]), "enter", j
-
-            w[act] = w_s + gamma * d
-            c -= gamma * v
-            t -= gamma
-            last_dropped = -1
-            if event == "target":
-                break
-            if event == "enter":
-                entering = index
-                continue
-            # drop position ``index``: remove it from the active set and downdate the inverse
-            drops += 1
-            events += 1
-            j = int(act[index])
-            w[j] = 0.0
-            closed[j] = False
-            last_dropped, last_sign = j, signs[index]
-            pivot = inv[index, index]
-            hi = np.delete(inv[:k, index], index)  # (k-1,)
-            inv[:k, index : k - 1] = inv[:k, index + 1 : k]
-            inv[index : k - 1, : k - 1] = inv[index + 1 : k, : k - 1]
-            inv[: k - 1, : k - 1] -= np.outer(hi, hi / pivot)
-            cols[index : k - 1] = cols[index + 1 : k]
-            active[index : k - 1] = active[index + 1 : k]
-            signs[index : k - 1] = signs[index + 1 : k]
-            k -= 1
-            if k == 0:  # numerically emptied: continue from the largest correlation
-                entering = int(np.argmax(np.abs(c)))
-                t = float(np.abs(c[entering]))
-
-    support = active[:k].copy()
-    polished = _polish(A, y, alpha, support, signs[:k].copy()) if k else None
-    # keep the polished point only if it is at least as good (it nearly always is)
-    if polished is not None and _half_objective(A, y, alpha, polished) <= _half_objective(
-        A, y, alpha, w
-    ):
-        w = polished
+    support, signs, coef, rows, breakpoints, drops = _path(A, y, alpha, c, limit)
+    w = np.zeros(m)
+    w[support] = coef
+    polished = _polish(rows, y, alpha, signs) if support.size else None
+    # keep the polished point unless it is worse by more than rounding (it nearly never is)
+    if polished is not None:
+        candidate = np.zeros(m)
+        candidate[support] = polished
+        if _half_objective(A, y, alpha, candidate) <= _half_objective(A, y, alpha, w) * (
+            1.0 + _POLISH_RTOL
+        ):
+            w = candidate
     violation = _kkt_violation(A, y, alpha, w, floor)
     if violation > _KKT_RTOL:
         # degenerate data (e.g. duplicate columns) can leave the path off the optimum: repair
@@ -232,6 +153,165 @@ def lasso_homotopy(
             w = repaired
             violation = _kkt_violation(A, y, alpha, w, floor)
     return w, HomotopyInfo(breakpoints, drops, int(np.count_nonzero(w)), violation, False)
+
+
+def _path(
+    A: np.ndarray, y: np.ndarray, alpha: float, c: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Follow the homotopy from ``w = 0`` (correlations ``c = A^T y``) down to ``alpha``.
+
+    Returns ``(support, signs, coef, rows, breakpoints, drops)``: the active indices, their
+    signs and coefficients, and ``rows`` (``(k, n)``, row ``i`` the column of ``A`` of
+    ``support[i]``). The inverse ``H`` of the active Gram matrix is kept by rank-one block
+    updates (``O(k^2)`` per event, BLAS ``dger`` in place) and recomputed every
+    ``_REFRESH_EVERY`` events, together with the correlations, to stop rounding from
+    accumulating.
+
+    Both signs of every correlation are tracked side by side as slacks ``s[j] = t - c_j`` and
+    ``s[m + j] = t + c_j``: a coefficient enters when one of its slacks reaches zero. Along a
+    step of length ``g`` a slack falls by ``g * ascent`` with ``ascent = 1 -+ A^T A_S d``, so
+    the first entry is at the largest positive ``ascent / s`` -- one pass over ``2m`` numbers
+    with no masking. A slack is ``+inf`` (ratio 0, never first) while that side may not enter:
+    the index is active or collinear with the active set, or its coefficient just left by it.
+    """
+    n, m = A.shape
+    A_T = A.T  # (m, n) view
+    cap = min(n, m)  # at most n coefficients are active in general position
+    rows = np.zeros((cap, n))  # (cap, n): row i is the column of A of the i-th active index
+    inv = np.zeros((cap, cap))  # inverse of the active Gram matrix rows[:k] @ rows[:k].T
+    active = np.zeros(cap, dtype=np.intp)
+    signs = np.zeros(cap)
+    coef = np.zeros(cap)  # active coefficients, by position in the active set
+    quotient = np.empty(cap)  # d / coef: a coefficient reaches zero at g = -1 / quotient
+    padded = np.zeros(cap)  # rank-one update vector, zero beyond the active block
+    closed = np.zeros(m, dtype=bool)  # active or collinear: may not enter
+    v = np.empty(m)  # (m,) A^T A_S d, how fast each correlation falls
+    ascent = np.empty(2 * m)  # (2m,) how fast each slack falls: [1 - v, 1 + v]
+    slack = np.empty(2 * m)  # (2m,) [t - c, t + c], +inf where entry is blocked
+    ratio = np.empty(2 * m)  # (2m,) ascent / slack: one over the step that closes each slack
+    entering = int(np.argmax(np.abs(c)))
+    t = float(abs(c[entering]))
+    entering_sign = 1.0 if c[entering] > 0 else -1.0
+    _fill_slack(slack, c, t, closed)
+    k = 0
+    fresh = 0  # trailing active positions that entered at this point and still sit at zero
+    held = None  # slacks of the side a coefficient just left by (and ties), blocked one step
+    breakpoints = drops = events = 0
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # x/0 and 0/0 are screened
+        while True:
+            if entering >= 0:  # add column ``entering`` to the active set
+                j, entering = entering, -1
+                col = A[:, j]  # (n,)
+                b = rows[:k] @ col  # (k,)
+                h = inv[:k, :k] @ b  # (k,)
+                norm2 = float(col @ col)
+                schur = norm2 - float(b @ h)
+                closed[j] = True
+                slack[j] = slack[m + j] = np.inf
+                if schur > _PIVOT_RTOL * norm2:  # else collinear: closed, never enters
+                    scaled = padded[:k]
+                    np.divide(h, schur, out=scaled)
+                    if k:  # inv[:k, :k] += outer(h, scaled), in place on the rows inv[:k]
+                        dger(1.0, padded, h, a=inv[:k].T, overwrite_a=1)
+                    inv[:k, k] = inv[k, :k] = -scaled
+                    inv[k, k] = 1.0 / schur
+                    rows[k] = col
+                    active[k], signs[k], coef[k] = j, entering_sign, 0.0
+                    k += 1
+                    fresh += 1
+                    events += 1
+                    if events % _REFRESH_EVERY == 0:
+                        inv[:k, :k] = _inverse_spd(rows[:k] @ rows[:k].T)
+                        _fill_slack(slack, A_T @ (y - coef[:k] @ rows[:k]), t, closed)
+            if k == 0 or breakpoints >= limit:
+                break
+
+            breakpoints += 1
+            d = inv[:k, :k] @ signs[:k]  # (k,) direction of the active coefficients
+            np.matmul(A_T, d @ rows[:k], out=v)  # (m,) = A^T A_S d
+            gamma = t - alpha  # step that reaches the target
+            event, index = _TARGET, -1
+            # a coefficient leaves when coef_i + g d_i = 0 for some g > 0, i.e. d_i / coef_i < 0
+            q = quotient[:k]
+            np.divide(d, coef[:k], out=q)
+            if fresh:  # coefficients that just entered sit at zero: they cannot leave yet
+                q[k - fresh :] = np.inf
+            pos = int(q.argmin())
+            if q[pos] != q[pos]:  # NaN: a coefficient at zero with d_i = 0 cannot leave
+                np.putmask(q, np.isnan(q), np.inf)
+                pos = int(q.argmin())
+            if q[pos] < 0.0 and -1.0 / q[pos] < gamma:
+                gamma, event, index = -1.0 / float(q[pos]), _DROP, pos
+            np.subtract(1.0, v, out=ascent[:m])
+            np.add(1.0, v, out=ascent[m:])
+            if k < cap:  # the first slack to close (only steps g > 0 count)
+                np.divide(ascent, slack, out=ratio)
+                i = int(ratio.argmax())
+                best = float(ratio[i])
+                if best != best:  # NaN from 0/0 (exact ties in degenerate data): ignore those
+                    np.putmask(ratio, np.isnan(ratio), 0.0)
+                    i = int(ratio.argmax())
+                    best = float(ratio[i])
+                if best > 0.0 and 1.0 / best < gamma:
+                    gamma, event, index = 1.0 / best, _ENTER, i
+
+            daxpy(d, coef[:k], a=gamma)  # coef_S += gamma d, in place
+            daxpy(ascent, slack, a=-gamma)  # slack -= gamma ascent, in place
+            t -= gamma
+            if gamma > 0.0:
+                fresh = 0
+            if held is not None:  # those sides count again from here on: s[j] + s[m+j] = 2t
+                slack[held] = 2.0 * t - slack[(held + m) % (2 * m)]
+                held = None
+            if event == _TARGET:
+                break
+            if event == _ENTER:
+                entering = index if index < m else index - m
+                entering_sign = 1.0 if index < m else -1.0
+                continue
+            # drop position ``index``: remove it from the active set and downdate the inverse
+            drops += 1
+            events += 1
+            j = int(active[index])
+            closed[j] = False
+            # an active correlation is t times its sign: slack 0 on its side, 2t on the other.
+            # The side it sits on is held for one step so that it does not re-enter at once,
+            # together with any open side tied with it at zero (duplicate columns)
+            side, other = (j, m + j) if signs[index] > 0 else (m + j, j)
+            slack[side], slack[other] = 0.0, 2.0 * t
+            held = np.flatnonzero(slack <= _TIE_RTOL * t)
+            slack[held] = np.inf
+            column = inv[:k, index].copy()  # (k,)
+            np.divide(column, -inv[index, index], out=padded[:k])
+            # inv[:k, :k] -= outer(column, column / pivot): row and column ``index`` -> 0
+            dger(1.0, padded, column, a=inv[:k].T, overwrite_a=1)
+            padded[:k] = 0.0
+            inv[:k, index : k - 1] = inv[:k, index + 1 : k]
+            inv[index : k - 1, : k - 1] = inv[index + 1 : k, : k - 1]
+            rows[index : k - 1] = rows[index + 1 : k]
+            active[index : k - 1] = active[index + 1 : k]
+            signs[index : k - 1] = signs[index + 1 : k]
+            coef[index : k - 1] = coef[index + 1 : k]
+            k -= 1
+            if k == 0:  # numerically emptied: start again from the largest correlation
+                c = A_T @ y
+                entering = int(np.argmax(np.abs(c)))
+                entering_sign = 1.0 if c[entering] > 0 else -1.0
+                t = float(abs(c[entering]))
+                _fill_slack(slack, c, t, closed)
+                held = None
+                fresh = 0
+    return active[:k].copy(), signs[:k].copy(), coef[:k].copy(), rows[:k], breakpoints, drops
+
+
+def _fill_slack(slack: np.ndarray, c: np.ndarray, t: float, closed: np.ndarray) -> None:
+    """Write ``[t - c, t + c]`` into ``slack``, ``+inf`` on both sides of closed indices."""
+    m = c.size
+    np.subtract(t, c, out=slack[:m])
+    np.add(t, c, out=slack[m:])
+    np.putmask(slack[:m], closed, np.inf)
+    np.putmask(slack[m:], closed, np.inf)
 
 
 def _feature_sign(
@@ -292,27 +372,30 @@ def _inverse_spd(matrix: np.ndarray) -> np.ndarray:
         return np.linalg.pinv(matrix, hermitian=True)
 
 
-def _polish(
-    A: np.ndarray, y: np.ndarray, alpha: float, support: np.ndarray, signs: np.ndarray
-) -> np.ndarray | None:
-    """Solve ``A_S^T (y - A_S w_S) = alpha s`` for ``w_S``; None if signs come out wrong."""
-    cols = A[:, support]  # (n, k)
-    w_s = _solve_gram(cols.T @ cols, cols.T @ y - alpha * signs)
+def _polish(rows: np.ndarray, y: np.ndarray, alpha: float, signs: np.ndarray) -> np.ndarray | None:
+    """Solve ``A_S^T (y - A_S w_S) = alpha s`` for ``w_S``; None if signs come out wrong.
+
+    ``rows`` is ``A_S^T`` (``(k, n)``, one active column per row).
+    """
+    w_s = _solve_gram(rows @ rows.T, rows @ y - alpha * signs)
     if np.any(np.sign(w_s) != signs):
         return None
-    w = np.zeros(A.shape[1])
-    w[support] = w_s
-    return w
+    return w_s
 
 
 def _solve_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``gram @ x = rhs`` (Cholesky; least squares when the Gram matrix is singular)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-            return scipy.linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
-        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    """Solve ``gram @ x = rhs`` (Cholesky; least squares when the Gram matrix is singular).
+
+    LAPACK ``posv`` and ``pocon`` directly: what ``scipy.linalg.solve(assume_a="pos")`` does,
+    without its per-call overhead. A failed factorisation or a reciprocal condition number
+    below machine epsilon (where scipy would warn) falls back to least squares.
+    """
+    factor, x, info = dposv(gram, rhs)
+    if info == 0:
+        rcond, info = dpocon(factor, float(np.abs(gram).sum(axis=0).max()))
+        if info == 0 and rcond >= _EPS:
+            return x
+    return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
 def _kkt_violation(
@@ -324,14 +407,14 @@ def _kkt_violation(
     with ``c = A^T (y - A w)``; 0 at an exact solution. ``floor`` keeps the measure meaningful
     when ``alpha`` is 0 (plain least squares).
     """
-    c = A.T @ (y - A @ w)
     scale = max(alpha, floor)
     if scale == 0.0:
         return 0.0
-    on = w != 0
-    off_breach = float(np.max(np.abs(c[~on]) - alpha, initial=0.0)) / scale
-    on_breach = float(np.max(np.abs(c[on] - alpha * np.sign(w[on])), initial=0.0)) / scale
-    return max(off_breach, on_breach, 0.0)
+    c = A.T @ (y - A @ w)
+    signs = np.sign(w)
+    breach = np.abs(c - alpha * signs)  # on the support: |c_j - alpha s_j|; off it: |c_j|
+    breach -= np.where(signs == 0.0, alpha, 0.0)  # off the support: |c_j| - alpha
+    return max(float(breach.max(initial=0.0)), 0.0) / scale
 
 
 def _half_objective(A: np.ndarray, y: np.ndarray, alpha: float, w: np.ndarray) -> float:

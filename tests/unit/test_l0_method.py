@@ -1,0 +1,132 @@
+"""The l0 methods (rl1, drr, pmmp) through the one train-compress loop."""
+
+import pytest
+import torch
+
+from tomoprune import config as cfg
+from tomoprune.engine.compress import CompressionLoop
+from tomoprune.engine.task import Task
+from tomoprune.errors import ConfigError
+from tomoprune.methods import METHOD_REGISTRY
+from tomoprune.models import build_model
+from tomoprune.records.run_dir import RunDirectory
+from tomoprune.regularizers import l0_method  # noqa: F401  (registers rl1, drr, pmmp)
+
+
+@pytest.fixture(scope="module")
+def task():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 1, 5, 5, generator=g)
+    y = x.flatten(1)[:, :4].argmax(dim=1)
+    return Task(
+        name="synthetic",
+        train_x=x[:700],
+        train_y=y[:700],
+        val_x=x[700:850],
+        val_y=y[700:850],
+        test_x=x[850:],
+        test_y=y[850:],
+        input_shape=(1, 5, 5),
+        num_outputs=4,
+    )
+
+
+def make_loop(task, method, run_dir=None, **overrides):
+    settings = {
+        "model.name": "mlp",
+        "model.hidden": 32,
+        "train.batch_size": 64,
+        "method.regularised_max_steps": 60,
+        "method.finetune_max_steps": 40,
+        "method.eval_every": 10,
+        "method.gradient_prune_samples": 256,
+        **overrides,
+    }
+    config = cfg.resolve_run_config(method, overrides=settings)
+    model = build_model(
+        config.model,
+        task.input_shape,
+        task.num_outputs,
+        torch.Generator().manual_seed(config.model.init_seed),
+    )
+    method_obj = METHOD_REGISTRY.get(method).build(config.params, config)
+    return CompressionLoop(
+        model=model,
+        method=method_obj,
+        task=task,
+        train=config.train,
+        device=torch.device("cpu"),
+        run_dir=run_dir,
+    )
+
+
+@pytest.mark.parametrize("method", ["rl1", "drr", "pmmp"])
+def test_each_method_thresholds_then_fine_tunes_and_finalises(task, method):
+    result = make_loop(task, method, **{"method.alpha": 1e-3}).run()
+    first, second = result.rows
+    assert (first["stage"], second["stage"]) == ("threshold", "finalise")
+    initial = first["initial_parameters"]
+    assert initial == first["parameters"] == 25 * 32 + 32 + 32 * 4 + 4
+    for row in result.rows:
+        assert row["compression_ratio"] == pytest.approx(initial / row["nonzero_parameters"])
+        assert row["pruned_fraction"] == pytest.approx(1 - row["nonzero_parameters"] / initial)
+    assert first["threshold"] > 0
+    # TAMADE keeps the validation loss within 1% of the loss before thresholding
+    assert first["calibration_loss_after_tamade"] <= 1.01 * first["calibration_loss_before"] + 1e-9
+    # fine-tuning is masked: nothing pruned comes back
+    assert second["nonzero_parameters"] <= first["nonzero_parameters"]
+    # deleting units that feed nothing leaves the function unchanged
+    assert second["calibration_loss_after"] == pytest.approx(
+        second["calibration_loss_before"], rel=1e-5
+    )
+    assert second["width"] == 32 - second["units_removed"] == result.model[1].out_features
+    phases = [(p["cycle"], p["phase"]) for p in result.phases]
+    assert phases == [(1, "regularised"), (2, "finetune")]
+
+
+def test_a_stronger_regulariser_compresses_more(task):
+    weak = make_loop(task, "drr", **{"method.alpha": 0.0}).run().rows[0]
+    strong = make_loop(task, "drr", **{"method.alpha": 3e-3}).run().rows[0]
+    assert strong["compression_ratio"] > 1.5 * weak["compression_ratio"]
+
+
+def test_warmup_runs_before_the_regularised_phase(task):
+    loop = make_loop(task, "rl1", **{"method.warmup_steps": 7})
+    loop.max_cycles = 1
+    result = loop.run()
+    assert [(p["phase"], p["steps"]) for p in result.phases][0] == ("warmup", 7)
+
+
+def test_resumed_run_equals_uninterrupted_run(task, tmp_path):
+    whole = make_loop(task, "drr", run_dir=RunDirectory(tmp_path / "whole")).run()
+    first = make_loop(task, "drr", run_dir=RunDirectory(tmp_path / "split"))
+    first.max_cycles = 1
+    first.run()
+    second = make_loop(task, "drr", run_dir=RunDirectory(tmp_path / "split"))
+    second.load_state_dict(RunDirectory(tmp_path / "split").load_checkpoint())
+    resumed = second.run()
+    for a, b in zip(whole.rows, resumed.rows, strict=True):
+        for key in ("nonzero_parameters", "threshold", "test_loss", "width"):
+            assert a[key] == b[key], key
+    for p, q in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_l0_run_defaults_follow_the_paper_setup():
+    config = cfg.resolve_run_config("pmmp")
+    assert config.model.name == "lenet300" and config.model.bias
+    assert (config.train.batch_size, config.train.lr) == (500, 1e-3)
+    assert (config.data.validation_size, config.data.split_seed) == (5000, 0)
+    assert config.params.regulariser == "pmmp"
+
+
+def test_regulariser_must_match_the_method():
+    config = cfg.resolve_run_config("drr", overrides={"method.regulariser": "pmmp"})
+    with pytest.raises(ConfigError, match="--method pmmp"):
+        METHOD_REGISTRY.get("drr").build(config.params, config)
+
+
+def test_invalid_settings_are_rejected_with_the_setting_named():
+    config = cfg.resolve_run_config("drr", overrides={"method.smoothing": 1.5})
+    with pytest.raises(ConfigError, match="'method.smoothing' setting must be in \\[0, 1\\)"):
+        METHOD_REGISTRY.get("drr").build(config.params, config)
