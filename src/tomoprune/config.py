@@ -30,6 +30,9 @@ class DataConfig:
     data_dir: str | None = None
     # samples held out of the training split for validation/calibration (0 = none)
     validation_size: int = 0
+    # training samples kept after the validation split (None = all the rest); the l0 family's
+    # paper split is 45k train / 5k validation / 10k test
+    train_size: int | None = None
     split_seed: int = 0
 
 

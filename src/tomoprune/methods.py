@@ -46,5 +46,5 @@ def load_builtin_methods() -> None:
     """Import the modules that register the built-in methods (idempotent)."""
     import importlib
 
-    for module in ("tomoprune.engine.neuron_pruning",):
+    for module in ("tomoprune.engine.neuron_pruning", "tomoprune.regularizers.l0_method"):
         importlib.import_module(module)

@@ -40,7 +40,10 @@ def make_task(config: cfg.RunConfig) -> Task:
     data = load_dataset(config.data.dataset, config.data.data_dir)
     train_x, train_y, val_x, val_y = data.train_x, data.train_y, None, None
     if config.data.validation_size:
-        split = train_validation_split(data, config.data.validation_size, config.data.split_seed)
+        split = train_validation_split(
+            data, config.data.validation_size, config.data.split_seed,
+            n_train=config.data.train_size,
+        )
         train_x, train_y, val_x, val_y = split.train_x, split.train_y, split.val_x, split.val_y
     return Task(
         name=data.name, train_x=train_x, train_y=train_y, test_x=data.test_x,

@@ -333,6 +333,7 @@ L0_RUN_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("train.lr", 1e-3),  # Adam 1e-3
     ("train.eval_batch_size", 5000),  # validation is measured often; large batches are faster
     ("data.validation_size", 5000),  # validation split for the plateau test and TAMADE
+    ("data.train_size", 45000),  # the paper's 45k / 5k / 10k split
     ("data.split_seed", 0),
     ("model.bias", True),  # LeNets with biases
 )
