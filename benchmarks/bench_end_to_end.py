@@ -88,11 +88,20 @@ def run_cycles(method: str, data_dir: str, cycles: int, per_sample: bool) -> flo
         images = read_idx(files.train_images)
         labels = read_idx(files.train_labels)
         stream = LoaderStream(PerSampleMNIST(images, labels), config.train.batch_size)
-    model = build_model(config.model, task.input_shape, task.num_outputs,
-                        torch.Generator().manual_seed(config.model.init_seed))
+    model = build_model(
+        config.model,
+        task.input_shape,
+        task.num_outputs,
+        torch.Generator().manual_seed(config.model.init_seed),
+    )
     loop = CompressionLoop(
-        model=model, method=METHOD_REGISTRY.get(method).build(config.params, config), task=task,
-        train=config.train, device=torch.device("cpu"), max_cycles=cycles, stream=stream,
+        model=model,
+        method=METHOD_REGISTRY.get(method).build(config.params, config),
+        task=task,
+        train=config.train,
+        device=torch.device("cpu"),
+        max_cycles=cycles,
+        stream=stream,
     )
     started = time.perf_counter()
     loop.run()
@@ -101,8 +110,9 @@ def run_cycles(method: str, data_dir: str, cycles: int, per_sample: bool) -> flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2]
-                                                  / "shared" / "data" / "mnist"))
+    parser.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    )
     parser.add_argument("--pipeline-cycles", type=int, default=3)
     args = parser.parse_args()
     rows: list[Measurement] = []
@@ -122,34 +132,70 @@ def main() -> None:
         for method, run_dir in run_dirs.items():
             series = table1.read_series(run_dir, method)
             widths[method] = [512, *series.widths[:-1]]  # width trained in each cycle
-    floors = {w: floor_step_seconds(w, steps=20, repeats=3)
-              for w in sorted({w for ws in widths.values() for w in ws})}
+    floors = {
+        w: floor_step_seconds(w, steps=20, repeats=3)
+        for w in sorted({w for ws in widths.values() for w in ws})
+    }
     steps = cfg.TrainConfig().steps_per_cycle
     floor_total = sum(floors[w] * steps for ws in widths.values() for w in ws)
-    rows.append(Measurement("reproduce table1 (3 runs x 34 cycles)", wall, 1,
-                            extra={"floor_s": floor_total, "ratio_to_floor": wall / floor_total,
-                                   "target_ratio": 1.3, "peak_rss_mb": max_rss_mb()}))
+    rows.append(
+        Measurement(
+            "reproduce table1 (3 runs x 34 cycles)",
+            wall,
+            1,
+            extra={
+                "floor_s": floor_total,
+                "ratio_to_floor": wall / floor_total,
+                "target_ratio": 1.3,
+                "peak_rss_mb": max_rss_mb(),
+            },
+        )
+    )
     ours_total = baseline_total = 0.0
     for method in table1.METHODS:
         ours = run_cycles(method, args.data_dir, args.pipeline_cycles, per_sample=False)
         baseline = run_cycles(method, args.data_dir, args.pipeline_cycles, per_sample=True)
         ours_total += ours
         baseline_total += baseline
-        rows.append(Measurement(f"{method}: first {args.pipeline_cycles} cycles, ours", ours, 1,
-                                extra={"per_sample_pipeline_s": baseline,
-                                       "speedup": baseline / ours, "target_speedup": 5.0}))
-    rows.append(Measurement(f"all three: first {args.pipeline_cycles} cycles, ours",
-                            ours_total, 1,
-                            extra={"per_sample_pipeline_s": baseline_total,
-                                   "speedup": baseline_total / ours_total,
-                                   "target_speedup": 5.0}))
-    notes.append("The per-sample pipeline evaluates on in-memory tensors like ours, so its "
-                 "time is a lower bound of the notebook's and the speed-up is conservative.")
-    path = write_results("end_to_end", rows, description=__doc__.split("\n\n")[0],
-                         config={"data_dir": args.data_dir,
-                                 "pipeline_cycles": args.pipeline_cycles,
-                                 "floors_s_per_step": {str(k): v for k, v in floors.items()}},
-                         notes=notes)
+        rows.append(
+            Measurement(
+                f"{method}: first {args.pipeline_cycles} cycles, ours",
+                ours,
+                1,
+                extra={
+                    "per_sample_pipeline_s": baseline,
+                    "speedup": baseline / ours,
+                    "target_speedup": 5.0,
+                },
+            )
+        )
+    rows.append(
+        Measurement(
+            f"all three: first {args.pipeline_cycles} cycles, ours",
+            ours_total,
+            1,
+            extra={
+                "per_sample_pipeline_s": baseline_total,
+                "speedup": baseline_total / ours_total,
+                "target_speedup": 5.0,
+            },
+        )
+    )
+    notes.append(
+        "The per-sample pipeline evaluates on in-memory tensors like ours, so its "
+        "time is a lower bound of the notebook's and the speed-up is conservative."
+    )
+    path = write_results(
+        "end_to_end",
+        rows,
+        description=__doc__.split("\n\n")[0],
+        config={
+            "data_dir": args.data_dir,
+            "pipeline_cycles": args.pipeline_cycles,
+            "floors_s_per_step": {str(k): v for k, v in floors.items()},
+        },
+        notes=notes,
+    )
     for row in rows:
         print(row.name, f"{row.median_s:.2f}s", row.extra)
     print(path)

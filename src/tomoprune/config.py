@@ -115,7 +115,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin is Literal:
         if value not in args:
             choices = ", ".join(map(str, args))
-            raise ConfigError(f"The '{key}' setting must be one of {choices}. Got {value!r} instead.")
+            raise ConfigError(
+                f"The '{key}' setting must be one of {choices}. Got {value!r} instead."
+            )
         return value
     if args and type(None) in args:  # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
@@ -165,7 +167,9 @@ def _set_field(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
     return replace(obj, **{name: _set_field(getattr(obj, name), path[1:], value, full_key)})
 
 
-def apply_overrides(config: RunConfig, overrides: dict[str, Any], *, strict: bool = True) -> RunConfig:
+def apply_overrides(
+    config: RunConfig, overrides: dict[str, Any], *, strict: bool = True
+) -> RunConfig:
     """Apply dotted ``{"train.lr": 0.01, "method.lam": 0.3}`` overrides.
 
     ``method.*`` keys address ``config.params``. With ``strict=False`` (used for profiles), a
@@ -192,7 +196,9 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. train.lr=0.001). Got {item!r} instead.")
+            raise ConfigError(
+                f"--set expects KEY=VALUE (e.g. train.lr=0.001). Got {item!r} instead."
+            )
         result[key.strip()] = value.strip()
     return result
 

@@ -38,9 +38,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             valid = ", ".join(sorted(self._items)) or "(none registered)"
-            raise ConfigError(
-                f"Unknown {self.kind} {name!r}. Valid names: {valid}."
-            ) from None
+            raise ConfigError(f"Unknown {self.kind} {name!r}. Valid names: {valid}.") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

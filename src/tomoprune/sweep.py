@@ -21,7 +21,7 @@ from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv, 
 
 
 def run_status(run_dir: Path) -> str | None:
-    """"finished", "running"/"stopped" (resumable), or None when there is no run yet."""
+    """ "finished", "running"/"stopped" (resumable), or None when there is no run yet."""
     path = run_dir / schema.CONFIG_FILE
     return read_json(path).get("status") if path.is_file() else None
 
@@ -44,8 +44,9 @@ def run_sweep(
             continue
         resume = status is not None and (run_dir / schema.CHECKPOINT_DIR).is_dir()
         announce(f"{name}: {'resuming' if resume else 'running'} into {run_dir}")
-        run_experiment(None if resume else config, run_dir, resume=resume,
-                       reporter=reporter_factory())
+        run_experiment(
+            None if resume else config, run_dir, resume=resume, reporter=reporter_factory()
+        )
     return run_dirs
 
 
@@ -71,10 +72,16 @@ def write_comparison(out_dir: Path, run_dirs: Mapping[str, Path]) -> list[dict[s
     rows = comparison_rows(run_dirs)
     names = list(run_dirs)
     atomic_write_csv(out_dir / "comparison.csv", ["cycle", "width", "sparsity", *names], rows)
-    lines = ["| cycle | width | sparsity | " + " | ".join(names) + " |",
-             "|---:|---:|---:|" + "---:|" * len(names)]
+    lines = [
+        "| cycle | width | sparsity | " + " | ".join(names) + " |",
+        "|---:|---:|---:|" + "---:|" * len(names),
+    ]
     for row in rows:
-        cells = [str(row["cycle"]), str(row.get("width", "-")), f"{row.get('sparsity', np.nan):.4f}"]
+        cells = [
+            str(row["cycle"]),
+            str(row.get("width", "-")),
+            f"{row.get('sparsity', np.nan):.4f}",
+        ]
         cells += ["-" if row.get(n) is None else f"{row[n]:.4f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
     atomic_write_text(out_dir / "comparison.md", "\n".join(lines) + "\n")

@@ -8,8 +8,16 @@ from tomoprune.cli import main
 from tomoprune.records.io import read_csv
 
 TIMING = ("train_seconds", "prune_seconds")
-FAST = ["--set", "model.hidden=24", "--set", "train.steps_per_cycle=4",
-        "--set", "train.batch_size=64", "--set", "train.eval_batch_size=100"]
+FAST = [
+    "--set",
+    "model.hidden=24",
+    "--set",
+    "train.steps_per_cycle=4",
+    "--set",
+    "train.batch_size=64",
+    "--set",
+    "train.eval_batch_size=100",
+]
 
 
 def measured(rows):
@@ -23,12 +31,31 @@ def run(*argv):
 
 def test_run_writes_a_complete_run_directory(tiny_idx_dir, tmp_path, capsys):
     out = tmp_path / "dtc"
-    code = run("run", "--method", "dtc", "--dataset", "mnist", "--data-dir", str(tiny_idx_dir),
-               *FAST, "--out", str(out), "--quiet")
+    code = run(
+        "run",
+        "--method",
+        "dtc",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tiny_idx_dir),
+        *FAST,
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert code == 0
     assert capsys.readouterr().out.strip() == str(out)
-    for name in ("config.json", "cycles.csv", "phases.csv", "measurements.json", "summary.json",
-                 "model.safetensors", "model.json", "checkpoint/state.pt"):
+    for name in (
+        "config.json",
+        "cycles.csv",
+        "phases.csv",
+        "measurements.json",
+        "summary.json",
+        "model.safetensors",
+        "model.json",
+        "checkpoint/state.pt",
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "finished"
@@ -40,21 +67,39 @@ def test_run_writes_a_complete_run_directory(tiny_idx_dir, tmp_path, capsys):
 
 def test_same_command_gives_the_same_numbers(tiny_idx_dir, tmp_path):
     for name in ("a", "b"):
-        assert run("run", "--method", "random", "--dataset", "mnist", "--data-dir",
-                   str(tiny_idx_dir), *FAST, "--out", str(tmp_path / name), "--quiet") == 0
-    assert measured(read_csv(tmp_path / "a/cycles.csv")) == measured(read_csv(tmp_path / "b/cycles.csv"))
+        assert (
+            run(
+                "run",
+                "--method",
+                "random",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tiny_idx_dir),
+                *FAST,
+                "--out",
+                str(tmp_path / name),
+                "--quiet",
+            )
+            == 0
+        )
+    assert measured(read_csv(tmp_path / "a/cycles.csv")) == measured(
+        read_csv(tmp_path / "b/cycles.csv")
+    )
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tiny_idx_dir, tmp_path):
     common = ["--method", "magnitude", "--dataset", "mnist", "--data-dir", str(tiny_idx_dir), *FAST]
     assert run("run", *common, "--out", str(tmp_path / "whole"), "--quiet") == 0
-    assert run("run", *common, "--out", str(tmp_path / "split"), "--max-cycles", "2",
-               "--quiet") == 0
+    assert (
+        run("run", *common, "--out", str(tmp_path / "split"), "--max-cycles", "2", "--quiet") == 0
+    )
     assert len(read_csv(tmp_path / "split/cycles.csv")) == 2
     assert json.loads((tmp_path / "split/config.json").read_text())["status"] == "stopped"
     assert run("run", "--resume", str(tmp_path / "split"), "--quiet") == 0
     assert measured(read_csv(tmp_path / "split/cycles.csv")) == measured(
-        read_csv(tmp_path / "whole/cycles.csv"))
+        read_csv(tmp_path / "whole/cycles.csv")
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,8 +112,19 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tiny_idx_dir, tmp
     ],
 )
 def test_bad_settings_get_one_clear_line(tiny_idx_dir, tmp_path, capsys, argv, code, needle):
-    result = run("run", "--method", "dtc", "--dataset", "mnist", "--data-dir", str(tiny_idx_dir),
-                 "--out", str(tmp_path / "x"), "--quiet", *argv)
+    result = run(
+        "run",
+        "--method",
+        "dtc",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tiny_idx_dir),
+        "--out",
+        str(tmp_path / "x"),
+        "--quiet",
+        *argv,
+    )
     err = capsys.readouterr().err.strip()
     assert result == code
     assert needle in err
@@ -78,16 +134,37 @@ def test_bad_settings_get_one_clear_line(tiny_idx_dir, tmp_path, capsys, argv, c
 def test_missing_data_directory_is_a_data_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TOMOPRUNE_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = run("run", "--method", "magnitude", "--dataset", "mnist", "--data-dir",
-                 str(tmp_path / "missing"), "--out", str(tmp_path / "x"), "--quiet")
+    result = run(
+        "run",
+        "--method",
+        "magnitude",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "missing"),
+        "--out",
+        str(tmp_path / "x"),
+        "--quiet",
+    )
     err = capsys.readouterr().err.strip()
     assert result == 3
     assert "tomoprune data download mnist" in err and len(err.splitlines()) == 1
 
 
 def test_an_existing_run_is_not_overwritten(tiny_idx_dir, tmp_path, capsys):
-    args = ["run", "--method", "random", "--dataset", "mnist", "--data-dir", str(tiny_idx_dir),
-            *FAST, "--out", str(tmp_path / "r"), "--quiet"]
+    args = [
+        "run",
+        "--method",
+        "random",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tiny_idx_dir),
+        *FAST,
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     assert run(*args) == 0
     assert run(*args) == 2
     assert "--resume" in capsys.readouterr().err
@@ -95,8 +172,19 @@ def test_an_existing_run_is_not_overwritten(tiny_idx_dir, tmp_path, capsys):
 
 def test_compare_runs_each_method_and_writes_the_side_by_side_table(tmp_path, capsys):
     out = tmp_path / "cmp"
-    code = run("compare", "--methods", "dtc,magnitude,random", "--dataset", "digits",
-               "--hidden", "24", "--set", "train.steps_per_cycle=4", "--out", str(out))
+    code = run(
+        "compare",
+        "--methods",
+        "dtc,magnitude,random",
+        "--dataset",
+        "digits",
+        "--hidden",
+        "24",
+        "--set",
+        "train.steps_per_cycle=4",
+        "--out",
+        str(out),
+    )
     assert code == 0
     rows = read_csv(out / "comparison.csv")
     assert list(rows[0]) == ["cycle", "width", "sparsity", "dtc", "magnitude", "random"]

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.mnist
 def test_first_cycles_match_the_recorded_run(mnist_dir, tmp_path, method):
     reference = load_reference_run()
     config = cfg.resolve_run_config(
-        method, profile="reference",
+        method,
+        profile="reference",
         overrides={"data.dataset": "mnist", "data.data_dir": str(mnist_dir)},
     )
     run_experiment(config, tmp_path / method, max_cycles=3)

@@ -19,19 +19,41 @@ def task():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(900, 1, 6, 6, generator=g)
     y = x.flatten(1)[:, :5].argmax(dim=1)
-    return Task(name="synthetic", train_x=x[:700], train_y=y[:700], test_x=x[700:],
-                test_y=y[700:], input_shape=(1, 6, 6), num_outputs=5)
+    return Task(
+        name="synthetic",
+        train_x=x[:700],
+        train_y=y[:700],
+        test_x=x[700:],
+        test_y=y[700:],
+        input_shape=(1, 6, 6),
+        num_outputs=5,
+    )
 
 
 def make_loop(task, method="magnitude", profile="corrected", run_dir=None, **overrides):
-    settings = {"model.hidden": 40, "train.steps_per_cycle": 6, "train.batch_size": 64,
-                "train.eval_batch_size": 128, **overrides}
+    settings = {
+        "model.hidden": 40,
+        "train.steps_per_cycle": 6,
+        "train.batch_size": 64,
+        "train.eval_batch_size": 128,
+        **overrides,
+    }
     config = cfg.resolve_run_config(method, profile=profile, overrides=settings)
-    model = build_model(config.model, task.input_shape, task.num_outputs,
-                        torch.Generator().manual_seed(config.model.init_seed))
+    model = build_model(
+        config.model,
+        task.input_shape,
+        task.num_outputs,
+        torch.Generator().manual_seed(config.model.init_seed),
+    )
     method_obj = METHOD_REGISTRY.get(method).build(config.params, config)
-    return CompressionLoop(model=model, method=method_obj, task=task, train=config.train,
-                           device=torch.device("cpu"), run_dir=run_dir)
+    return CompressionLoop(
+        model=model,
+        method=method_obj,
+        task=task,
+        train=config.train,
+        device=torch.device("cpu"),
+        run_dir=run_dir,
+    )
 
 
 def expected_widths(width, minimum=10, fraction=0.1):
@@ -63,8 +85,16 @@ def test_records_are_written_each_cycle(task, tmp_path):
     loop.run()
     rows = read_csv(tmp_path / "cycles.csv")
     assert [int(r["cycle"]) for r in rows] == [1, 2, 3]
-    assert {"cycle", "width", "sparsity", "test_accuracy", "train_loss", "train_seconds",
-            "prune_seconds", "solver_objective"} <= set(rows[0])
+    assert {
+        "cycle",
+        "width",
+        "sparsity",
+        "test_accuracy",
+        "train_loss",
+        "train_seconds",
+        "prune_seconds",
+        "solver_objective",
+    } <= set(rows[0])
     measurements = __import__("json").loads((tmp_path / "measurements.json").read_text())
     assert [c["cycle"] for c in measurements["cycles"]] == [1, 2, 3]
     assert len(measurements["cycles"][1]["coefficients"]["previous_layer"]) == 36
@@ -81,10 +111,10 @@ def test_resumed_run_equals_uninterrupted_run(task, tmp_path, profile):
     second.load_state_dict(RunDirectory(tmp_path / "split").load_checkpoint())
     resumed = second.run()
     assert len(resumed.rows) == len(whole.rows)
-    for a, b in zip(whole.rows, resumed.rows):
+    for a, b in zip(whole.rows, resumed.rows, strict=True):
         for key in ("width", "test_accuracy", "test_loss", "train_loss"):
             assert a[key] == b[key], key
-    for p, q in zip(whole.model.parameters(), resumed.model.parameters()):
+    for p, q in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(p, q)
 
 

@@ -103,7 +103,8 @@ def test_weight_level_dtc_keeps_the_units_with_the_heaviest_rows():
     heavy = [2, 11, 30]
     w_in[heavy] += 1.0
     params = DTCParams(variant="weight_level", measurement_fraction=0.5, fraction=1 - 3 / 32)
-    result = SCORER_REGISTRY.get("dtc")(torch.tensor(w_in), torch.tensor(w_out),
-                                        ScoringContext(1, 3, params, {}))
+    result = SCORER_REGISTRY.get("dtc")(
+        torch.tensor(w_in), torch.tensor(w_out), ScoringContext(1, 3, params, {})
+    )
     np.testing.assert_array_equal(select_units(result.scores, 3, "largest", params.fraction), heavy)
     assert result.info["variant"] == "weight_level"

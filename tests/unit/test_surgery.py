@@ -69,8 +69,10 @@ def test_optimizer_state_is_sliced_like_the_weights():
     model = mlp(bias=True)
     keep = torch.tensor([2, 6])
     plan = removal_plan(model, 1, keep)
-    state = {name: {"exp_avg": p.detach().clone() * 2, "step": torch.tensor(3.0)}
-             for name, p in model.named_parameters()}
+    state = {
+        name: {"exp_avg": p.detach().clone() * 2, "step": torch.tensor(3.0)}
+        for name, p in model.named_parameters()
+    }
     smaller = remove_units(model, 1, keep)
     sliced = slice_parameter_state(model, smaller, plan, state)
     for name, p in smaller.named_parameters():

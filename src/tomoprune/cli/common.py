@@ -13,7 +13,9 @@ from tomoprune.engine.progress import Reporter, RichReporter
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--quiet", "-q", action="store_true",
+        "--quiet",
+        "-q",
+        action="store_true",
         help="no progress bars or tables; print only the result path (for scripts)",
     )
 

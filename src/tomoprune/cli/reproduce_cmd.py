@@ -28,10 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t1.add_argument("--data-dir", help="directory with the MNIST IDX files")
     t1.add_argument("--out", required=True, help="output directory (runs/, table1.csv, ...)")
-    t1.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
-                    help="override a setting of all three runs (changes the experiment!)")
-    t1.add_argument("--strict", action="store_true",
-                    help=f"exit with code {EXIT_CHECKS_FAILED} when a reproduction check fails")
+    t1.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a setting of all three runs (changes the experiment!)",
+    )
+    t1.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with code {EXIT_CHECKS_FAILED} when a reproduction check fails",
+    )
     add_quiet(t1)
     t1.set_defaults(func=table1_command)
 
@@ -41,8 +49,11 @@ def table1_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda message: None) if args.quiet else console().print
     run_dirs = table1.run_methods(
-        args.data_dir, out, overrides=cfg.parse_set_options(args.overrides),
-        reporter_factory=lambda: reporter_for(args), announce=say,
+        args.data_dir,
+        out,
+        overrides=cfg.parse_set_options(args.overrides),
+        reporter_factory=lambda: reporter_for(args),
+        announce=say,
     )
     check = table1.write_table1(out, run_dirs)
     extra = analysis_step(out, run_dirs, args.quiet)
@@ -53,8 +64,13 @@ def table1_command(args: argparse.Namespace) -> int:
     else:
         out_console = console()
         rows = [r for r in _read_rows(out)]
-        out_console.print(rows_table("Table 1 (LOWESS accuracy): paper vs ours", rows,
-                                     ["sparsity", "method", "paper", "ours", "diff"]))
+        out_console.print(
+            rows_table(
+                "Table 1 (LOWESS accuracy): paper vs ours",
+                rows,
+                ["sparsity", "method", "paper", "ours", "diff"],
+            )
+        )
         out_console.print((out / "table1.md").read_text().split("## Checks", 1)[1].strip())
         if extra:
             out_console.print(extra)
@@ -66,7 +82,9 @@ def _read_rows(out: Path):
     from tomoprune.records.io import read_csv
 
     for row in read_csv(out / "table1.csv"):
-        yield {k: (float(v) if k != "method" and v not in ("", None) else v) for k, v in row.items()}
+        yield {
+            k: (float(v) if k != "method" and v not in ("", None) else v) for k, v in row.items()
+        }
 
 
 def analysis_step(out: Path, run_dirs: dict[str, Path], quiet: bool):

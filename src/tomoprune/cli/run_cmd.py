@@ -32,13 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="model name (mlp, lenet300, lenet5)")
     parser.add_argument("--hidden", type=int, help="hidden width of the MLP")
     parser.add_argument(
-        "--profile", choices=cfg.profile_names(),
+        "--profile",
+        choices=cfg.profile_names(),
         help="corrected (default) or reference (as the published experiment ran)",
     )
     parser.add_argument("--device", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--config", help="JSON or TOML file of settings")
     parser.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", dest="overrides",
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
         help="override one setting, e.g. train.lr=0.001 or method.lam=0.3 (repeatable)",
     )
     parser.add_argument("--max-cycles", type=int, help="stop after this many cycles (resumable)")
@@ -53,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Each method runs into OUT/<method>/ (finished runs are reused, interrupted "
         "ones resumed); OUT/comparison.csv and comparison.md hold the side-by-side table.",
     )
-    compare.add_argument("--methods", required=True,
-                         help="comma-separated method names, e.g. dtc,magnitude,random")
+    compare.add_argument(
+        "--methods", required=True, help="comma-separated method names, e.g. dtc,magnitude,random"
+    )
     for flag in ("--dataset", "--data-dir", "--model", "--device", "--config"):
         compare.add_argument(flag)
     compare.add_argument("--hidden", type=int)
@@ -73,8 +78,13 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
     if not args.method:
         raise ConfigError("--method is required (e.g. --method dtc); see `tomoprune methods`.")
     overrides: dict[str, object] = {}
-    for flag, key in (("dataset", "data.dataset"), ("data_dir", "data.data_dir"),
-                      ("model", "model.name"), ("hidden", "model.hidden"), ("device", "device")):
+    for flag, key in (
+        ("dataset", "data.dataset"),
+        ("data_dir", "data.data_dir"),
+        ("model", "model.name"),
+        ("hidden", "model.hidden"),
+        ("device", "device"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             overrides[key] = value
@@ -95,7 +105,10 @@ def run_command(args: argparse.Namespace) -> int:
             raise ConfigError("--out RUN_DIR is required (the directory the run writes).")
         config, out = config_from_args(args), args.out
     outcome = run_experiment(
-        config, out, resume=bool(args.resume), reporter=reporter_for(args),
+        config,
+        out,
+        resume=bool(args.resume),
+        reporter=reporter_for(args),
         max_cycles=args.max_cycles,
     )
     if args.quiet:
@@ -104,8 +117,9 @@ def run_command(args: argparse.Namespace) -> int:
     out_console = console()
     rows = outcome.result.rows
     shown = rows if len(rows) <= 40 else rows[:5] + rows[-30:]
-    out_console.print(rows_table(f"{outcome.config.method} ({outcome.config.profile})", shown,
-                                 SUMMARY_COLUMNS))
+    out_console.print(
+        rows_table(f"{outcome.config.method} ({outcome.config.profile})", shown, SUMMARY_COLUMNS)
+    )
     summary = outcome.summary
     state = "finished" if summary["finished"] else "stopped (continue with --resume)"
     out_console.print(
@@ -135,8 +149,13 @@ def compare_command(args: argparse.Namespace) -> int:
         return 0
     out_console = console()
     shown = rows if len(rows) <= 40 else rows[:5] + rows[-30:]
-    out_console.print(rows_table("test accuracy after each cycle's pruning", shown,
-                                 ["cycle", "width", "sparsity", *names]))
+    out_console.print(
+        rows_table(
+            "test accuracy after each cycle's pruning",
+            shown,
+            ["cycle", "width", "sparsity", *names],
+        )
+    )
     for name, run_dir in run_dirs.items():
         summary = read_json(run_dir / schema.SUMMARY_FILE)
         out_console.print(
@@ -160,8 +179,10 @@ def methods_command(args: argparse.Namespace) -> int:
     out = console()
     for name in METHOD_REGISTRY.names():
         spec = METHOD_REGISTRY.get(name)
-        out.print(f"[bold]{name}[/bold] ({spec.family}, default model {spec.default_model}): "
-                  f"{spec.summary}")
+        out.print(
+            f"[bold]{name}[/bold] ({spec.family}, default model {spec.default_model}): "
+            f"{spec.summary}"
+        )
         for field in dataclasses.fields(spec.params_type):
             out.print(f"    method.{field.name} = {field.default!r}")
     out.print("[bold]profiles[/bold]")

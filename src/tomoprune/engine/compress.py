@@ -42,9 +42,7 @@ def carry_optimizer(
 ) -> torch.optim.Optimizer:
     """A new Adam over ``new_model`` whose moments are the old ones, sliced like the weights."""
     names = {id(p): n for n, p in old_model.named_parameters()}
-    old_state = {
-        names[id(p)]: dict(optimizer.state[p]) for p in optimizer.state if id(p) in names
-    }
+    old_state = {names[id(p)]: dict(optimizer.state[p]) for p in optimizer.state if id(p) in names}
     sliced = slice_parameter_state(old_model, new_model, removal, old_state)
     fresh = make_optimizer(new_model, train.lr, device, train.adam)
     for name, param in new_model.named_parameters():
@@ -93,7 +91,8 @@ class CompressionLoop:
         # any object with BatchStream's methods may replace the in-memory stream (benchmarks
         # use a per-sample DataLoader pipeline this way)
         self.stream = stream or BatchStream(
-            task.train_x, task.train_y,
+            task.train_x,
+            task.train_y,
             batch_size=train.batch_size,
             shuffle=train.shuffle,
             restart_each_cycle=train.restart_batches_each_cycle,
@@ -111,15 +110,25 @@ class CompressionLoop:
     # -- evaluation helpers ------------------------------------------------------------
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor):
         return evaluate(
-            self.model, x, y, kind=self.task.kind, batch_size=self.train.eval_batch_size,
-            log_softmax_dim=self.train.log_softmax_dim, accuracy_mode=self.train.accuracy,
+            self.model,
+            x,
+            y,
+            kind=self.task.kind,
+            batch_size=self.train.eval_batch_size,
+            log_softmax_dim=self.train.log_softmax_dim,
+            accuracy_mode=self.train.accuracy,
         )
 
     def calibration_loss(self, model: nn.Module) -> float:
         x, y = self.task.calibration
         return evaluate(
-            model, x, y, kind=self.task.kind, batch_size=self.train.eval_batch_size,
-            log_softmax_dim=self.train.log_softmax_dim, accuracy_mode=self.train.accuracy,
+            model,
+            x,
+            y,
+            kind=self.task.kind,
+            batch_size=self.train.eval_batch_size,
+            log_softmax_dim=self.train.log_softmax_dim,
+            accuracy_mode=self.train.accuracy,
         ).loss
 
     def _sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,27 +149,43 @@ class CompressionLoop:
         train_seconds, losses, steps = 0.0, [], 0
         for phase in self.method.phases(cycle, self.model):
             if self.optimizer is None or phase.fresh_optimizer:
-                self.optimizer = make_optimizer(self.model, self.train.lr, self.device, self.train.adam)
+                self.optimizer = make_optimizer(
+                    self.model, self.train.lr, self.device, self.train.adam
+                )
             self.reporter.start_phase(cycle, phase.name, phase.max_steps)
             result = train_phase(
-                self.model, phase, stream=self.stream, optimizer=self.optimizer,
-                criterion=self.criterion, validation_loss=self.calibration_loss,
+                self.model,
+                phase,
+                stream=self.stream,
+                optimizer=self.optimizer,
+                criterion=self.criterion,
+                validation_loss=self.calibration_loss,
                 on_step=self.reporter.step,
             )
             train_seconds += result.seconds
             steps += result.steps
             losses.append((result.mean_loss, result.steps))
-            self.phase_rows.append({
-                "cycle": cycle, "phase": result.name, "steps": result.steps,
-                "mean_loss": result.mean_loss, "stopped_by": result.stopped_by,
-                "seconds": result.seconds,
-                "validation_curve": ";".join(f"{s}:{v:.6g}" for s, v in result.validation_curve),
-                **{f"metric_{k}": v for k, v in result.metrics.items()},
-            })
+            self.phase_rows.append(
+                {
+                    "cycle": cycle,
+                    "phase": result.name,
+                    "steps": result.steps,
+                    "mean_loss": result.mean_loss,
+                    "stopped_by": result.stopped_by,
+                    "seconds": result.seconds,
+                    "validation_curve": ";".join(
+                        f"{s}:{v:.6g}" for s, v in result.validation_curve
+                    ),
+                    **{f"metric_{k}": v for k, v in result.metrics.items()},
+                }
+            )
         started = time.perf_counter()
         context = CycleContext(
-            cycle=cycle, device=self.device, calibration_loss=self.calibration_loss,
-            sample_batch=self._sample_batch, torch_generator=self.torch_generator,
+            cycle=cycle,
+            device=self.device,
+            calibration_loss=self.calibration_loss,
+            sample_batch=self._sample_batch,
+            torch_generator=self.torch_generator,
             numpy_rng=self.numpy_rng,
         )
         outcome = self.method.compress(self.model, context)
@@ -169,14 +194,19 @@ class CompressionLoop:
         if new_model is not self.model:
             if outcome.removal is not None and self.optimizer is not None:
                 self.optimizer = carry_optimizer(
-                    self.optimizer, self.model, new_model, outcome.removal, self.train,
+                    self.optimizer,
+                    self.model,
+                    new_model,
+                    outcome.removal,
+                    self.train,
                     self.device,
                 )
             elif _shapes(new_model) != _shapes(self.model):
                 self.optimizer = None
             else:
-                self.optimizer = _rebind(self.optimizer, self.model, new_model, self.train,
-                                         self.device)
+                self.optimizer = _rebind(
+                    self.optimizer, self.model, new_model, self.train, self.device
+                )
         self.model = new_model
         evaluation = self._evaluate(self.task.test_x, self.task.test_y)
         total, nonzero = count_parameters(self.model)
@@ -220,8 +250,11 @@ class CompressionLoop:
         finally:
             self.reporter.stop()
         return LoopResult(
-            model=self.model, rows=self.rows, phases=self.phase_rows,
-            measurements=self.measurements, seconds=time.perf_counter() - started,
+            model=self.model,
+            rows=self.rows,
+            phases=self.phase_rows,
+            measurements=self.measurements,
+            seconds=time.perf_counter() - started,
             resumed_from=resumed_from,
         )
 
@@ -285,7 +318,7 @@ def _rebind(
     if optimizer is None:
         return None
     fresh = make_optimizer(new_model, train.lr, device, train.adam)
-    for old, new in zip(old_model.parameters(), new_model.parameters()):
+    for old, new in zip(old_model.parameters(), new_model.parameters(), strict=True):
         if old in optimizer.state:
             fresh.state[new] = dict(optimizer.state[old])
     return fresh

@@ -137,8 +137,9 @@ class NeuronPruning:
     def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
         index = self._layer(model)
         following = next(
-            j for j in range(index + 1, len(model)) if hasattr(model[j], "weight")
-            and isinstance(model[j], (nn.Linear, nn.Conv2d))
+            j
+            for j in range(index + 1, len(model))
+            if hasattr(model[j], "weight") and isinstance(model[j], (nn.Linear, nn.Conv2d))
         )
         width = unit_count(model, index)
         count = keep_count(width, self.params.fraction)
@@ -152,8 +153,10 @@ class NeuronPruning:
             model[following].weight,
             ScoringContext(context.cycle, count, self.params, self.numpy_state),
         )
-        keep = result.keep if result.keep is not None else select_units(
-            result.scores, count, self.params.keep_rule, self.params.fraction
+        keep = (
+            result.keep
+            if result.keep is not None
+            else select_units(result.scores, count, self.params.keep_rule, self.params.fraction)
         )
         if len(keep) == 0:
             raise ConfigError(

@@ -29,9 +29,13 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"The 'device' setting must be cpu, cuda or cuda:N. Got {name!r} instead.") from None
+        raise ConfigError(
+            f"The 'device' setting must be cpu, cuda or cuda:N. Got {name!r} instead."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but no CUDA device is available; use --device cpu.")
+        raise ConfigError(
+            f"device {name!r} requested but no CUDA device is available; use --device cpu."
+        )
     return device
 
 
@@ -41,14 +45,23 @@ def make_task(config: cfg.RunConfig) -> Task:
     train_x, train_y, val_x, val_y = data.train_x, data.train_y, None, None
     if config.data.validation_size:
         split = train_validation_split(
-            data, config.data.validation_size, config.data.split_seed,
+            data,
+            config.data.validation_size,
+            config.data.split_seed,
             n_train=config.data.train_size,
         )
         train_x, train_y, val_x, val_y = split.train_x, split.train_y, split.val_x, split.val_y
     return Task(
-        name=data.name, train_x=train_x, train_y=train_y, test_x=data.test_x,
-        test_y=data.test_y, input_shape=tuple(data.input_shape), num_outputs=data.num_classes,
-        kind="classification", val_x=val_x, val_y=val_y,
+        name=data.name,
+        train_x=train_x,
+        train_y=train_y,
+        test_x=data.test_x,
+        test_y=data.test_y,
+        input_shape=tuple(data.input_shape),
+        num_outputs=data.num_classes,
+        kind="classification",
+        val_x=val_x,
+        val_y=val_y,
     )
 
 
@@ -115,8 +128,14 @@ def run_experiment(
     if check is not None:
         check(model)
     loop = CompressionLoop(
-        model=model, method=method, task=task, train=config.train, device=device,
-        run_dir=run_dir, reporter=reporter, max_cycles=max_cycles,
+        model=model,
+        method=method,
+        task=task,
+        train=config.train,
+        device=device,
+        run_dir=run_dir,
+        reporter=reporter,
+        max_cycles=max_cycles,
         seed=config.model.init_seed,
     )
     if resume:
@@ -137,7 +156,9 @@ def run_experiment(
     return RunOutcome(run_dir=out, config=config, result=result, summary=summary)
 
 
-def summarize(config: cfg.RunConfig, result: LoopResult, seconds: float, finished: bool) -> dict[str, Any]:
+def summarize(
+    config: cfg.RunConfig, result: LoopResult, seconds: float, finished: bool
+) -> dict[str, Any]:
     rows = result.rows
     last = rows[-1] if rows else {}
     return {
@@ -149,7 +170,9 @@ def summarize(config: cfg.RunConfig, result: LoopResult, seconds: float, finishe
         "final_width": last.get("width"),
         "final_sparsity": last.get("sparsity"),
         "final_test_accuracy": last.get("test_accuracy"),
-        "best_test_accuracy": max((r["test_accuracy"] for r in rows if r["test_accuracy"] is not None), default=None),
+        "best_test_accuracy": max(
+            (r["test_accuracy"] for r in rows if r["test_accuracy"] is not None), default=None
+        ),
         "parameters": last.get("parameters"),
         "nonzero_parameters": last.get("nonzero_parameters"),
         "train_seconds": sum(r["train_seconds"] for r in rows),

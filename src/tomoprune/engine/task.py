@@ -32,9 +32,15 @@ class Task:
             return None if t is None else t.to(device)
 
         return Task(
-            name=self.name, train_x=move(self.train_x), train_y=move(self.train_y),
-            test_x=move(self.test_x), test_y=move(self.test_y), input_shape=self.input_shape,
-            num_outputs=self.num_outputs, kind=self.kind, val_x=move(self.val_x),
+            name=self.name,
+            train_x=move(self.train_x),
+            train_y=move(self.train_y),
+            test_x=move(self.test_x),
+            test_y=move(self.test_y),
+            input_shape=self.input_shape,
+            num_outputs=self.num_outputs,
+            kind=self.kind,
+            val_x=move(self.val_x),
             val_y=move(self.val_y),
         )
 

@@ -21,12 +21,8 @@ MODEL_REGISTRY: Registry[ModelBuilder] = Registry("model")
 
 def load_builtin_models() -> None:
     """Import the modules that register the built-in models (idempotent)."""
+    import tomoprune.models.lenet  # noqa: F401
     import tomoprune.models.mlp  # noqa: F401
-
-    try:
-        import tomoprune.models.lenet  # noqa: F401
-    except ImportError:  # the LeNet family is optional at import time
-        pass
 
 
 def build_model(

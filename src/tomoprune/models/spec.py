@@ -19,23 +19,39 @@ def describe(model: nn.Sequential) -> list[dict[str, Any]]:
     for layer in model:
         if isinstance(layer, nn.Linear):
             spec.append(
-                {"type": "Linear", "in_features": layer.in_features,
-                 "out_features": layer.out_features, "bias": layer.bias is not None}
+                {
+                    "type": "Linear",
+                    "in_features": layer.in_features,
+                    "out_features": layer.out_features,
+                    "bias": layer.bias is not None,
+                }
             )
         elif isinstance(layer, nn.Conv2d):
             spec.append(
-                {"type": "Conv2d", "in_channels": layer.in_channels,
-                 "out_channels": layer.out_channels, "kernel_size": list(layer.kernel_size),
-                 "stride": list(layer.stride), "padding": list(layer.padding),
-                 "bias": layer.bias is not None}
+                {
+                    "type": "Conv2d",
+                    "in_channels": layer.in_channels,
+                    "out_channels": layer.out_channels,
+                    "kernel_size": list(layer.kernel_size),
+                    "stride": list(layer.stride),
+                    "padding": list(layer.padding),
+                    "bias": layer.bias is not None,
+                }
             )
         elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            spec.append({"type": type(layer).__name__, "num_features": layer.num_features,
-                         "eps": layer.eps, "momentum": layer.momentum,
-                         "affine": layer.affine})
+            spec.append(
+                {
+                    "type": type(layer).__name__,
+                    "num_features": layer.num_features,
+                    "eps": layer.eps,
+                    "momentum": layer.momentum,
+                    "affine": layer.affine,
+                }
+            )
         elif isinstance(layer, nn.MaxPool2d):
-            spec.append({"type": "MaxPool2d", "kernel_size": layer.kernel_size,
-                         "stride": layer.stride})
+            spec.append(
+                {"type": "MaxPool2d", "kernel_size": layer.kernel_size, "stride": layer.stride}
+            )
         elif isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.Tanh, nn.Sigmoid)):
             spec.append({"type": type(layer).__name__})
         else:
@@ -46,13 +62,19 @@ def describe(model: nn.Sequential) -> list[dict[str, Any]]:
 _BUILDERS = {
     "Linear": lambda s: nn.Linear(s["in_features"], s["out_features"], bias=s["bias"]),
     "Conv2d": lambda s: nn.Conv2d(
-        s["in_channels"], s["out_channels"], tuple(s["kernel_size"]),
-        stride=tuple(s["stride"]), padding=tuple(s["padding"]), bias=s["bias"],
+        s["in_channels"],
+        s["out_channels"],
+        tuple(s["kernel_size"]),
+        stride=tuple(s["stride"]),
+        padding=tuple(s["padding"]),
+        bias=s["bias"],
     ),
-    "BatchNorm1d": lambda s: nn.BatchNorm1d(s["num_features"], eps=s["eps"],
-                                            momentum=s["momentum"], affine=s["affine"]),
-    "BatchNorm2d": lambda s: nn.BatchNorm2d(s["num_features"], eps=s["eps"],
-                                            momentum=s["momentum"], affine=s["affine"]),
+    "BatchNorm1d": lambda s: nn.BatchNorm1d(
+        s["num_features"], eps=s["eps"], momentum=s["momentum"], affine=s["affine"]
+    ),
+    "BatchNorm2d": lambda s: nn.BatchNorm2d(
+        s["num_features"], eps=s["eps"], momentum=s["momentum"], affine=s["affine"]
+    ),
     "MaxPool2d": lambda s: nn.MaxPool2d(s["kernel_size"], stride=s["stride"]),
     "ReLU": lambda s: nn.ReLU(),
     "Tanh": lambda s: nn.Tanh(),
@@ -67,7 +89,9 @@ def build_from_spec(spec: list[dict[str, Any]]) -> nn.Sequential:
     try:
         return nn.Sequential(*(_BUILDERS[item["type"]](item) for item in spec))
     except (KeyError, TypeError) as exc:
-        raise RecordError(f"model spec is not understood ({exc}); was it written by tomoprune?") from None
+        raise RecordError(
+            f"model spec is not understood ({exc}); was it written by tomoprune?"
+        ) from None
 
 
 def state_bytes(model: nn.Module) -> bytes:
@@ -82,7 +106,9 @@ def save_model(model: nn.Sequential, weights_path: Path, spec_path: Path) -> Non
     atomic_write_bytes(weights_path, state_bytes(model))
 
 
-def load_model(weights_path: Path, spec_path: Path, device: str | torch.device = "cpu") -> nn.Sequential:
+def load_model(
+    weights_path: Path, spec_path: Path, device: str | torch.device = "cpu"
+) -> nn.Sequential:
     """Rebuild a model saved by ``save_model``."""
     spec = read_json(spec_path)
     model = build_from_spec(spec["layers"])

@@ -13,8 +13,17 @@ from typing import Any
 import torch
 
 PACKAGES = (
-    "tomoprune", "torch", "numpy", "scipy", "cvxpy", "scs", "clarabel", "statsmodels",
-    "scikit-learn", "matplotlib", "safetensors",
+    "tomoprune",
+    "torch",
+    "numpy",
+    "scipy",
+    "cvxpy",
+    "scs",
+    "clarabel",
+    "statsmodels",
+    "scikit-learn",
+    "matplotlib",
+    "safetensors",
 )
 
 
@@ -39,7 +48,10 @@ def git_commit(start: Path | None = None) -> dict[str, Any] | None:
             return None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where, capture_output=True, text=True, timeout=5,
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):

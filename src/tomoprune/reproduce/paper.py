@@ -27,7 +27,21 @@ LOWESS_FRAC = 0.3
 # Table 1 prints 15 of the 34 levels. Each row is the recorded level nearest to one of these
 # nominal sparsities (eight up to 0.8, seven in the steep tail down to 9 neurons).
 TABLE1_NOMINAL_SPARSITIES = (
-    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.92,
+    0.94,
+    0.95,
+    0.96,
+    0.97,
+    0.98,
 )
 
 REFERENCE_RUN_NAME = "dtc-mnist-reference-run.json"

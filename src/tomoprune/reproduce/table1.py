@@ -75,8 +75,9 @@ def run_methods(
         method: cfg.resolve_run_config(method, profile="reference", base=base, overrides=overrides)
         for method in methods
     }
-    return run_sweep(configs, out_dir / "runs", reporter_factory=reporter_factory,
-                     announce=announce)
+    return run_sweep(
+        configs, out_dir / "runs", reporter_factory=reporter_factory, announce=announce
+    )
 
 
 def table_rows(series: dict[str, MethodSeries], reference: ReferenceRun) -> list[dict[str, Any]]:
@@ -84,24 +85,28 @@ def table_rows(series: dict[str, MethodSeries], reference: ReferenceRun) -> list
     rows = []
     for index in table1_row_indices(reference.sparsity):
         for method in METHODS:
-            paper = round(float(lowess(reference.sparsity, reference.accuracy[method],
-                                       LOWESS_FRAC)[index]), 4)
+            paper = round(
+                float(lowess(reference.sparsity, reference.accuracy[method], LOWESS_FRAC)[index]), 4
+            )
             ours_series = series.get(method)
             ours = None
             if ours_series is not None and index < len(ours_series.smoothed):
                 ours = float(ours_series.smoothed[index])
-            rows.append({
-                "sparsity": float(reference.sparsity[index]),
-                "method": method,
-                "paper": paper,
-                "ours": None if ours is None else round(ours, 4),
-                "diff": None if ours is None else round(ours - paper, 4),
-            })
+            rows.append(
+                {
+                    "sparsity": float(reference.sparsity[index]),
+                    "method": method,
+                    "paper": paper,
+                    "ours": None if ours is None else round(ours, 4),
+                    "diff": None if ours is None else round(ours - paper, 4),
+                }
+            )
     return rows
 
 
-def checks(series: dict[str, MethodSeries], reference: ReferenceRun,
-           rows: list[dict[str, Any]]) -> dict[str, Any]:
+def checks(
+    series: dict[str, MethodSeries], reference: ReferenceRun, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The acceptance checks, each with its measured value."""
     expected_widths = [int(round(512 * (1 - s))) for s in reference.sparsity]
     result: dict[str, Any] = {"widths_expected": expected_widths, "methods": {}}
@@ -120,7 +125,9 @@ def checks(series: dict[str, MethodSeries], reference: ReferenceRun,
     result["early_rows_max_abs_diff"] = max(early, default=None)
     result["early_rows_ok"] = bool(early) and max(early) <= EARLY_ROWS_TOLERANCE
     result["all_rows_max_abs_diff"] = max((d for _, d in diffs), default=None)
-    result["all_rows_ok"] = len(diffs) == len(rows) and max(d for _, d in diffs) <= ALL_ROWS_TOLERANCE
+    result["all_rows_ok"] = (
+        len(diffs) == len(rows) and max(d for _, d in diffs) <= ALL_ROWS_TOLERANCE
+    )
     result["largest_diffs"] = sorted(
         (r for r in rows if r["diff"] is not None), key=lambda r: -abs(r["diff"])
     )[:5]
@@ -170,7 +177,9 @@ def markdown(rows: list[dict[str, Any]], check: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table1(out_dir: Path, run_dirs: dict[str, Path], reference: ReferenceRun | None = None) -> dict[str, Any]:
+def write_table1(
+    out_dir: Path, run_dirs: dict[str, Path], reference: ReferenceRun | None = None
+) -> dict[str, Any]:
     """Write table1.csv, table1.md, table1_full.csv and table1_checks.json; return the checks."""
     reference = reference or load_reference_run()
     series = {m: read_series(d, m) for m, d in run_dirs.items()}
@@ -181,14 +190,20 @@ def write_table1(out_dir: Path, run_dirs: dict[str, Path], reference: ReferenceR
         ref_smooth = lowess(reference.sparsity, reference.accuracy[method], LOWESS_FRAC)
         s = series.get(method)
         for i, level in enumerate(reference.sparsity):
-            full.append({
-                "cycle": i + 1, "sparsity": float(level), "method": method,
-                "reference_raw": float(reference.accuracy[method][i]),
-                "reference_smoothed": float(ref_smooth[i]),
-                "ours_raw": None if s is None or i >= len(s.accuracy) else float(s.accuracy[i]),
-                "ours_smoothed": None if s is None or i >= len(s.smoothed) else float(s.smoothed[i]),
-                "ours_width": None if s is None or i >= len(s.widths) else s.widths[i],
-            })
+            full.append(
+                {
+                    "cycle": i + 1,
+                    "sparsity": float(level),
+                    "method": method,
+                    "reference_raw": float(reference.accuracy[method][i]),
+                    "reference_smoothed": float(ref_smooth[i]),
+                    "ours_raw": None if s is None or i >= len(s.accuracy) else float(s.accuracy[i]),
+                    "ours_smoothed": None
+                    if s is None or i >= len(s.smoothed)
+                    else float(s.smoothed[i]),
+                    "ours_width": None if s is None or i >= len(s.widths) else s.widths[i],
+                }
+            )
     atomic_write_csv(out_dir / "table1_full.csv", list(full[0]), full)
     check = checks(series, reference, rows)
     atomic_write_json(out_dir / "table1_checks.json", check)

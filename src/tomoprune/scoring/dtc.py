@@ -42,7 +42,7 @@ def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> 
     a = sensing_times_basis(phi)  # (n, m) = Phi @ Psi, without forming Psi
     measurements, coefficients, solver_info = {}, {}, {}
     objective = 0.0
-    for layer, ray in zip(LAYERS, rays):
+    for layer, ray in zip(LAYERS, rays, strict=True):
         y = phi @ ray  # (n,)
         result = solve_l1(a, y, params.lam, solver=params.solver)
         measurements[layer] = y
@@ -89,7 +89,8 @@ def weight_level_unit_scores(
     layers = {
         "previous_layer": w_in.detach().flatten(1).cpu().double().numpy(),  # (units, fan_in)
         "next_layer": w_out.detach().flatten(2).sum(2).T.cpu().double().numpy()
-        if w_out.dim() > 2 else w_out.detach().T.cpu().double().numpy(),  # (units, fan_out)
+        if w_out.dim() > 2
+        else w_out.detach().T.cpu().double().numpy(),  # (units, fan_out)
     }
     scores = np.zeros(layers["previous_layer"].shape[0])
     solver_info, objective = {}, 0.0
@@ -97,15 +98,29 @@ def weight_level_unit_scores(
         if matrix.shape[0] != scores.shape[0]:  # conv -> flatten -> linear: fold columns
             matrix = matrix.reshape(scores.shape[0], -1)
         layer_scores, info = weight_level_scores(
-            matrix, fraction=params.measurement_fraction, lam=params.weight_level_lam,
-            lam_ratio=params.weight_level_lam_ratio, seed=params.seed + offset,
+            matrix,
+            fraction=params.measurement_fraction,
+            lam=params.weight_level_lam,
+            lam_ratio=params.weight_level_lam_ratio,
+            seed=params.seed + offset,
             granularity="neuron",
         )
         scores += layer_scores
         objective += float(info["objective"])
-        solver_info[layer] = {k: info[k] for k in ("n", "m", "lam", "iterations", "objective",
-                                                   "duality_gap", "status", "seconds",
-                                                   "relative_error")}
+        solver_info[layer] = {
+            k: info[k]
+            for k in (
+                "n",
+                "m",
+                "lam",
+                "iterations",
+                "objective",
+                "duality_gap",
+                "status",
+                "seconds",
+                "relative_error",
+            )
+        }
     return ScoreResult(
         scores=scores,
         objective=objective,
