@@ -23,8 +23,9 @@ from PIL import Image
 from benchmarks.bench_training import floor_step_seconds
 from benchmarks.common import Measurement, max_rss_mb, skipped, write_results
 from tomoprune import config as cfg
-from tomoprune.data.datasets import find_dataset_files
+from tomoprune.data.catalog import idx_spec
 from tomoprune.data.idx import read_idx
+from tomoprune.data.locate import find_idx_files
 from tomoprune.engine.compress import CompressionLoop
 from tomoprune.engine.runner import make_task
 from tomoprune.errors import DataError
@@ -84,7 +85,7 @@ def run_cycles(method: str, data_dir: str, cycles: int, per_sample: bool) -> flo
     task = make_task(config)
     stream = None
     if per_sample:
-        files = find_dataset_files("mnist", data_dir)
+        files = find_idx_files(idx_spec("mnist"), data_dir)
         images = read_idx(files.train_images)
         labels = read_idx(files.train_labels)
         stream = LoaderStream(PerSampleMNIST(images, labels), config.train.batch_size)
@@ -118,7 +119,7 @@ def main() -> None:
     rows: list[Measurement] = []
     notes = []
     try:
-        find_dataset_files("mnist", args.data_dir)
+        find_idx_files(idx_spec("mnist"), args.data_dir)
     except DataError as exc:
         rows.append(skipped("reproduce table1", str(exc)))
         write_results("end_to_end", rows, description=__doc__.split("\n\n")[0])

@@ -20,6 +20,7 @@ from tomoprune.models import build_model
 from tomoprune.records import schema
 from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runtime import configure_threads, solver_threads, thread_report
 
 RUN_FORMAT = "tomoprune.run/1"
 
@@ -73,7 +74,9 @@ class RunOutcome:
     summary: dict[str, Any]
 
 
-def config_payload(config: cfg.RunConfig, status: str) -> dict[str, Any]:
+def config_payload(
+    config: cfg.RunConfig, status: str, threads: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "format": RUN_FORMAT,
         "method": config.method,
@@ -86,7 +89,7 @@ def config_payload(config: cfg.RunConfig, status: str) -> dict[str, Any]:
             "split_seed": config.data.split_seed,
             "method_seed": getattr(config.params, "seed", None),
         },
-        "provenance": provenance(),
+        "provenance": {**provenance(), "threads": threads, "thread_pools": thread_report()},
     }
 
 
@@ -119,6 +122,7 @@ def run_experiment(
                 "another --out."
             )
     assert config is not None
+    threads = configure_threads()
     device = resolve_device(config.device)
     task = make_task(config).to(device)
     generator = torch.Generator().manual_seed(config.model.init_seed)
@@ -145,14 +149,15 @@ def run_experiment(
         loop.load_state_dict(state)
     else:
         out.mkdir(parents=True, exist_ok=True)
-    run_dir.write_config(config_payload(config, "running"))
+    run_dir.write_config(config_payload(config, "running", threads))
     started = time.perf_counter()
-    result = loop.run()
+    with solver_threads():
+        result = loop.run()
     finished = bool(result.rows) and method.finished(result.model, loop.cycle)
     run_dir.save_model(result.model)
     summary = summarize(config, result, time.perf_counter() - started, finished)
     run_dir.write_summary(summary)
-    run_dir.write_config(config_payload(config, "finished" if finished else "stopped"))
+    run_dir.write_config(config_payload(config, "finished" if finished else "stopped", threads))
     return RunOutcome(run_dir=out, config=config, result=result, summary=summary)
 
 

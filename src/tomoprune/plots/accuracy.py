@@ -34,7 +34,7 @@ def plot_accuracy(
         if min_sparsity is not None:
             show &= s >= min_sparsity
         order = np.argsort(s[show])
-        label = f"{run.name} ({run.method})"
+        label = run.name if run.name == run.method else f"{run.name} ({run.method})"
         ax.plot(s[show], acc[show], "o", ms=4, alpha=0.55, color=color(i), label=f"{label}, raw")
         ax.plot(
             s[show][order], fit[show][order], "-", lw=2, color=color(i), label=f"{label}, LOWESS"

@@ -1,4 +1,4 @@
-"""The l0 family (R-L1, DRR, PMMP) as one method of the train-compress loop.
+"""The l0 family (R-L1, DRR, PMMP) and its dense baseline as one method of the loop.
 
 Barth & von Petersenn, "l0 regularisation ... TAMADE" (arXiv:2505.17469). Two cycles:
 
@@ -9,6 +9,11 @@ Barth & von Petersenn, "l0 regularisation ... TAMADE" (arXiv:2505.17469). Two cy
 2. *fine-tune and finalise*: masked training without the sparsity term (for R-L1 this is the
    "relaxed" variant; a ridge term ``rho`` stays) until the next plateau. Compression: a final
    random gradient pruning, then units with no outgoing connection are deleted physically.
+
+The baseline ``dense`` (regulariser ``"none"``) is the same network trained without
+regularisation: one cycle of plain training until the validation plateau, then nothing is
+pruned (CR 1). It shares the loop, the stop rule and the record columns, so its accuracy is the
+reference the regularised runs' accuracy drop is measured against.
 
 Each cycle's ``cycles.csv`` row carries the threshold found, the non-zero count, the
 compression ratio ``CR = initial parameters / non-zero`` and ``1 - non-zero / initial``, the
@@ -47,11 +52,12 @@ from tomoprune.regularizers.tamade import tamade
 class L0Params:
     """Hyperparameters of the l0 family (one dataclass for all three regularisers).
 
-    ``regulariser`` must match the method name (``--method drr`` runs DRR); the three methods
-    differ only in that and in their default ``alpha``.
+    ``regulariser`` must match the method (``--method drr`` runs DRR, ``--method dense`` runs
+    ``"none"``); the methods differ only in that and in their defaults.
     """
 
-    regulariser: Literal["rl1", "drr", "pmmp"] = "drr"
+    # "none": the dense baseline (train to the plateau, compress nothing)
+    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
     # strength of the sparsity term (l1 norm, DRR surrogate, or PMMP's expected l0 norm)
     alpha: float = 1e-5
     beta: float = 10.0  # DRR: sharpness of 1 - exp(-beta |theta|) (the paper uses 5 or 10)
@@ -64,7 +70,7 @@ class L0Params:
     pmmp_decided_tolerance: float = 0.01  # PMMP: pi within this of 0 or 1 counts as decided
     pmmp_settled_fraction: float = 0.99  # PMMP: share of decided pi needed to stop
     warmup_steps: int = 0  # unregularised steps before the regularised phase
-    regularised_max_steps: int = 30000  # cap of the regularised phase
+    regularised_max_steps: int = 30000  # cap of the regularised phase (dense: of training)
     finetune_max_steps: int = 20000  # cap of the masked fine-tuning phase
     finetune_fresh_optimizer: bool = True  # a new Adam for fine-tuning
     eval_every: int = 100  # steps between validation-loss measurements
@@ -81,23 +87,36 @@ class L0Params:
 
 @dataclass(frozen=True, kw_only=True)
 class RL1Params(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp"] = "rl1"
+    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "rl1"
     # LeNet-300-100, MNIST 55k/5k/10k: CR 32.6 at 98.10% test accuracy after fine-tuning
     alpha: float = 1e-4
 
 
 @dataclass(frozen=True, kw_only=True)
 class DRRParams(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp"] = "drr"
+    # "none": the dense baseline (train to the plateau, compress nothing)
+    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
     # LeNet-300-100, MNIST 55k/5k/10k: CR 29.0 at 98.15% (5e-5 on 45k: CR 104 at 97.52%)
     alpha: float = 1e-5
 
 
 @dataclass(frozen=True, kw_only=True)
 class PMMPParams(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp"] = "pmmp"
+    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "pmmp"
     # LeNet-300-100, MNIST 55k/5k/10k: CR 27.3 at 98.09% test accuracy after fine-tuning
     alpha: float = 3e-5
+
+
+@dataclass(frozen=True, kw_only=True)
+class DenseParams(L0Params):
+    """The unregularised baseline: only the stop rule and the step cap matter."""
+
+    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "none"
+    alpha: float = 0.0
+
+
+# method name -> the regulariser it trains with
+METHOD_REGULARISERS: dict[str, str] = {"rl1": "rl1", "drr": "drr", "pmmp": "pmmp", "dense": "none"}
 
 
 def _invalid(key: str, requirement: str, value: Any) -> ConfigError:
@@ -137,19 +156,26 @@ def hidden_units(model: nn.Sequential) -> int:
 
 
 class L0Method:
-    """Regularised training, TAMADE thresholding, masked fine-tuning, dead-unit deletion."""
+    """Regularised training, TAMADE thresholding, masked fine-tuning, dead-unit deletion.
+
+    With regulariser ``"none"`` (the ``dense`` baseline): training to the plateau only.
+    """
 
     def __init__(self, name: str, params: L0Params) -> None:
         validate(params)
         load_builtin_regularisers()
-        if params.regulariser != name:
+        expected = METHOD_REGULARISERS.get(name, name)
+        if params.regulariser != expected:
+            methods = {regulariser: method for method, regulariser in METHOD_REGULARISERS.items()}
+            other = methods.get(params.regulariser, params.regulariser)
             raise ConfigError(
-                f"The 'method.regulariser' setting must be {name!r} for --method {name}; run "
-                f"--method {params.regulariser} to use that regulariser."
+                f"The 'method.regulariser' setting must be {expected!r} for --method {name}; run "
+                f"--method {other} to use that regulariser."
             )
         self.name = name
         self.params = params
-        self.regulariser_type = REGULARISER_REGISTRY.get(params.regulariser)
+        self.dense = params.regulariser == "none"
+        self.regulariser_type = None if self.dense else REGULARISER_REGISTRY.get(params.regulariser)
         self.masks: dict[str, torch.Tensor] | None = None
         self.initial_parameters: int | None = None
         self.threshold: float | None = None
@@ -178,6 +204,15 @@ class L0Method:
         p = self.params
         if self.initial_parameters is None:
             self.initial_parameters = sum(t.numel() for t in model.parameters())
+        if cycle == 1 and self.regulariser_type is None:
+            return [
+                Phase(
+                    name="train",
+                    max_steps=p.regularised_max_steps,
+                    stop=self._plateau(),
+                    eval_every=p.eval_every,
+                )
+            ]
         if cycle == 1:
             hook = self.regulariser_type.from_params(p)
             self._hook = hook
@@ -201,6 +236,7 @@ class L0Method:
             raise RuntimeError("fine-tuning needs the masks of cycle 1; resume from its checkpoint")
         if p.finetune_max_steps == 0:
             return []
+        assert self.regulariser_type is not None
         relaxed = self.regulariser_type.from_params(p).relaxed()
         hooks: list[TrainingHook] = [] if relaxed is None else [relaxed]
         hooks.append(MaskHook(self.masks))  # last: it zeroes whatever the others added
@@ -216,12 +252,27 @@ class L0Method:
         ]
 
     def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        if self.dense:
+            return self._keep(model, context)
         if context.cycle == 1:
             return self._threshold(model, context)
         return self._finalise(model, context)
 
     def finished(self, model: nn.Module, cycle: int) -> bool:
-        return cycle >= 2
+        return cycle >= (1 if self.dense else 2)
+
+    # -- dense baseline: nothing is pruned ---------------------------------------------------
+    def _keep(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        loss = context.calibration_loss(model)
+        row: dict[str, Any] = {
+            "stage": "dense",
+            "threshold": None,
+            "calibration_loss_before": loss,
+            "calibration_loss_after": loss,
+            "units_removed": 0,
+        }
+        row.update(self._storage_columns(model))
+        return CompressionOutcome(model=model, row=row)
 
     # -- cycle 1: gradient pruning, TAMADE, gradient pruning ----------------------------
     def _input_shape(self, context: CycleContext) -> tuple[int, ...]:
@@ -347,6 +398,7 @@ def _build(name: str):
 
 
 for _name, _params, _summary in (
+    ("dense", DenseParams, "unregularised baseline: train to the validation plateau, no pruning"),
     ("rl1", RL1Params, "l1 + ridge subgradient training, TAMADE threshold, relaxed fine-tuning"),
     ("drr", DRRParams, "smooth l0 surrogate sum(1 - exp(-beta|w|)), TAMADE, masked fine-tuning"),
     ("pmmp", PMMPParams, "probabilistic minimax l0 (expected l0 norm), TAMADE, fine-tuning"),

@@ -29,6 +29,8 @@ from tomoprune.records.io import atomic_write_bytes
 
 FLOAT_BYTES = 4
 INDEX_BYTES = 4
+# the export's file name in a run directory, beside model.safetensors
+SPARSE_EXPORT_FILE = "model.sparse.safetensors"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""``tomoprune reproduce l0`` and ``tomoprune reproduce teacher-student``: the l0 paper."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tomoprune import config as cfg
+from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.reproduce import l0
+
+SHOWN_COLUMNS = [
+    "method",
+    "test_accuracy",
+    "accuracy_drop_pp",
+    "compression_ratio",
+    "nnz",
+    "epochs",
+    "wall_seconds",
+    "csr_bytes",
+]
+TEACHER_STUDENT_COLUMNS = [
+    "size",
+    "seed",
+    "setting",
+    "test_loss",
+    "test_target_variance",
+    "compression_ratio",
+]
+
+
+def register_reproduce(which: argparse._SubParsersAction) -> None:
+    """Add ``l0`` and ``teacher-student`` to the ``reproduce`` subcommand's parsers."""
+    table = which.add_parser(
+        "l0",
+        help="l0 paper: dense baseline, DRR, PMMP and R-L1 on MNIST (accuracy, CR, bytes)",
+        description="Each method runs into OUT/runs/<method>/ (finished runs are reused, "
+        "interrupted ones resumed); OUT/l0_table.csv and l0_table.md compare them.",
+    )
+    table.add_argument("--data-dir", help="directory with the MNIST IDX files")
+    table.add_argument("--out", required=True, help="output directory (runs/, l0_table.csv, ...)")
+    table.add_argument(
+        "--model", default="lenet300", choices=l0.MODELS, help="network (default lenet300)"
+    )
+    table.add_argument(
+        "--methods",
+        help=f"comma-separated subset of {','.join(l0.METHODS)} (default: all)",
+    )
+    table.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a setting of every run, e.g. method.patience=8 (changes the experiment!)",
+    )
+    add_quiet(table)
+    table.set_defaults(func=l0_command)
+
+    ts = which.add_parser(
+        "teacher-student",
+        help="l0 paper: regularised vs unregularised students of a random teacher network",
+        description="Writes OUT/teacher_student.csv, teacher_student.json and "
+        "teacher_student.png (test loss against the number of labelled samples).",
+    )
+    ts.add_argument("--out", required=True, help="output directory")
+    ts.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="e.g. sizes=30,300 seeds=0,1 test_size=2000 method.alpha=1e-3 (repeatable)",
+    )
+    add_quiet(ts)
+    ts.set_defaults(func=teacher_student_command)
+
+
+def l0_command(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = l0.parse_methods(args.methods)
+    say = (lambda message: None) if args.quiet else console().print
+    run_dirs = l0.run_methods(
+        args.data_dir,
+        out,
+        methods=methods,
+        model=args.model,
+        overrides=cfg.parse_set_options(args.overrides),
+        reporter_factory=lambda: reporter_for(args),
+        announce=say,
+    )
+    rows = l0.write_l0_table(out, run_dirs, model=args.model)
+    if args.quiet:
+        print(out)
+        return 0
+    out_console = console()
+    out_console.print(rows_table(f"l0 family, {args.model} on MNIST", rows, SHOWN_COLUMNS))
+    check = l0.acceptance(rows)
+    if check is not None:
+        out_console.print((out / l0.TABLE_MD).read_text().split("## Check", 1)[1].strip())
+    out_console.print(f"Results: {out.resolve()}")
+    return 0
+
+
+def teacher_student_command(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = l0.teacher_student_config(cfg.parse_set_options(args.overrides))
+    rows, figure = l0.run_teacher_student_figure(config, out)
+    if args.quiet:
+        print(out)
+        return 0
+    out_console = console()
+    shown = [
+        {k: (float(v) if k not in ("setting",) else v) for k, v in row.items()}
+        for row in ({k: r[k] for k in TEACHER_STUDENT_COLUMNS} for r in rows)
+    ]
+    out_console.print(rows_table("Teacher-student: test loss", shown, TEACHER_STUDENT_COLUMNS))
+    out_console.print(f"Figure: {figure.resolve()}")
+    return 0
