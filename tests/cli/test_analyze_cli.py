@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 import tomoprune.cli as cli
-from tomoprune.cli import analyze_cmd
 from tomoprune.reproduce.paper import default_reference_path
 
 FAST = ["--permutations", "40", "--bootstrap", "40", "--null-draws", "5"]
@@ -20,16 +18,8 @@ needs_reference = pytest.mark.skipif(
 
 
 @pytest.fixture
-def tomoprune(monkeypatch):
-    """``tomoprune.cli.main`` (its real error handling) with only these two subcommands."""
-
-    def build_parser():
-        parser = argparse.ArgumentParser(prog="tomoprune")
-        sub = parser.add_subparsers(dest="command", required=True)
-        analyze_cmd.register(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build_parser)
+def tomoprune():
+    """The real ``tomoprune`` entry point, arguments given as separate values."""
     return lambda *argv: cli.main([str(a) for a in argv])
 
 
