@@ -9,16 +9,17 @@ from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
 from tomoprune.reproduce import l0
 
-SHOWN_COLUMNS = [
-    "method",
-    "test_accuracy",
-    "accuracy_drop_pp",
-    "compression_ratio",
-    "nnz",
-    "epochs",
-    "wall_seconds",
-    "csr_bytes",
-]
+# table column -> header shown on the console (short, so the table fits 80 columns)
+SHOWN_COLUMNS = {
+    "method": "method",
+    "test_accuracy": "accuracy",
+    "accuracy_drop_pp": "drop pp",
+    "compression_ratio": "CR",
+    "nnz": "nnz",
+    "epochs": "epochs",
+    "wall_seconds": "seconds",
+    "csr_bytes": "CSR bytes",
+}
 TEACHER_STUDENT_COLUMNS = [
     "size",
     "seed",
@@ -93,7 +94,9 @@ def l0_command(args: argparse.Namespace) -> int:
         print(out)
         return 0
     out_console = console()
-    out_console.print(rows_table(f"l0 family, {args.model} on MNIST", rows, SHOWN_COLUMNS))
+    shown = [{SHOWN_COLUMNS[k]: row[k] for k in SHOWN_COLUMNS} for row in rows]
+    title = f"l0 family, {args.model} on MNIST"
+    out_console.print(rows_table(title, shown, list(SHOWN_COLUMNS.values())))
     check = l0.acceptance(rows)
     if check is not None:
         out_console.print((out / l0.TABLE_MD).read_text().split("## Check", 1)[1].strip())
@@ -110,10 +113,17 @@ def teacher_student_command(args: argparse.Namespace) -> int:
         print(out)
         return 0
     out_console = console()
-    shown = [
-        {k: (float(v) if k not in ("setting",) else v) for k, v in row.items()}
-        for row in ({k: r[k] for k in TEACHER_STUDENT_COLUMNS} for r in rows)
-    ]
+    shown = [{k: _number(row[k]) for k in TEACHER_STUDENT_COLUMNS} for row in rows]
     out_console.print(rows_table("Teacher-student: test loss", shown, TEACHER_STUDENT_COLUMNS))
     out_console.print(f"Figure: {figure.resolve()}")
     return 0
+
+
+def _number(text: str) -> int | float | str:
+    """A CSV cell as the number it holds (ints stay ints), or the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text

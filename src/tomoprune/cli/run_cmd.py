@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from tomoprune import config as cfg
-from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.cli.common import add_quiet, console, format_cell, reporter_for, rows_table
 from tomoprune.engine.runner import run_experiment
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
@@ -124,7 +124,7 @@ def run_command(args: argparse.Namespace) -> int:
     state = "finished" if summary["finished"] else "stopped (continue with --resume)"
     out_console.print(
         f"[bold]{summary['method']}[/bold] {state}: {summary['cycles']} cycles, final width "
-        f"{summary['final_width']}, test accuracy {summary['final_test_accuracy']}, "
+        f"{summary['final_width']}, test accuracy {format_cell(summary['final_test_accuracy'])}, "
         f"train {summary['train_seconds']:.1f}s, prune {summary['prune_seconds']:.1f}s"
     )
     out_console.print(f"Results: {outcome.run_dir.resolve()}")

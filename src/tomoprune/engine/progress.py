@@ -61,7 +61,7 @@ class RichReporter(Reporter):
         self.progress.advance(self.cycles_task)
         accuracy = row.get("test_accuracy")
         shown = f"{accuracy:.4f}" if isinstance(accuracy, float) else "-"
-        self.console.log(
+        self.console.print(
             f"cycle {row['cycle']:>3}  width {row['width']:>5}  sparsity {row['sparsity']:.4f}  "
             f"test accuracy {shown}  loss {row['train_loss']:.4f}"
         )

@@ -30,7 +30,24 @@ def make_criterion(kind: str, log_softmax_dim: str = "classes") -> Criterion:
         return lambda output, target: F.mse_loss(output.reshape(target.shape), target)
     if log_softmax_dim == "batch":
         return lambda logits, target: F.cross_entropy(F.log_softmax(logits, dim=0), target)
-    return F.cross_entropy
+    return class_cross_entropy
+
+
+def class_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over classes, ``F.cross_entropy(logits, target)``, computed faster.
+
+    PyTorch's CPU log-softmax over a short last dimension (10 classes) is slow: it costs
+    ~60 us forward and ~20 us backward for a 512 x 10 batch on one thread, more than the
+    matrix products of a narrow network. Seen as one ``(1, classes, batch)`` sample with
+    ``batch`` positions, the same loss runs the log-softmax along a middle dimension,
+    vectorised over the batch, in a fraction of that. The loss and its gradient are those of
+    ``F.cross_entropy`` up to rounding in the last bit (the sums over classes are ordered
+    differently), so this serves the corrected profile; the reference profile's criterion is
+    left as published.
+    """
+    if logits.dim() != 2:
+        return F.cross_entropy(logits, target)
+    return F.cross_entropy(logits.t().unsqueeze(0), target.unsqueeze(0))  # (1, C, N), (1, N)
 
 
 def predictions(logits: torch.Tensor, log_softmax_dim: str) -> torch.Tensor:

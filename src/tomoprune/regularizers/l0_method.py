@@ -88,7 +88,8 @@ class L0Params:
 @dataclass(frozen=True, kw_only=True)
 class RL1Params(L0Params):
     regulariser: Literal["rl1", "drr", "pmmp", "none"] = "rl1"
-    # LeNet-300-100, MNIST 55k/5k/10k: CR 32.6 at 98.10% test accuracy after fine-tuning
+    # LeNet-300-100, MNIST 55k/5k/10k: CR 32.6 at 98.10% test accuracy after fine-tuning;
+    # 45k/5k/10k: CR 34.6 at 97.86% (0.23 pp below the dense baseline)
     alpha: float = 1e-4
 
 
@@ -96,14 +97,17 @@ class RL1Params(L0Params):
 class DRRParams(L0Params):
     # "none": the dense baseline (train to the plateau, compress nothing)
     regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
-    # LeNet-300-100, MNIST 55k/5k/10k: CR 29.0 at 98.15% (5e-5 on 45k: CR 104 at 97.52%)
-    alpha: float = 1e-5
+    # LeNet-300-100, MNIST 45k/5k/10k, seed 42424242: CR 56.5 at 97.69% test accuracy, 0.40 pp
+    # below the dense baseline (98.09%); 1e-5: CR 31.1 at 97.94%; 3e-5: CR 75.5 at 97.60%
+    # (patience 10 instead of 5: CR 58.8 at 97.61%, fine-tuning overfits for longer)
+    alpha: float = 2e-5
 
 
 @dataclass(frozen=True, kw_only=True)
 class PMMPParams(L0Params):
     regulariser: Literal["rl1", "drr", "pmmp", "none"] = "pmmp"
-    # LeNet-300-100, MNIST 55k/5k/10k: CR 27.3 at 98.09% test accuracy after fine-tuning
+    # LeNet-300-100, MNIST 55k/5k/10k: CR 27.3 at 98.09% test accuracy after fine-tuning;
+    # 45k/5k/10k: CR 28.3 at 97.67% (0.42 pp below the dense baseline)
     alpha: float = 3e-5
 
 

@@ -77,8 +77,7 @@ def parse_methods(text: str | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in METHODS]
     if unknown or not names:
         raise ConfigError(
-            f"The '--methods' option must list some of {', '.join(METHODS)}. Got {text!r} "
-            "instead."
+            f"The '--methods' option must list some of {', '.join(METHODS)}. Got {text!r} instead."
         )
     return tuple(dict.fromkeys(names))
 
@@ -247,9 +246,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], model: str | None = None) -> str
         "|---|" + "---:|" * (len(MARKDOWN_FORMAT) - 1),
     ]
     for row in rows:
-        lines.append(
-            "| " + " | ".join(_cell(row[key], d) for _, key, d in MARKDOWN_FORMAT) + " |"
-        )
+        lines.append("| " + " | ".join(_cell(row[key], d) for _, key, d in MARKDOWN_FORMAT) + " |")
     check = acceptance(rows)
     if check is not None:
         lines += [
