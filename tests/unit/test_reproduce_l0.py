@@ -195,3 +195,9 @@ def test_teacher_student_overrides_reach_the_experiment_and_the_method():
         l0.teacher_student_config({"size": "30"})
     with pytest.raises(ConfigError, match="'activation' setting must be one of relu, tanh"):
         l0.teacher_student_config({"activation": "gelu"})
+
+
+def test_acceptance_applies_to_lenet300_only():
+    rows = [{"method": "drr", "compression_ratio": 60.0, "accuracy_drop_pp": 0.1}]
+    assert l0.acceptance(rows, "lenet300")["passed"]
+    assert l0.acceptance(rows, "lenet5") is None

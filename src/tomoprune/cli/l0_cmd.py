@@ -20,14 +20,14 @@ SHOWN_COLUMNS = {
     "wall_seconds": "seconds",
     "csr_bytes": "CSR bytes",
 }
-TEACHER_STUDENT_COLUMNS = [
-    "size",
-    "seed",
-    "setting",
-    "test_loss",
-    "test_target_variance",
-    "compression_ratio",
-]
+TEACHER_STUDENT_COLUMNS = {
+    "size": "size",
+    "seed": "seed",
+    "setting": "setting",
+    "test_loss": "test loss",
+    "test_target_variance": "target variance",
+    "compression_ratio": "CR",
+}
 
 
 def register_reproduce(which: argparse._SubParsersAction) -> None:
@@ -97,7 +97,7 @@ def l0_command(args: argparse.Namespace) -> int:
     shown = [{SHOWN_COLUMNS[k]: row[k] for k in SHOWN_COLUMNS} for row in rows]
     title = f"l0 family, {args.model} on MNIST"
     out_console.print(rows_table(title, shown, list(SHOWN_COLUMNS.values())))
-    check = l0.acceptance(rows)
+    check = l0.acceptance(rows, args.model)
     if check is not None:
         out_console.print((out / l0.TABLE_MD).read_text().split("## Check", 1)[1].strip())
     out_console.print(f"Results: {out.resolve()}")
@@ -113,8 +113,9 @@ def teacher_student_command(args: argparse.Namespace) -> int:
         print(out)
         return 0
     out_console = console()
-    shown = [{k: _number(row[k]) for k in TEACHER_STUDENT_COLUMNS} for row in rows]
-    out_console.print(rows_table("Teacher-student: test loss", shown, TEACHER_STUDENT_COLUMNS))
+    shown = [{h: _number(row[k]) for k, h in TEACHER_STUDENT_COLUMNS.items()} for row in rows]
+    headers = list(TEACHER_STUDENT_COLUMNS.values())
+    out_console.print(rows_table("Teacher-student: test loss", shown, headers))
     out_console.print(f"Figure: {figure.resolve()}")
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from tomoprune import config as cfg
 from tomoprune.data.datasets import load_dataset
@@ -45,7 +46,8 @@ TABLE_CSV = "l0_table.csv"
 TABLE_MD = "l0_table.md"
 TEACHER_STUDENT_FIGURE = "teacher_student.png"
 
-# the issue's acceptance for DRR on LeNet-300-100: CR >= 50 at <= 0.5 pp below the baseline
+# the acceptance for DRR on LeNet-300-100: CR >= 50 at <= 0.5 pp below the dense baseline
+ACCEPT_MODEL = "lenet300"
 ACCEPT_METHOD = "drr"
 ACCEPT_MIN_CR = 50.0
 ACCEPT_MAX_DROP_PP = 0.5
@@ -189,12 +191,22 @@ def table_rows(run_dirs: Mapping[str, Path]) -> list[dict[str, Any]]:
     baseline = next((row for row in rows if row["method"] == BASELINE), None)
     if baseline is not None:
         for row in rows:
-            row["accuracy_drop_pp"] = 100.0 * (baseline["test_accuracy"] - row["test_accuracy"])
+            # rounded: accuracies are multiples of 1/test size, the float difference is not
+            row["accuracy_drop_pp"] = round(
+                100.0 * (baseline["test_accuracy"] - row["test_accuracy"]), 6
+            )
     return rows
 
 
-def acceptance(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """DRR's CR and accuracy drop against the thresholds, or None without DRR and dense."""
+def acceptance(
+    rows: Sequence[Mapping[str, Any]], model: str | None = ACCEPT_MODEL
+) -> dict[str, Any] | None:
+    """DRR's CR and accuracy drop against the thresholds (LeNet-300-100 only).
+
+    None for another model, or without both DRR and the dense baseline.
+    """
+    if model not in (None, ACCEPT_MODEL):
+        return None
     row = next((r for r in rows if r["method"] == ACCEPT_METHOD), None)
     if row is None or row["accuracy_drop_pp"] is None:
         return None
@@ -247,7 +259,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], model: str | None = None) -> str
     ]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row[key], d) for _, key, d in MARKDOWN_FORMAT) + " |")
-    check = acceptance(rows)
+    check = acceptance(rows, model)
     if check is not None:
         lines += [
             "",
@@ -344,6 +356,8 @@ def plot_teacher_student(rows: Sequence[Mapping[str, Any]], path: str | Path) ->
     ax.axhline(variance, ls="--", color="0.5", label="target variance (predict the mean)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sizes, labels=[str(size) for size in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("labelled samples (training + validation)")
     ax.set_ylabel("test loss (mean squared error)")
     ax.set_title("Teacher-student regression: l0-regularised vs unregularised student")
