@@ -7,6 +7,7 @@ a parallel backend plugs in.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 from tomoprune import config as cfg
 from tomoprune.engine.progress import Reporter
 from tomoprune.engine.runner import run_experiment
+from tomoprune.errors import ConfigError
 from tomoprune.records import schema
 from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv, read_json
 
@@ -24,6 +26,21 @@ def run_status(run_dir: Path) -> str | None:
     """ "finished", "running"/"stopped" (resumable), or None when there is no run yet."""
     path = run_dir / schema.CONFIG_FILE
     return read_json(path).get("status") if path.is_file() else None
+
+
+def check_same_config(run_dir: Path, config: cfg.RunConfig) -> None:
+    """Refuse to reuse or resume a run made with different settings."""
+    saved = cfg.flatten(read_json(run_dir / schema.CONFIG_FILE).get("config") or {})
+    wanted = cfg.flatten(json.loads(json.dumps(cfg.to_dict(config))))
+    ignored = {"data.data_dir"}  # where the files live does not change the numbers
+    changed = sorted(
+        key for key in (set(saved) | set(wanted)) - ignored if saved.get(key) != wanted.get(key)
+    )
+    if changed:
+        raise ConfigError(
+            f"{run_dir} holds a run with other settings ({', '.join(changed[:4])}); "
+            "choose another --out or remove that run directory."
+        )
 
 
 def run_sweep(
@@ -39,6 +56,8 @@ def run_sweep(
         run_dir = out_dir / name
         run_dirs[name] = run_dir
         status = run_status(run_dir)
+        if status is not None:
+            check_same_config(run_dir, config)
         if status == "finished":
             announce(f"{name}: finished run found in {run_dir}, reused")
             continue

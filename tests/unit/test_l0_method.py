@@ -40,6 +40,7 @@ def make_loop(task, method, run_dir=None, **overrides):
         "method.finetune_max_steps": 40,
         "method.eval_every": 10,
         "method.gradient_prune_samples": 256,
+        "method.tamade_delta": 0.01,
         **overrides,
     }
     config = cfg.resolve_run_config(method, overrides=settings)

@@ -20,6 +20,7 @@ from tomoprune.models import build_model
 from tomoprune.records import schema
 from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.regularizers.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.runtime import configure_threads, solver_threads, thread_report
 
 RUN_FORMAT = "tomoprune.run/1"
@@ -155,6 +156,8 @@ def run_experiment(
         result = loop.run()
     finished = bool(result.rows) and method.finished(result.model, loop.cycle)
     run_dir.save_model(result.model)
+    if METHOD_REGISTRY.get(config.method).family == "l0":  # honest storage of sparse weights
+        write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)
     summary = summarize(config, result, time.perf_counter() - started, finished)
     run_dir.write_summary(summary)
     run_dir.write_config(config_payload(config, "finished" if finished else "stopped", threads))
