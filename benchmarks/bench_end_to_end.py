@@ -26,11 +26,8 @@ from tomoprune import config as cfg
 from tomoprune.data.catalog import idx_spec
 from tomoprune.data.idx import read_idx
 from tomoprune.data.locate import find_idx_files
-from tomoprune.engine.compress import CompressionLoop
-from tomoprune.engine.runner import make_task
+from tomoprune.engine.runner import build_loop, make_task
 from tomoprune.errors import DataError
-from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.models import build_model
 from tomoprune.reproduce import table1
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -89,21 +86,7 @@ def run_cycles(method: str, data_dir: str, cycles: int, per_sample: bool) -> flo
         images = read_idx(files.train_images)
         labels = read_idx(files.train_labels)
         stream = LoaderStream(PerSampleMNIST(images, labels), config.train.batch_size)
-    model = build_model(
-        config.model,
-        task.input_shape,
-        task.num_outputs,
-        torch.Generator().manual_seed(config.model.init_seed),
-    )
-    loop = CompressionLoop(
-        model=model,
-        method=METHOD_REGISTRY.get(method).build(config.params, config),
-        task=task,
-        train=config.train,
-        device=torch.device("cpu"),
-        max_cycles=cycles,
-        stream=stream,
-    )
+    loop = build_loop(config, task, max_cycles=cycles, stream=stream)
     started = time.perf_counter()
     loop.run()
     return time.perf_counter() - started

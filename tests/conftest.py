@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tomoprune.data.idx import write_idx
 
@@ -59,3 +60,25 @@ def mnist_dir() -> Path:
     if not all((SHARED_MNIST / name).is_file() for name in MNIST_FILES):
         pytest.skip(f"real MNIST files not found in {SHARED_MNIST}")
     return SHARED_MNIST
+
+
+@pytest.fixture(scope="session")
+def synthetic_task():
+    """A small learnable classification task (1000 samples of 5x5, 4 classes) with a
+    validation split, for loop-level tests that need no files."""
+    from tomoprune.engine.task import Task
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 1, 5, 5, generator=g)
+    y = x.flatten(1)[:, :4].argmax(dim=1)
+    return Task(
+        name="synthetic",
+        train_x=x[:700],
+        train_y=y[:700],
+        val_x=x[700:850],
+        val_y=y[700:850],
+        test_x=x[850:],
+        test_y=y[850:],
+        input_shape=(1, 5, 5),
+        num_outputs=4,
+    )

@@ -5,29 +5,15 @@ import pytest
 import torch
 
 from tomoprune import config as cfg
-from tomoprune.engine.compress import CompressionLoop
 from tomoprune.engine.neuron_pruning import keep_count
-from tomoprune.engine.task import Task
-from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.models import build_model
+from tomoprune.engine.runner import build_loop
 from tomoprune.records.io import read_csv
 from tomoprune.records.run_dir import RunDirectory
 
 
-@pytest.fixture(scope="module")
-def task():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(900, 1, 6, 6, generator=g)
-    y = x.flatten(1)[:, :5].argmax(dim=1)
-    return Task(
-        name="synthetic",
-        train_x=x[:700],
-        train_y=y[:700],
-        test_x=x[700:],
-        test_y=y[700:],
-        input_shape=(1, 6, 6),
-        num_outputs=5,
-    )
+@pytest.fixture
+def task(synthetic_task):
+    return synthetic_task
 
 
 def make_loop(task, method="magnitude", profile="corrected", run_dir=None, **overrides):
@@ -39,21 +25,7 @@ def make_loop(task, method="magnitude", profile="corrected", run_dir=None, **ove
         **overrides,
     }
     config = cfg.resolve_run_config(method, profile=profile, overrides=settings)
-    model = build_model(
-        config.model,
-        task.input_shape,
-        task.num_outputs,
-        torch.Generator().manual_seed(config.model.init_seed),
-    )
-    method_obj = METHOD_REGISTRY.get(method).build(config.params, config)
-    return CompressionLoop(
-        model=model,
-        method=method_obj,
-        task=task,
-        train=config.train,
-        device=torch.device("cpu"),
-        run_dir=run_dir,
-    )
+    return build_loop(config, task, run_dir=run_dir)
 
 
 def expected_widths(width, minimum=10, fraction=0.1):

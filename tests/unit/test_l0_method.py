@@ -4,31 +4,16 @@ import pytest
 import torch
 
 from tomoprune import config as cfg
-from tomoprune.engine.compress import CompressionLoop
-from tomoprune.engine.task import Task
+from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.models import build_model
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.regularizers import l0_method  # noqa: F401  (registers rl1, drr, pmmp)
 
 
-@pytest.fixture(scope="module")
-def task():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(1000, 1, 5, 5, generator=g)
-    y = x.flatten(1)[:, :4].argmax(dim=1)
-    return Task(
-        name="synthetic",
-        train_x=x[:700],
-        train_y=y[:700],
-        val_x=x[700:850],
-        val_y=y[700:850],
-        test_x=x[850:],
-        test_y=y[850:],
-        input_shape=(1, 5, 5),
-        num_outputs=4,
-    )
+@pytest.fixture
+def task(synthetic_task):
+    return synthetic_task
 
 
 def make_loop(task, method, run_dir=None, **overrides):
@@ -44,21 +29,7 @@ def make_loop(task, method, run_dir=None, **overrides):
         **overrides,
     }
     config = cfg.resolve_run_config(method, overrides=settings)
-    model = build_model(
-        config.model,
-        task.input_shape,
-        task.num_outputs,
-        torch.Generator().manual_seed(config.model.init_seed),
-    )
-    method_obj = METHOD_REGISTRY.get(method).build(config.params, config)
-    return CompressionLoop(
-        model=model,
-        method=method_obj,
-        task=task,
-        train=config.train,
-        device=torch.device("cpu"),
-        run_dir=run_dir,
-    )
+    return build_loop(config, task, run_dir=run_dir)
 
 
 @pytest.mark.parametrize("method", ["rl1", "drr", "pmmp"])

@@ -3,34 +3,18 @@
 import json
 
 import pytest
-import torch
 
 from tomoprune import config as cfg
-from tomoprune.engine.compress import CompressionLoop
-from tomoprune.engine.task import Task
+from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.models import build_model
 from tomoprune.records.io import atomic_write_csv, read_csv
 from tomoprune.reproduce import l0
 
 
-@pytest.fixture(scope="module")
-def task():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(800, 1, 5, 5, generator=g)
-    y = x.flatten(1)[:, :4].argmax(dim=1)
-    return Task(
-        name="synthetic",
-        train_x=x[:500],
-        train_y=y[:500],
-        val_x=x[500:650],
-        val_y=y[500:650],
-        test_x=x[650:],
-        test_y=y[650:],
-        input_shape=(1, 5, 5),
-        num_outputs=4,
-    )
+@pytest.fixture
+def task(synthetic_task):
+    return synthetic_task
 
 
 def run_loop(task, method, **overrides):
@@ -47,17 +31,7 @@ def run_loop(task, method, **overrides):
         **overrides,
     }
     config = cfg.resolve_run_config(method, overrides=settings)
-    model = build_model(
-        config.model, task.input_shape, task.num_outputs, torch.Generator().manual_seed(1)
-    )
-    loop = CompressionLoop(
-        model=model,
-        method=METHOD_REGISTRY.get(method).build(config.params, config),
-        task=task,
-        train=config.train,
-        device=torch.device("cpu"),
-    )
-    return loop.run()
+    return build_loop(config, task).run()
 
 
 def test_dense_baseline_trains_to_the_plateau_and_compresses_nothing(task):

@@ -67,6 +67,38 @@ def make_task(config: cfg.RunConfig) -> Task:
     )
 
 
+def build_loop(
+    config: cfg.RunConfig,
+    task: Task,
+    *,
+    device: torch.device | None = None,
+    run_dir: RunDirectory | None = None,
+    reporter: Reporter | None = None,
+    max_cycles: int | None = None,
+    stream: Any = None,
+) -> CompressionLoop:
+    """The model, the method and the loop a config describes, ready to ``run()``."""
+    device = device or torch.device("cpu")
+    generator = torch.Generator().manual_seed(config.model.init_seed)
+    model = build_model(config.model, task.input_shape, task.num_outputs, generator)
+    method = METHOD_REGISTRY.get(config.method).build(config.params, config)
+    check = getattr(method, "check_model", None)
+    if check is not None:
+        check(model)
+    return CompressionLoop(
+        model=model,
+        method=method,
+        task=task,
+        train=config.train,
+        device=device,
+        run_dir=run_dir,
+        reporter=reporter,
+        max_cycles=max_cycles,
+        seed=config.model.init_seed,
+        stream=stream,
+    )
+
+
 @dataclass
 class RunOutcome:
     run_dir: Path
@@ -126,22 +158,8 @@ def run_experiment(
     threads = configure_threads()
     device = resolve_device(config.device)
     task = make_task(config).to(device)
-    generator = torch.Generator().manual_seed(config.model.init_seed)
-    model = build_model(config.model, task.input_shape, task.num_outputs, generator)
-    method = METHOD_REGISTRY.get(config.method).build(config.params, config)
-    check = getattr(method, "check_model", None)
-    if check is not None:
-        check(model)
-    loop = CompressionLoop(
-        model=model,
-        method=method,
-        task=task,
-        train=config.train,
-        device=device,
-        run_dir=run_dir,
-        reporter=reporter,
-        max_cycles=max_cycles,
-        seed=config.model.init_seed,
+    loop = build_loop(
+        config, task, device=device, run_dir=run_dir, reporter=reporter, max_cycles=max_cycles
     )
     if resume:
         state = run_dir.load_checkpoint()
@@ -154,7 +172,7 @@ def run_experiment(
     started = time.perf_counter()
     with solver_threads():
         result = loop.run()
-    finished = bool(result.rows) and method.finished(result.model, loop.cycle)
+    finished = bool(result.rows) and loop.method.finished(result.model, loop.cycle)
     run_dir.save_model(result.model)
     if METHOD_REGISTRY.get(config.method).family == "l0":  # honest storage of sparse weights
         write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)
