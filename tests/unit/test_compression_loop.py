@@ -39,8 +39,6 @@ def expected_widths(width, minimum=10, fraction=0.1):
 @pytest.mark.parametrize("method", ["magnitude", "random", "dtc"])
 @pytest.mark.parametrize("profile", ["corrected", "reference"])
 def test_every_method_shrinks_the_width_along_the_planned_sequence(task, method, profile):
-    if method == "dtc" and profile == "reference":
-        pytest.skip("the SCS-backed reference DTC run is covered by the MNIST integration test")
     result = make_loop(task, method, profile).run()
     widths = [row["width"] for row in result.rows]
     assert widths == expected_widths(40)
