@@ -40,5 +40,9 @@ format: $(STAMP)
 reproduce-table1: $(STAMP)
 	$(BIN)/tomoprune reproduce table1 --data-dir ../shared/data/mnist --out out/table1
 
+## reproduce-l0: DRR, PMMP, R-L1 and the dense baseline on LeNet-300-100 (a few minutes)
+reproduce-l0: $(STAMP)
+	$(BIN)/tomoprune reproduce l0 --data-dir ../shared/data/mnist --out out/l0
+
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
