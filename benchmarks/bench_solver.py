@@ -173,6 +173,10 @@ def main() -> None:
                 "BLAS is limited to 1 thread (threadpoolctl) except in the '2 BLAS threads' rows; "
                 "when torch trains in the same process on 2 cores, keep BLAS at 1 thread during "
                 "CS solves.",
+                "numpy and scipy load separate OpenBLAS libraries and the native solver uses "
+                "both (scipy's BLAS in its path, numpy for A^T y and the objective); with 2 "
+                "threads each, the idle threads of one spin against the other's work, which is "
+                "why the m=2048 row is slower on 2 threads than on 1.",
             ],
         )
     print(f"wrote {path}")

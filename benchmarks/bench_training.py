@@ -6,12 +6,11 @@ gradient of the second layer only (the first layer's input needs none). The loop
 everything the loop really does (batch fetch, loss, autograd, hooks, Adam). Ratios come from
 the same run, so machine noise affects both sides alike.
 
-For the corrected profile the step is also taken apart, cumulatively and side by side: the
-model's forward, loss and backward through autograd on one fixed batch (``autograd_step_s``),
-then with ``zero_grad`` and the Adam step added (``optimizer_step_s``); the loop's step adds
-the batch fetch and the loop itself. What lies above the floor at small widths is the fixed
-cost of eager PyTorch (one dispatch per operator, the autograd graph, Adam's Python), which
-does not shrink with the width.
+For the corrected profile three parts of the step are also timed alone, side by side: the
+batch fetch (``fetch_s``), the model's forward, loss and backward through autograd on one
+fixed batch (``autograd_s``), and the Adam step (``adam_s``). What lies above the floor at
+small widths is the fixed cost of eager PyTorch (one dispatch per operator, the autograd
+graph, Adam's Python) and of gathering each 1.6 MB batch, which do not shrink with the width.
 
 Run: ``python -m benchmarks.bench_training`` (about two minutes on 2 cores); writes
 ``benchmarks/results/training.json`` and refreshes ``benchmarks/results/README.md``.
@@ -103,37 +102,49 @@ def loop_step_seconds(width: int, steps: int, repeats: int, profile: str) -> flo
 
 
 def step_parts_seconds(width: int, steps: int, repeats: int, profile: str) -> dict[str, float]:
-    """Seconds per step of the step's parts, cumulatively, on one fixed batch.
+    """Seconds per step of three parts of the step, each timed alone.
 
-    ``autograd_step_s``: forward, loss and backward; ``optimizer_step_s``: the same plus
-    ``zero_grad`` and the Adam step (everything but the batch fetch and the loop).
+    ``fetch_s``: the stream's next batch; ``autograd_s``: forward, loss and backward on one
+    fixed batch; ``adam_s``: the optimizer step on fixed gradients. Parts are timed without
+    changing what the others see: training on one fixed batch would drive its gradients, and
+    then Adam's moments, into subnormal floats, which are many times slower to compute with.
     """
     model, optimizer, criterion, stream = _setup(width, profile)
     x, y = stream.next_batch()
 
-    def autograd_step() -> None:
+    def autograd() -> None:
         for p in model.parameters():
             p.grad = None
         criterion(model(x), y).backward()
 
-    def optimizer_step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        criterion(model(x), y).backward()
-        optimizer.step()
-
-    return {
-        "autograd_step_s": _per_step(autograd_step, steps, repeats),
-        "optimizer_step_s": _per_step(optimizer_step, steps, repeats),
+    parts = {
+        "fetch_s": _per_step(stream.next_batch, steps, repeats),
+        "autograd_s": _per_step(autograd, steps, repeats),
     }
+    parts["adam_s"] = _per_step(optimizer.step, steps, repeats)  # gradients of the last batch
+    return parts
+
+
+def warm_thread_pool() -> None:
+    """Run one parallel region in PyTorch's OpenMP pool before anything is timed.
+
+    With MKL's dynamic threading off (``configure_threads``), MKL's matrix products run about
+    1.5x slower until PyTorch's own pool has started its threads; a training step starts them
+    at once, the bare products of the floor do not, which would make the first floor slow.
+    """
+    torch.ones(1 << 20).exp_()  # above PyTorch's grain size: runs on every thread
 
 
 def run(steps: int = 100, repeats: int = 5) -> list[Measurement]:
+    warm_thread_pool()
     rows = []
     for profile in ("corrected", "reference"):
         for width in WIDTHS:
             floor = floor_step_seconds(width, steps, repeats)
             loop = loop_step_seconds(width, steps, repeats, profile)
-            parts = step_parts_seconds(width, steps, repeats, profile) if profile == "corrected" else {}
+            parts = (
+                step_parts_seconds(width, steps, repeats, profile) if profile == "corrected" else {}
+            )
             rows.append(
                 Measurement(
                     f"{profile} loop step, width {width}",
@@ -163,9 +174,9 @@ def main() -> None:
         description="Seconds per training step of the train-compress loop (batch 512, MNIST "
         "shapes, Adam) against the bare matrix products of the same step at the same shapes "
         "(the floor), medians of repeated blocks of steps measured side by side. For the "
-        "corrected profile, `autograd_step_s` is forward + loss + backward on one fixed batch "
-        "and `optimizer_step_s` adds zero_grad and the Adam step; the rest of the loop step "
-        "is the batch fetch.",
+        "corrected profile, parts of the step timed alone: `fetch_s` (next shuffled batch), "
+        "`autograd_s` (forward + loss + backward on one fixed batch), `adam_s` (optimizer "
+        "step).",
         config={
             "steps_per_block": args.steps,
             "repeats": args.repeats,

@@ -40,9 +40,12 @@ def configure_threads(torch_threads: int | None = None) -> dict[str, Any]:
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     os.environ.setdefault("MKL_DYNAMIC", "FALSE")  # for any MKL loaded later
+    disabled = _disable_mkl_dynamic()
+    # with dynamic threading off, MKL runs ~1.5x slower until the OpenMP pool has started once
+    torch.ones(1 << 20).exp_()
     return {
         "torch_threads": torch.get_num_threads(),
-        "mkl_dynamic_disabled": _disable_mkl_dynamic(),
+        "mkl_dynamic_disabled": disabled,
         "solver_blas_threads": SOLVER_BLAS_THREADS,
     }
 

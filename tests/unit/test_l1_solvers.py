@@ -256,3 +256,13 @@ def test_singular_gram_in_a_warm_started_search_falls_back_to_least_squares():
     oracle = solve_l1(A, y, 0.1, solver="clarabel")
     assert np.all(np.isfinite(warm.coef))
     assert warm.objective <= oracle.objective * (1 + 1e-6)
+
+
+def test_native_gives_the_same_answer_for_any_memory_layout_of_a():
+    """The path hands A to BLAS in place; Fortran-ordered or strided input must not matter."""
+    A, y = dtc_problem(128, seed=14)
+    reference = solve_l1(A, y, 0.3, solver="native")
+    wide = np.repeat(A, 2, axis=1)[:, ::2]  # a strided view equal to A
+    for layout in (np.asfortranarray(A), wide):
+        result = solve_l1(layout, y, 0.3, solver="native")
+        np.testing.assert_array_equal(result.coef, reference.coef)
