@@ -201,8 +201,18 @@ def test_methods_lists_every_method_and_profile(capsys):
 
 
 def test_compare_refuses_to_reuse_runs_made_with_other_settings(tmp_path, capsys):
-    common = ["compare", "--methods", "random", "--dataset", "digits", "--out", str(tmp_path),
-              "--set", "train.steps_per_cycle=2", "--quiet"]
+    common = [
+        "compare",
+        "--methods",
+        "random",
+        "--dataset",
+        "digits",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "train.steps_per_cycle=2",
+        "--quiet",
+    ]
     assert run(*common, "--hidden", "16") == 0
     assert run(*common, "--hidden", "16") == 0  # same settings: reused
     assert run(*common, "--hidden", "20") == 2

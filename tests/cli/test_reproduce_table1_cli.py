@@ -13,8 +13,17 @@ pytestmark = pytest.mark.skipif(
 
 def test_reproduce_writes_the_table_the_analysis_and_reuses_finished_runs(tiny_idx_dir, tmp_path):
     out = tmp_path / "t1"
-    argv = ["reproduce", "table1", "--data-dir", str(tiny_idx_dir), "--out", str(out),
-            "--set", "train.steps_per_cycle=2", "--quiet"]
+    argv = [
+        "reproduce",
+        "table1",
+        "--data-dir",
+        str(tiny_idx_dir),
+        "--out",
+        str(out),
+        "--set",
+        "train.steps_per_cycle=2",
+        "--quiet",
+    ]
     assert main(argv) == 0
     rows = read_csv(out / "table1.csv")
     assert len(rows) == 45
