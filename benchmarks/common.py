@@ -174,7 +174,7 @@ def thread_settings() -> dict[str, Any]:
 def environment_info() -> dict[str, Any]:
     """Machine, interpreter, library versions, thread settings and the git commit."""
     return {
-        "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
         "platform": platform.platform(),

@@ -16,7 +16,13 @@ from torch import nn
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
-from tomoprune.models.surgery import apply_plan, prunable_layers, removal_plan, unit_count
+from tomoprune.models.surgery import (
+    WEIGHTED,
+    apply_plan,
+    prunable_layers,
+    removal_plan,
+    unit_count,
+)
 from tomoprune.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 
 
@@ -136,11 +142,7 @@ class NeuronPruning:
 
     def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
         index = self._layer(model)
-        following = next(
-            j
-            for j in range(index + 1, len(model))
-            if hasattr(model[j], "weight") and isinstance(model[j], (nn.Linear, nn.Conv2d))
-        )
+        following = next(j for j in range(index + 1, len(model)) if isinstance(model[j], WEIGHTED))
         width = unit_count(model, index)
         count = keep_count(width, self.params.fraction)
         if count < 1:

@@ -60,7 +60,7 @@ def git_commit(start: Path | None = None) -> dict[str, Any] | None:
 
 def provenance() -> dict[str, Any]:
     return {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),

@@ -13,25 +13,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tomoprune.regularizers.base import REGULARISER_REGISTRY, Ridge, _add_grad
+from tomoprune.regularizers.base import REGULARISER_REGISTRY, Regulariser, _add_grad
 
 
 @REGULARISER_REGISTRY.register("rl1")
-class RL1(Ridge):
-    """``alpha ||theta||_1 + rho ||theta||_2^2`` applied as a subgradient in ``before_step``."""
+class RL1(Regulariser):
+    """``alpha ||theta||_1 + rho ||theta||_2^2`` applied as a subgradient in ``before_step``;
+    relaxed (fine-tuning) keeps the ridge term alone."""
 
     name = "rl1"
-
-    def __init__(
-        self,
-        *,
-        alpha: float,
-        rho: float = 0.0,
-        include_biases: bool = True,
-        layer_normalise: bool = False,
-    ) -> None:
-        super().__init__(rho=rho, include_biases=include_biases, layer_normalise=layer_normalise)
-        self.alpha = float(alpha)
 
     def value(self, model: nn.Module) -> torch.Tensor:
         terms = [
@@ -47,11 +37,3 @@ class RL1(Ridge):
             p = item.param
             # sign(0) = 0: the subgradient of |x| at 0 chosen by autograd as well
             _add_grad(p, item.scale * (self.alpha * torch.sign(p) + (2.0 * self.rho) * p))
-
-    def relaxed(self):
-        """Ridge alone (the l1 term dropped), or None when rho = 0."""
-        if self.rho == 0.0:
-            return None
-        return Ridge(
-            rho=self.rho, include_biases=self.include_biases, layer_normalise=self.layer_normalise
-        )
