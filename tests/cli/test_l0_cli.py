@@ -4,7 +4,7 @@ import pytest
 
 from tomoprune.cli import main
 from tomoprune.records.io import read_csv
-from tomoprune.regularizers.sparse_export import read_sparse_export
+from tomoprune.methods.l0.sparse_export import read_sparse_export
 from tomoprune.reproduce import l0
 
 TINY = [

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from tomoprune.regularizers.gradient_pruning import (
+from tomoprune.methods.l0.gradient_pruning import (
     dead_units,
     random_gradient_prune,
     remove_dead_units,

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune.regularizers.base import REGULARISER_REGISTRY, Ridge, load_builtin_regularisers
-from tomoprune.regularizers.drr import DRR
-from tomoprune.regularizers.masks import MaskHook
-from tomoprune.regularizers.plateau import PlateauStop
-from tomoprune.regularizers.pmmp import PMMP, SettledStop, bernoulli_bracket
-from tomoprune.regularizers.rl1 import RL1
+from tomoprune.methods.l0.base import REGULARISER_REGISTRY, Ridge, load_builtin_regularisers
+from tomoprune.methods.l0.drr import DRR
+from tomoprune.methods.l0.masks import MaskHook
+from tomoprune.methods.l0.plateau import PlateauStop
+from tomoprune.methods.l0.pmmp import PMMP, SettledStop, bernoulli_bracket
+from tomoprune.methods.l0.rl1 import RL1
 
 
 def tiny_model(seed=0):

@@ -5,13 +5,13 @@ import pytest
 import scipy.fft
 import torch
 
-from tomoprune.engine.neuron_pruning import (
+from tomoprune.methods.neuron.method import (
     DTCParams,
     NeuronPruningParams,
     keep_count,
     select_units,
 )
-from tomoprune.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
+from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 
 load_builtin_scorers()
 

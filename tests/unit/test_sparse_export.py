@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune.regularizers.sparse_export import (
+from tomoprune.methods.l0.sparse_export import (
     read_sparse_export,
     storage_report,
     tensor_storage,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune.regularizers.tamade import tamade
+from tomoprune.methods.l0.tamade import tamade
 
 MAGNITUDES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 

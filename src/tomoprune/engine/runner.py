@@ -20,7 +20,7 @@ from tomoprune.models import build_model
 from tomoprune.records import schema
 from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.regularizers.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
+from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.runtime import configure_threads, solver_threads, thread_report
 
 RUN_FORMAT = "tomoprune.run/1"

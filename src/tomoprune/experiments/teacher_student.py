@@ -35,7 +35,7 @@ from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.models.lenet import init_layer_
 from tomoprune.records.io import atomic_write_csv, atomic_write_json
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.regularizers.l0_method import L0Params
+from tomoprune.methods.l0.method import L0Params
 
 RESULTS_FILE = "teacher_student.csv"
 CONFIG_FILE = "teacher_student.json"

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from tomoprune.engine.method import StopRule
-from tomoprune.regularizers.base import REGULARISER_REGISTRY, Regulariser
+from tomoprune.methods.l0.base import REGULARISER_REGISTRY, Regulariser
 
 
 def bernoulli_bracket(theta: torch.Tensor, w: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:

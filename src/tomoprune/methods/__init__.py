@@ -46,5 +46,5 @@ def load_builtin_methods() -> None:
     """Import the modules that register the built-in methods (idempotent)."""
     import importlib
 
-    for module in ("tomoprune.engine.neuron_pruning", "tomoprune.regularizers.l0_method"):
+    for module in ("tomoprune.methods.neuron.method", "tomoprune.methods.l0.method"):
         importlib.import_module(module)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tomoprune.regularizers.base import REGULARISER_REGISTRY, Regulariser
+from tomoprune.methods.l0.base import REGULARISER_REGISTRY, Regulariser
 
 
 @REGULARISER_REGISTRY.register("drr")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tomoprune.regularizers.base import REGULARISER_REGISTRY, Regulariser, _add_grad
+from tomoprune.methods.l0.base import REGULARISER_REGISTRY, Regulariser, _add_grad
 
 
 @REGULARISER_REGISTRY.register("rl1")

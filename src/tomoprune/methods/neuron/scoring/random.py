@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tomoprune.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext
+from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext
 
 
 @SCORER_REGISTRY.register("random")

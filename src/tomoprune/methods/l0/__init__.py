@@ -7,6 +7,6 @@
 - ``gradient_pruning``: zeroing parameters cut off from the output, deleting dead units;
 - ``masks``: masked fine-tuning;
 - ``sparse_export``: honest storage numbers and a CSR export file;
-- ``l0_method``: the methods ``rl1``, ``drr``, ``pmmp`` and the unregularised baseline
+- ``method``: the methods ``rl1``, ``drr``, ``pmmp`` and the unregularised baseline
   ``dense`` of the train-compress loop.
 """

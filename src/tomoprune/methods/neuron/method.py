@@ -23,7 +23,7 @@ from tomoprune.models.surgery import (
     removal_plan,
     unit_count,
 )
-from tomoprune.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
+from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,9 +30,9 @@ REGULARISER_REGISTRY: Registry[type[Regulariser]] = Registry("regulariser")
 
 def load_builtin_regularisers() -> None:
     """Import the modules that register the built-in regularisers (idempotent)."""
-    import tomoprune.regularizers.drr  # noqa: F401
-    import tomoprune.regularizers.pmmp  # noqa: F401
-    import tomoprune.regularizers.rl1  # noqa: F401
+    import tomoprune.methods.l0.drr  # noqa: F401
+    import tomoprune.methods.l0.pmmp  # noqa: F401
+    import tomoprune.methods.l0.rl1  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -34,18 +34,18 @@ from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
 from tomoprune.models.surgery import WEIGHTED, prunable_layers, unit_count
-from tomoprune.regularizers.base import (
+from tomoprune.methods.l0.base import (
     REGULARISER_REGISTRY,
     Regulariser,
     load_builtin_regularisers,
     regularised_parameters,
 )
-from tomoprune.regularizers.gradient_pruning import random_gradient_prune, remove_dead_units
-from tomoprune.regularizers.masks import MaskHook, apply_masks, nonzero_masks
-from tomoprune.regularizers.plateau import PlateauStop
-from tomoprune.regularizers.pmmp import PMMP, SettledStop
-from tomoprune.regularizers.sparse_export import storage_report
-from tomoprune.regularizers.tamade import tamade
+from tomoprune.methods.l0.gradient_pruning import random_gradient_prune, remove_dead_units
+from tomoprune.methods.l0.masks import MaskHook, apply_masks, nonzero_masks
+from tomoprune.methods.l0.plateau import PlateauStop
+from tomoprune.methods.l0.pmmp import PMMP, SettledStop
+from tomoprune.methods.l0.sparse_export import storage_report
+from tomoprune.methods.l0.tamade import tamade
 
 
 @dataclass(frozen=True, kw_only=True)

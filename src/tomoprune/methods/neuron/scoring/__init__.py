@@ -43,9 +43,9 @@ SCORER_REGISTRY: Registry[Scorer] = Registry("scorer")
 
 
 def load_builtin_scorers() -> None:
-    import tomoprune.scoring.dtc  # noqa: F401
-    import tomoprune.scoring.magnitude  # noqa: F401
-    import tomoprune.scoring.random  # noqa: F401
+    import tomoprune.methods.neuron.scoring.dtc  # noqa: F401
+    import tomoprune.methods.neuron.scoring.magnitude  # noqa: F401
+    import tomoprune.methods.neuron.scoring.random  # noqa: F401
 
 
 def weight_rays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
