@@ -35,3 +35,7 @@ class RecordError(TomopruneError):
     """A run directory or record file that is missing, incomplete or unreadable."""
 
     exit_code = 5
+
+
+class UnsupportedModelError(ConfigError):
+    """A model holds a layer whose units cannot be removed (or traced) by unit groups."""

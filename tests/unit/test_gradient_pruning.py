@@ -76,10 +76,12 @@ def test_dead_units_are_deleted_without_changing_the_function():
         model[2].weight[:, [0, 3]] = 0
         model[4].weight[:, 5] = 0
     random_gradient_prune(model, (4,), generator=torch.Generator().manual_seed(1))
-    assert {k: v.tolist() for k, v in dead_units(model).items()} == {0: [0, 3], 2: [5]}
+    example = torch.zeros(1, 4)
+    dead = {k: v.tolist() for k, v in dead_units(model, example).items()}
+    assert dead == {"0": [0, 3], "2": [5]}
     x = torch.randn(64, 4, generator=torch.Generator().manual_seed(2))
-    smaller, removed = remove_dead_units(model)
-    assert removed == {0: 2, 2: 1}
+    smaller, removed, _ = remove_dead_units(model, example)
+    assert removed == {"0": 2, "2": 1}
     assert smaller[0].out_features == 3 and smaller[2].weight.shape == (5, 3)
     assert smaller[4].in_features == 5
     torch.testing.assert_close(smaller(x), model(x))
@@ -103,8 +105,8 @@ def test_dead_conv_channels_are_found_through_pooling_and_flatten():
     reference = model(x)
     random_gradient_prune(model, (1, 8, 8), generator=torch.Generator().manual_seed(1))
     assert torch.all(model[0].weight[1] == 0) and torch.all(model[2].weight[2] == 0)
-    smaller, removed = remove_dead_units(model)
-    assert removed == {0: 1, 2: 1}
+    smaller, removed, _ = remove_dead_units(model, x[:1])
+    assert removed == {"0": 1, "2": 1}
     torch.testing.assert_close(smaller(x), reference)
 
 

@@ -11,7 +11,12 @@ from tomoprune.methods.neuron.method import (
     keep_count,
     select_units,
 )
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    GroupWeights,
+    ScoringContext,
+    load_builtin_scorers,
+)
 
 load_builtin_scorers()
 
@@ -24,7 +29,9 @@ def weights_with_rays(a_in: np.ndarray, a_out: np.ndarray, fan_in: int = 5, outp
     w_in[:, 3] = a_in * 0.5
     w_out = np.zeros((outputs, m))
     w_out[1] = a_out
-    return torch.tensor(w_in, dtype=torch.float64), torch.tensor(w_out, dtype=torch.float64)
+    return GroupWeights.between(
+        torch.tensor(w_in, dtype=torch.float64), torch.tensor(w_out, dtype=torch.float64)
+    )
 
 
 def test_keep_count_gives_the_published_width_sequence():
@@ -40,10 +47,10 @@ def test_keep_count_gives_the_published_width_sequence():
 def test_magnitude_scores_are_signed_sums_and_largest_rule_keeps_the_biggest():
     a_in = np.array([1.0, -5.0, 0.5, 3.0, -0.1, 2.0, 0.0, -4.0, 0.2, 1.5])
     a_out = np.array([0.0, 1.0, 0.1, -1.0, 0.0, 0.5, 0.2, 0.0, 0.1, 0.0])
-    w_in, w_out = weights_with_rays(a_in, a_out)
+    weights = weights_with_rays(a_in, a_out)
     params = NeuronPruningParams(fraction=0.3)
     k = keep_count(10, 0.3)
-    result = SCORER_REGISTRY.get("magnitude")(w_in, w_out, ScoringContext(1, k, params, {}))
+    result = SCORER_REGISTRY.get("magnitude")(weights, ScoringContext(1, k, params, {}))
     np.testing.assert_allclose(result.scores, a_in + a_out)
     kept = select_units(result.scores, k, "largest", 0.3)
     expected = np.sort(np.argsort(-np.abs(a_in + a_out))[:k])
@@ -59,21 +66,21 @@ def test_reference_rule_keeps_units_strictly_below_the_quantile():
 
 
 def test_random_reference_draw_matches_numpy_seeded_choice():
-    w_in, w_out = weights_with_rays(np.ones(40), np.ones(40))
+    weights = weights_with_rays(np.ones(40), np.ones(40))
     params = NeuronPruningParams(reseed_each_cycle=True, seed=42424242)
-    result = SCORER_REGISTRY.get("random")(w_in, w_out, ScoringContext(1, 36, params, {}))
+    result = SCORER_REGISTRY.get("random")(weights, ScoringContext(1, 36, params, {}))
     expected = np.sort(np.random.RandomState(42424242).choice(40, 36, replace=False))
     np.testing.assert_array_equal(result.keep, expected)
 
 
 def test_random_corrected_draws_differ_between_cycles_but_repeat_per_seed():
-    w_in, w_out = weights_with_rays(np.ones(40), np.ones(40))
+    weights = weights_with_rays(np.ones(40), np.ones(40))
     params = NeuronPruningParams(seed=3)
     state_a, state_b = {}, {}
     scorer = SCORER_REGISTRY.get("random")
-    first = scorer(w_in, w_out, ScoringContext(1, 20, params, state_a)).keep
-    second = scorer(w_in, w_out, ScoringContext(2, 20, params, state_a)).keep
-    again = scorer(w_in, w_out, ScoringContext(1, 20, params, state_b)).keep
+    first = scorer(weights, ScoringContext(1, 20, params, state_a)).keep
+    second = scorer(weights, ScoringContext(2, 20, params, state_a)).keep
+    again = scorer(weights, ScoringContext(1, 20, params, state_b)).keep
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(first, again)
 
@@ -84,9 +91,9 @@ def test_dtc_keeps_the_units_carrying_the_sparse_dct_coefficients(solver):
     coefficients = np.zeros(m)
     coefficients[[3, 17, 40]] = [6.0, -5.0, 4.0]
     ray = scipy.fft.idct(coefficients, type=1, norm="ortho")  # a ray sparse in DCT-I
-    w_in, w_out = weights_with_rays(ray, ray)
+    weights = weights_with_rays(ray, ray)
     params = DTCParams(fraction=1 - 3 / 64, measurement_fraction=0.5, lam=1e-3, solver=solver)
-    result = SCORER_REGISTRY.get("dtc")(w_in, w_out, ScoringContext(1, 3, params, {}))
+    result = SCORER_REGISTRY.get("dtc")(weights, ScoringContext(1, 3, params, {}))
     kept = select_units(result.scores, 3, "largest", params.fraction)
     np.testing.assert_array_equal(kept, [3, 17, 40])
     np.testing.assert_allclose(result.scores[[3, 17, 40]], 2 * coefficients[[3, 17, 40]], atol=0.05)
@@ -103,8 +110,7 @@ def test_weight_level_dtc_keeps_the_units_with_the_heaviest_rows():
     heavy = [2, 11, 30]
     w_in[heavy] += 1.0
     params = DTCParams(variant="weight_level", measurement_fraction=0.5, fraction=1 - 3 / 32)
-    result = SCORER_REGISTRY.get("dtc")(
-        torch.tensor(w_in), torch.tensor(w_out), ScoringContext(1, 3, params, {})
-    )
+    weights = GroupWeights.between(torch.tensor(w_in), torch.tensor(w_out))
+    result = SCORER_REGISTRY.get("dtc")(weights, ScoringContext(1, 3, params, {}))
     np.testing.assert_array_equal(select_units(result.scores, 3, "largest", params.fraction), heavy)
     assert result.info["variant"] == "weight_level"

@@ -225,8 +225,29 @@ def _layer_vectors(value: Any) -> dict[str, np.ndarray | None]:
     return {layer: _vector(value.get(layer)) for layer in MEASUREMENT_LAYERS}
 
 
+def measurement_groups(path: PathLike) -> list[str]:
+    """Unit groups a run recorded measurements for separately (empty for one-group runs).
+
+    Runs that prune several unit groups write, per cycle, ``{"cycle": c, "groups": {name:
+    {...the one-group fields...}}}``; each group is analysed as its own series.
+    """
+    file = Path(path) / MEASUREMENTS_FILE
+    if not file.is_file():
+        return []
+    try:
+        entries = read_json(file)["cycles"]
+    except (RecordError, KeyError, TypeError):
+        return []
+    names: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        groups = entry.get("groups") if isinstance(entry, Mapping) else None
+        if isinstance(groups, Mapping):
+            names += [n for n in groups if n not in names]
+    return names
+
+
 def _read_measurements(
-    path: Path, method: str
+    path: Path, method: str, group: str | None = None
 ) -> tuple[tuple[CycleMeasurement, ...] | None, list[str]]:
     if not path.is_file():
         return None, [
@@ -252,6 +273,10 @@ def _read_measurements(
             notes.append(f"{MEASUREMENTS_FILE}: entry {position} is not an object; skipped.")
             continue
         cycle = entry.get("cycle", position)
+        if group is not None:  # one group of a several-group record; absent = not pruned
+            entry = (entry.get("groups") or {}).get(group)
+            if not isinstance(entry, Mapping):
+                continue
         out.append(
             CycleMeasurement(
                 cycle=int(cycle),
@@ -288,8 +313,8 @@ def _read_measurements(
     return tuple(out), notes
 
 
-def load_run(path: PathLike, name: str | None = None) -> RunRecords:
-    """Read one run directory.
+def load_run(path: PathLike, name: str | None = None, group: str | None = None) -> RunRecords:
+    """Read one run directory (with ``group``: the measurements of that unit group only).
 
     Raises
     ------
@@ -310,7 +335,7 @@ def load_run(path: PathLike, name: str | None = None) -> RunRecords:
     if not isinstance(config, Mapping):
         raise RecordError(f"{path / CONFIG_FILE}: expected a JSON object.")
     columns, notes = _read_columns(path / CYCLES_FILE)
-    measurements, m_notes = _read_measurements(path / MEASUREMENTS_FILE, method_name(config))
+    measurements, m_notes = _read_measurements(path / MEASUREMENTS_FILE, method_name(config), group)
     notes += m_notes
     if measurements is not None:
         known = set(columns["cycle"].astype(int).tolist())
@@ -330,13 +355,21 @@ def load_run(path: PathLike, name: str | None = None) -> RunRecords:
 
 
 def load_runs(paths: list[PathLike]) -> list[RunRecords]:
-    """Read several run directories; repeated directory names get a numeric suffix."""
+    """Read several run directories; repeated directory names get a numeric suffix.
+
+    A run that recorded measurements per unit group becomes one series per group, named
+    ``RUN:GROUP`` (e.g. ``dtc:conv1``), so the Gibbs analysis runs layer by layer.
+    """
     runs: list[RunRecords] = []
     seen: dict[str, int] = {}
     for p in paths:
         base = Path(p).resolve().name
         seen[base] = seen.get(base, 0) + 1
-        runs.append(load_run(p, name=base if seen[base] == 1 else f"{base}-{seen[base]}"))
+        name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        groups = measurement_groups(p)
+        if not groups:
+            runs.append(load_run(p, name=name))
+        runs += [load_run(p, name=f"{name}:{g}", group=g) for g in groups]
     return runs
 
 

@@ -8,6 +8,7 @@ is interrupted continues from its last finished cycle and produces the same reco
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,15 @@ from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
+from tomoprune.errors import UnsupportedModelError
 from tomoprune.models.spec import build_from_spec, describe
-from tomoprune.models.surgery import slice_parameter_state
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.structure.removal import (
+    Removal,
+    RemovalRecord,
+    apply_record,
+    slice_parameter_state,
+)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
@@ -36,14 +43,14 @@ def carry_optimizer(
     optimizer: torch.optim.Optimizer,
     old_model: nn.Module,
     new_model: nn.Module,
-    removal: dict[str, Any],
+    removal: Removal,
     train: Any,
     device: torch.device,
 ) -> torch.optim.Optimizer:
     """A new Adam over ``new_model`` whose moments are the old ones, sliced like the weights."""
     names = {id(p): n for n, p in old_model.named_parameters()}
     old_state = {names[id(p)]: dict(optimizer.state[p]) for p in optimizer.state if id(p) in names}
-    sliced = slice_parameter_state(old_model, new_model, removal, old_state)
+    sliced = slice_parameter_state(old_model, removal, old_state)
     fresh = make_optimizer(new_model, train.lr, device, train.adam)
     for name, param in new_model.named_parameters():
         if name in sliced:
@@ -78,8 +85,19 @@ class CompressionLoop:
         max_cycles: int | None = None,
         seed: int = 0,
         stream: BatchStream | None = None,
+        measure: Callable[[nn.Module, torch.Tensor], dict[str, Any]] | None = None,
     ) -> None:
         self.model = model.to(device)
+        # extra per-cycle columns measured on the compressed model (e.g. FLOPs and latency):
+        # measure(model, example_inputs) -> {column: value}
+        self.measure = measure
+        self.example_inputs = task.train_x[:1]
+        # kept units of every group relative to the initial model, over all cycles so far
+        self.removal_record = RemovalRecord()
+        # methods that trace the model's unit groups need a batch the model accepts
+        prepare = getattr(method, "prepare", None)
+        if prepare is not None and getattr(method, "example_inputs", None) is None:
+            prepare(self.model, self.example_inputs)
         self.method = method
         self.task = task
         self.train = train
@@ -207,6 +225,8 @@ class CompressionLoop:
                 self.optimizer = _rebind(
                     self.optimizer, self.model, new_model, self.train, self.device
                 )
+        if outcome.removal is not None:
+            self.removal_record.add(outcome.removal)
         self.model = new_model
         evaluation = self._evaluate(self.task.test_x, self.task.test_y)
         total, nonzero = count_parameters(self.model)
@@ -227,6 +247,8 @@ class CompressionLoop:
             "solver_objective": outcome.solver_objective,
             **outcome.row,
         }
+        if self.measure is not None:
+            row.update(self.measure(self.model, self.example_inputs))
         self.rows.append(row)
         if outcome.measurements is not None:
             self.measurements.append({"cycle": cycle, **outcome.measurements})
@@ -272,7 +294,8 @@ class CompressionLoop:
         return {
             "cycle": self.cycle,
             "initial_units": self.initial_units,
-            "model_spec": describe(self.model),
+            "model_spec": _spec_or_none(self.model),
+            "removal": self.removal_record.to_json(),
             "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "stream": self.stream.state_dict(),
@@ -287,8 +310,13 @@ class CompressionLoop:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cycle = int(state["cycle"])
         self.initial_units = state["initial_units"]
-        model = build_from_spec(state["model_spec"])
+        record = RemovalRecord.from_json(state["removal"])
+        if state["model_spec"] is not None:
+            model = build_from_spec(state["model_spec"])
+        else:  # the initial model (as built for this run) with the recorded removal
+            model = apply_record(self.model, self.example_inputs, record)
         model.load_state_dict(state["model_state"])
+        self.removal_record = record
         self.model = model.to(self.device)
         self.optimizer = None
         if state["optimizer"] is not None:
@@ -301,6 +329,16 @@ class CompressionLoop:
         self.rows = list(state["rows"])
         self.phase_rows = list(state["phases"])
         self.measurements = list(state["measurements"])
+
+
+def _spec_or_none(model: nn.Module) -> list[dict[str, Any]] | None:
+    """The Sequential layer spec, or None for other models (rebuilt from the removal record)."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    try:
+        return describe(model)
+    except UnsupportedModelError:
+        return None
 
 
 def _shapes(model: nn.Module) -> list[tuple[int, ...]]:

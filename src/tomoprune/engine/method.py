@@ -75,9 +75,10 @@ class CompressionOutcome:
     # per-cycle payload for measurements.json (DTC), or None
     measurements: dict[str, Any] | None = None
     solver_objective: float | None = None
-    # when units were removed: parameter name -> surgery.Slice, so the loop can slice the
-    # optimizer state alongside (None: shapes unchanged, or a fresh optimizer is needed)
-    removal: dict[str, Any] | None = None
+    # when units were removed: the ``structure.Removal`` that made the model, so the loop can
+    # slice the optimizer state alongside and record the kept units of every group (None:
+    # shapes unchanged, or a fresh optimizer is needed)
+    removal: Any = None
 
 
 class CompressionMethod(Protocol):

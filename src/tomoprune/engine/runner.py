@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,13 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
+from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.models import build_model
 from tomoprune.records import schema
 from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.runtime import configure_threads, solver_threads, thread_report
+from tomoprune.structure.saved import write_removal
 
 RUN_FORMAT = "tomoprune.run/1"
 
@@ -82,10 +84,7 @@ def build_loop(
     generator = torch.Generator().manual_seed(config.model.init_seed)
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
     method = METHOD_REGISTRY.get(config.method).build(config.params, config)
-    check = getattr(method, "check_model", None)
-    if check is not None:
-        check(model)
-    return CompressionLoop(
+    loop = CompressionLoop(
         model=model,
         method=method,
         task=task,
@@ -97,6 +96,10 @@ def build_loop(
         seed=config.model.init_seed,
         stream=stream,
     )
+    check = getattr(method, "check_model", None)
+    if check is not None:
+        check(loop.model)
+    return loop
 
 
 @dataclass
@@ -174,6 +177,15 @@ def run_experiment(
         result = loop.run()
     finished = bool(result.rows) and loop.method.finished(result.model, loop.cycle)
     run_dir.save_model(result.model)
+    write_removal(  # reload = build the model below + apply the removal + load the weights
+        out,
+        loop.removal_record,
+        architecture={
+            "model": dataclasses.asdict(config.model),
+            "input_shape": list(task.input_shape),
+            "num_outputs": task.num_outputs,
+        },
+    )
     if METHOD_REGISTRY.get(config.method).family == "l0":  # honest storage of sparse weights
         write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)
     summary = summarize(config, result, time.perf_counter() - started, finished)

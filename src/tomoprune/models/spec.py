@@ -9,79 +9,30 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from tomoprune.errors import RecordError
+from tomoprune.errors import RecordError, UnsupportedModelError
 from tomoprune.records.io import atomic_write_bytes, atomic_write_json, read_json
+from tomoprune.structure.layers import LAYER_TYPES, layer_type
 
 
 def describe(model: nn.Sequential) -> list[dict[str, Any]]:
-    """One dict per layer with the constructor arguments needed to rebuild it."""
+    """One dict per layer with the constructor arguments needed to rebuild it.
+
+    The layer types are those of ``structure.layers.LAYER_TYPES``, the same table unit groups
+    use, so every model that can be pruned can also be described.
+    """
     spec: list[dict[str, Any]] = []
     for layer in model:
-        if isinstance(layer, nn.Linear):
-            spec.append(
-                {
-                    "type": "Linear",
-                    "in_features": layer.in_features,
-                    "out_features": layer.out_features,
-                    "bias": layer.bias is not None,
-                }
+        entry = layer_type(layer)
+        if entry is None:
+            raise UnsupportedModelError(
+                f"cannot describe layer type {type(layer).__name__}; supported: "
+                f"{', '.join(t.__name__ for t in LAYER_TYPES)}."
             )
-        elif isinstance(layer, nn.Conv2d):
-            spec.append(
-                {
-                    "type": "Conv2d",
-                    "in_channels": layer.in_channels,
-                    "out_channels": layer.out_channels,
-                    "kernel_size": list(layer.kernel_size),
-                    "stride": list(layer.stride),
-                    "padding": list(layer.padding),
-                    "bias": layer.bias is not None,
-                }
-            )
-        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            spec.append(
-                {
-                    "type": type(layer).__name__,
-                    "num_features": layer.num_features,
-                    "eps": layer.eps,
-                    "momentum": layer.momentum,
-                    "affine": layer.affine,
-                }
-            )
-        elif isinstance(layer, nn.MaxPool2d):
-            spec.append(
-                {"type": "MaxPool2d", "kernel_size": layer.kernel_size, "stride": layer.stride}
-            )
-        elif isinstance(layer, (nn.ReLU, nn.Flatten, nn.Identity, nn.Tanh, nn.Sigmoid)):
-            spec.append({"type": type(layer).__name__})
-        else:
-            raise TypeError(f"cannot describe layer type {type(layer).__name__}")
+        spec.append({"type": type(layer).__name__, **entry.describe(layer)})
     return spec
 
 
-_BUILDERS = {
-    "Linear": lambda s: nn.Linear(s["in_features"], s["out_features"], bias=s["bias"]),
-    "Conv2d": lambda s: nn.Conv2d(
-        s["in_channels"],
-        s["out_channels"],
-        tuple(s["kernel_size"]),
-        stride=tuple(s["stride"]),
-        padding=tuple(s["padding"]),
-        bias=s["bias"],
-    ),
-    "BatchNorm1d": lambda s: nn.BatchNorm1d(
-        s["num_features"], eps=s["eps"], momentum=s["momentum"], affine=s["affine"]
-    ),
-    "BatchNorm2d": lambda s: nn.BatchNorm2d(
-        s["num_features"], eps=s["eps"], momentum=s["momentum"], affine=s["affine"]
-    ),
-    "MaxPool2d": lambda s: nn.MaxPool2d(s["kernel_size"], stride=s["stride"]),
-    "ReLU": lambda s: nn.ReLU(),
-    "Tanh": lambda s: nn.Tanh(),
-    "Sigmoid": lambda s: nn.Sigmoid(),
-    "Flatten": lambda s: nn.Flatten(),
-    "Identity": lambda s: nn.Identity(),
-}
+_BUILDERS = {cls.__name__: entry.build for cls, entry in LAYER_TYPES.items()}
 
 
 def build_from_spec(spec: list[dict[str, Any]]) -> nn.Sequential:

@@ -17,8 +17,9 @@ off from the output. ``activations="model"`` runs the network as it is (the lite
 l0 method records the calibration loss around every pass so any harm is visible.
 
 ``dead_units`` and ``remove_dead_units`` then delete hidden units whose outgoing weights are all
-zero (a unit that cannot reach the next layer), through ``models.surgery``; this never changes
-the network's output.
+zero (a unit that cannot reach any consumer), through the model's unit groups
+(``tomoprune.structure``), so conv channels, residual-coupled channels and fc units are handled
+alike; this never changes the network's output.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tomoprune.models.surgery import WEIGHTED, prunable_layers, remove_units, unit_count
+from tomoprune.structure import Removal, apply_removal, find_groups, plan_removal
+from tomoprune.structure.weights import outgoing_nonzeros
 
 # element-wise activations with f(0) = 0, so a unit with no input stays silent when opened up;
 # Sigmoid (f(0) = 1/2, derivative never 0) needs no opening and is left alone
@@ -97,52 +99,31 @@ def linearised(model: nn.Module) -> nn.Module:
     return copied
 
 
-def _next_weighted(model: nn.Sequential, index: int) -> tuple[int, bool]:
-    """Index of the weighted layer fed by layer ``index`` and whether a Flatten lies between."""
-    flatten = False
-    for j in range(index + 1, len(model)):
-        if isinstance(model[j], nn.Flatten):
-            flatten = True
-        if isinstance(model[j], WEIGHTED):
-            return j, flatten
-    raise ValueError(f"no weighted layer follows layer {index}")
-
-
-def outgoing_mass(model: nn.Sequential, index: int) -> torch.Tensor:
-    """Per unit of layer ``index``: how many non-zero weights of the next layer it feeds."""
-    units = unit_count(model, index)
-    j, _ = _next_weighted(model, index)
-    weight = model[j].weight.detach()
-    if isinstance(model[j], nn.Linear):
-        # (out, units * per_unit) -> (out, units, per_unit): a Flatten spreads each channel over
-        # per_unit consecutive columns (per_unit = 1 between Linear layers)
-        weight = weight.reshape(weight.shape[0], units, -1)
-    return (weight != 0).transpose(0, 1).reshape(units, -1).sum(dim=1)
-
-
-def dead_units(model: nn.Sequential) -> dict[int, torch.Tensor]:
-    """``{layer index: indices of its units with no non-zero outgoing weight}``."""
+def dead_units(model: nn.Module, example_inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{group name: indices of its units with no non-zero outgoing weight}``."""
     return {
-        index: torch.nonzero(outgoing_mass(model, index) == 0).flatten()
-        for index in prunable_layers(model)
+        group.name: torch.nonzero(outgoing_nonzeros(model, group) == 0).flatten()
+        for group in find_groups(model, example_inputs)
     }
 
 
-def remove_dead_units(model: nn.Sequential) -> tuple[nn.Sequential, dict[int, int]]:
-    """A physically smaller copy without dead units, and how many each layer lost.
+def remove_dead_units(
+    model: nn.Module, example_inputs: torch.Tensor
+) -> tuple[nn.Module, dict[str, int], Removal]:
+    """A physically smaller copy without dead units, how many each group lost, and the removal.
 
-    A layer whose units are all dead keeps its first unit (its weights are zero), so the
+    A group whose units are all dead keeps its first unit (its weights are zero), so the
     network keeps its shape contract; its output is then a constant.
     """
-    dead = dead_units(model)
-    removed: dict[int, int] = {}
-    for index, units in dead.items():
-        count = unit_count(model, index)
-        keep_mask = torch.ones(count, dtype=torch.bool)
-        keep_mask[units] = False
-        if not keep_mask.any():
-            keep_mask[0] = True
-        removed[index] = int((~keep_mask).sum())
-        if removed[index]:
-            model = remove_units(model, index, torch.nonzero(keep_mask).flatten())
-    return model, removed
+    groups = find_groups(model, example_inputs)
+    keep: dict[str, torch.Tensor] = {}
+    removed: dict[str, int] = {}
+    for group in groups:
+        alive = outgoing_nonzeros(model, group) > 0
+        if not alive.any():
+            alive[0] = True
+        removed[group.name] = int((~alive).sum())
+        if removed[group.name]:
+            keep[group.name] = torch.nonzero(alive).flatten()
+    removal = plan_removal(model, groups, keep)
+    return apply_removal(model, removal), removed, removal

@@ -33,7 +33,6 @@ from tomoprune.engine.hooks import TrainingHook
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
-from tomoprune.models.surgery import WEIGHTED, prunable_layers, unit_count
 from tomoprune.methods.l0.base import (
     REGULARISER_REGISTRY,
     Regulariser,
@@ -46,6 +45,8 @@ from tomoprune.methods.l0.plateau import PlateauStop
 from tomoprune.methods.l0.pmmp import PMMP, SettledStop
 from tomoprune.methods.l0.sparse_export import storage_report
 from tomoprune.methods.l0.tamade import tamade
+from tomoprune.structure import find_groups
+from tomoprune.structure.layers import WEIGHTED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,9 +157,9 @@ def validate(params: L0Params) -> None:
             raise _invalid(key, requirement, getattr(params, key))
 
 
-def hidden_units(model: nn.Sequential) -> int:
-    """Units of all prunable (hidden) Linear/Conv2d layers together."""
-    return sum(unit_count(model, index) for index in prunable_layers(model))
+def hidden_units(model: nn.Module, example_inputs: torch.Tensor) -> int:
+    """Units of all unit groups (hidden Linear/Conv units) together."""
+    return sum(group.width for group in find_groups(model, example_inputs))
 
 
 class L0Method:
@@ -186,16 +187,21 @@ class L0Method:
         self.initial_parameters: int | None = None
         self.threshold: float | None = None
         self._hook: Regulariser | None = None
+        self.example_inputs: torch.Tensor | None = None
 
     # -- what the loop asks --------------------------------------------------------------
-    def width(self, model: nn.Sequential) -> int:
-        return hidden_units(model)
+    def prepare(self, model: nn.Module, example_inputs: torch.Tensor) -> None:
+        """Remember a batch the model accepts, to trace its unit groups."""
+        self.example_inputs = example_inputs
+
+    def width(self, model: nn.Module) -> int:
+        return hidden_units(model, self.example_inputs)
 
     def check_model(self, model: nn.Module) -> None:
-        if not isinstance(model, nn.Sequential) or not any(isinstance(m, WEIGHTED) for m in model):
+        if not any(isinstance(m, WEIGHTED) for m in model.modules()):
             raise ConfigError(
-                "The l0 methods need an nn.Sequential model with Linear/Conv2d layers; choose "
-                "--model lenet300, lenet5 or mlp."
+                "The l0 methods need a model with Linear/Conv layers; choose --model lenet300, "
+                "lenet5 or mlp."
             )
 
     def _plateau(self) -> PlateauStop:
@@ -345,7 +351,7 @@ class L0Method:
             batch_size=p.gradient_prune_samples,
             activations=p.gradient_prune_activations,
         )
-        smaller, removed = remove_dead_units(model)
+        smaller, removed, removal = remove_dead_units(model, context.sample_batch()[0][:1])
         row: dict[str, Any] = {
             "stage": "finalise",
             "threshold": self.threshold,
@@ -356,7 +362,7 @@ class L0Method:
             "units_removed_per_layer": ";".join(f"{k}:{v}" for k, v in removed.items()),
         }
         row.update(self._storage_columns(smaller))
-        return CompressionOutcome(model=smaller, row=row)
+        return CompressionOutcome(model=smaller, row=row, removal=removal)
 
     def _storage_columns(self, model: nn.Module) -> dict[str, Any]:
         report = storage_report(model)

@@ -1,12 +1,15 @@
-"""Structured neuron pruning in train-compress cycles: DTC, magnitude and random.
+"""Structured unit pruning in train-compress cycles: DTC, magnitude and random.
 
-One method, three scorers: each cycle trains ``steps_per_cycle`` batches, scores the hidden
-units, keeps ``keep_count(width)`` of them by the keep rule and builds the physically smaller
-network. The loop stops once the width is at or below ``min_width``.
+One method, three scorers, any number of unit groups (``tomoprune.structure``): each cycle
+trains ``steps_per_cycle`` batches, scores the units of every selected group, keeps
+``keep_count(width)`` of each group (or, under global selection, ranks the units of all groups
+together) and builds the physically smaller network. A group stops shrinking once its width
+is at or below ``min_width``; the run ends when every selected group has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,29 +19,34 @@ from torch import nn
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
-from tomoprune.models.surgery import (
-    WEIGHTED,
-    apply_plan,
-    prunable_layers,
-    removal_plan,
-    unit_count,
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    GroupWeights,
+    ScoreResult,
+    ScoringContext,
+    load_builtin_scorers,
 )
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
+from tomoprune.structure import UnitGroup, apply_removal, find_groups, plan_removal, select_groups
 
 
 @dataclass(frozen=True, kw_only=True)
 class NeuronPruningParams:
-    """Hyperparameters shared by every neuron scorer.
+    """Hyperparameters shared by every unit scorer.
 
     ``keep_rule``: "largest" keeps the ``keep_count`` units of largest |score| (what magnitude
     pruning means everywhere else); "below_quantile" keeps the units whose |score| is strictly
     below the ``1 - fraction`` quantile, i.e. removes the largest ones (the published run).
+    ``groups``: "all" unit groups of the model, or a comma-separated list of group names (the
+    module name of each group's first producer, e.g. "0" or "features.3"). ``selection``:
+    "per_group" removes ``fraction`` of every group each cycle; "global" removes ``fraction``
+    of all selected units together, the lowest |score| first, no group below ``min_width``.
     """
 
     fraction: float = 0.1  # share of the current width removed per cycle
-    min_width: int = 10  # stop once the width is at or below this
+    min_width: int = 10  # a group stops shrinking once its width is at or below this
     keep_rule: Literal["largest", "below_quantile"] = "largest"
-    layer: int = 0  # which prunable layer (index into models.surgery.prunable_layers)
+    groups: str = "all"
+    selection: Literal["per_group", "global"] = "per_group"
     seed: int = 42424242
     # reference: numpy re-seeded with ``seed`` before every random draw
     reseed_each_cycle: bool = False
@@ -89,6 +97,38 @@ def validate(params: NeuronPruningParams) -> None:
         raise ConfigError(
             f"The 'method.min_width' setting must be at least 1. Got {params.min_width} instead."
         )
+    if params.selection == "global" and params.keep_rule != "largest":
+        raise ConfigError(
+            "The 'method.keep_rule' setting must be 'largest' under method.selection=global "
+            f"(the lowest |score| of all groups goes first). Got {params.keep_rule!r} instead."
+        )
+
+
+def global_keep(
+    scores: Sequence[np.ndarray], widths: Sequence[int], fraction: float, min_width: int
+) -> list[np.ndarray]:
+    """Per group, the kept units when ``fraction`` of all units go, lowest |score| first.
+
+    The number kept overall is ``keep_count(sum(widths))``; a group never drops below
+    ``min_width`` (its units are skipped once it reaches it).
+    """
+    total = int(sum(widths))
+    to_remove = total - keep_count(total, fraction)
+    group_of = np.concatenate([np.full(w, g) for g, w in enumerate(widths)])
+    unit_of = np.concatenate([np.arange(w) for w in widths])
+    magnitude = np.abs(np.concatenate([np.asarray(s, dtype=float) for s in scores]))
+    left = list(widths)
+    alive = np.ones(total, dtype=bool)
+    for position in np.argsort(magnitude, kind="stable"):
+        if to_remove == 0:
+            break
+        g = group_of[position]
+        if left[g] <= min_width:
+            continue
+        alive[position] = False
+        left[g] -= 1
+        to_remove -= 1
+    return [np.sort(unit_of[alive & (group_of == g)]) for g in range(len(widths))]
 
 
 class NeuronPruning:
@@ -102,34 +142,73 @@ class NeuronPruning:
         self.scorer = SCORER_REGISTRY.get(name)
         self.train = train_config
         self.numpy_state: dict[str, Any] = {}
+        self.example_inputs: Any = None
+        self.ignored_names: tuple[str, ...] = ()
+        self._cache: tuple[nn.Module, list[UnitGroup]] | None = None
 
-    def _layer(self, model: nn.Sequential) -> int:
-        layers = prunable_layers(model)
-        try:
-            return layers[self.params.layer]
-        except IndexError:
+    # -- groups --------------------------------------------------------------------------
+    def prepare(
+        self, model: nn.Module, example_inputs: Any, ignored_layers: Sequence[nn.Module] = ()
+    ) -> None:
+        """Remember how to trace the model (a batch it accepts) and which layers to leave."""
+        self.example_inputs = example_inputs
+        # ignored layers are remembered by name, so they are found again in the pruned copies
+        names = {id(m): n for n, m in model.named_modules()}
+        self.ignored_names = tuple(names[id(m)] for m in ignored_layers if id(m) in names)
+        self._cache = None
+        self.check_model(model)
+
+    def all_groups(self, model: nn.Module) -> list[UnitGroup]:
+        """Every unit group of ``model`` (traced once per model object)."""
+        if self._cache is not None and self._cache[0] is model:
+            return self._cache[1]
+        if self.example_inputs is None:
+            raise RuntimeError("call prepare(model, example_inputs) before using the method")
+        ignored = [model.get_submodule(n) for n in self.ignored_names]
+        groups = find_groups(model, self.example_inputs, ignored_layers=ignored)
+        self._cache = (model, groups)
+        return groups
+
+    def groups(self, model: nn.Module) -> list[tuple[int, UnitGroup]]:
+        """The selected groups with their index in the model's group order."""
+        every = self.all_groups(model)
+        chosen = {g.name for g in select_groups(every, self.params.groups)}
+        return [(i, g) for i, g in enumerate(every) if g.name in chosen]
+
+    def widths(self, model: nn.Module) -> dict[str, int]:
+        return {g.name: g.width for _, g in self.groups(model)}
+
+    def width(self, model: nn.Module) -> int:
+        return sum(self.widths(model).values())
+
+    def check_model(self, model: nn.Module) -> None:
+        groups = self.groups(model)
+        if not groups:
             raise ConfigError(
-                f"The 'method.layer' setting must index one of the model's {len(layers)} "
-                f"prunable layers. Got {self.params.layer} instead."
-            ) from None
-
-    def width(self, model: nn.Sequential) -> int:
-        return unit_count(model, self._layer(model))
-
-    def check_model(self, model: nn.Sequential) -> None:
-        if self.width(model) <= self.params.min_width:
+                "the model has no unit group to prune (no Linear/Conv layer feeds another); "
+                "choose a model with hidden layers."
+            )
+        if all(g.width <= self.params.min_width for _, g in groups):
             raise ConfigError(
-                f"The hidden width ({self.width(model)}) must exceed method.min_width "
-                f"({self.params.min_width}); lower min_width or widen the model."
+                f"Every selected unit group's width ({', '.join(str(g.width) for _, g in groups)}) "
+                f"is at or below method.min_width ({self.params.min_width}); lower min_width or "
+                "widen the model."
             )
 
-    def planned_widths(self, model: nn.Sequential) -> list[int]:
-        """The width after each cycle (known in advance for rules that keep a fixed count)."""
-        widths, width = [], self.width(model)
-        while width > self.params.min_width:
-            width = keep_count(width, self.params.fraction)
-            widths.append(width)
-        return widths
+    def planned_widths(self, model: nn.Module) -> list[int]:
+        """The total width after each cycle (per-group selection: known in advance)."""
+        sequences = []
+        for _, group in self.groups(model):
+            widths, width = [], group.width
+            while width > self.params.min_width:
+                width = keep_count(width, self.params.fraction)
+                widths.append(width)
+            sequences.append((group.width, widths))
+        cycles = max((len(w) for _, w in sequences), default=0)
+        return [
+            sum((w[c] if c < len(w) else (w[-1] if w else start)) for start, w in sequences)
+            for c in range(cycles)
+        ]
 
     def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
         return [
@@ -140,43 +219,93 @@ class NeuronPruning:
             )
         ]
 
-    def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
-        index = self._layer(model)
-        following = next(j for j in range(index + 1, len(model)) if isinstance(model[j], WEIGHTED))
-        width = unit_count(model, index)
-        count = keep_count(width, self.params.fraction)
-        if count < 1:
-            raise ConfigError(
-                f"Pruning {self.params.fraction:.0%} of {width} units leaves none; "
-                "raise method.min_width or lower method.fraction."
+    # -- one compression step --------------------------------------------------------------
+    def _score(
+        self, model: nn.Module, index: int, group: UnitGroup, cycle: int, count: int | None
+    ) -> ScoreResult:
+        context = ScoringContext(cycle, count, self.params, self.numpy_state, index, group.name)
+        return self.scorer(GroupWeights(model, group), context)
+
+    def _keep_per_group(
+        self, model: nn.Module, active: list[tuple[int, UnitGroup]], cycle: int
+    ) -> dict[str, tuple[np.ndarray, ScoreResult]]:
+        chosen = {}
+        for index, group in active:
+            count = keep_count(group.width, self.params.fraction)
+            if count < 1:
+                raise ConfigError(
+                    f"Pruning {self.params.fraction:.0%} of {group.width} units leaves none; "
+                    "raise method.min_width or lower method.fraction."
+                )
+            result = self._score(model, index, group, cycle, count)
+            keep = (
+                result.keep
+                if result.keep is not None
+                else select_units(result.scores, count, self.params.keep_rule, self.params.fraction)
             )
-        result = self.scorer(
-            model[index].weight,
-            model[following].weight,
-            ScoringContext(context.cycle, count, self.params, self.numpy_state),
-        )
-        keep = (
-            result.keep
-            if result.keep is not None
-            else select_units(result.scores, count, self.params.keep_rule, self.params.fraction)
-        )
-        if len(keep) == 0:
+            if len(keep) == 0:
+                raise ConfigError(
+                    f"The '{self.params.keep_rule}' keep rule kept no unit of group "
+                    f"'{group.name}' at width {group.width} (all scores tie); use --set "
+                    "method.keep_rule=largest."
+                )
+            chosen[group.name] = (np.asarray(keep), result)
+        return chosen
+
+    def _keep_global(
+        self, model: nn.Module, active: list[tuple[int, UnitGroup]], cycle: int
+    ) -> dict[str, tuple[np.ndarray, ScoreResult]]:
+        results = [self._score(model, i, g, cycle, None) for i, g in active]
+        if any(r.scores is None for r in results):
             raise ConfigError(
-                f"The '{self.params.keep_rule}' keep rule kept no unit at width {width} (all "
-                "scores tie); use --set method.keep_rule=largest."
+                f"the '{self.name}' scorer returns no scores, so it cannot rank units "
+                "globally; use method.selection=per_group."
             )
-        plan = removal_plan(model, index, keep)
-        row = dict(result.info or {})
+        keeps = global_keep(
+            [r.scores for r in results],
+            [g.width for _, g in active],
+            self.params.fraction,
+            self.params.min_width,
+        )
+        return {
+            g.name: (keep, result)
+            for (_, g), keep, result in zip(active, keeps, results, strict=True)
+        }
+
+    def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        every = self.all_groups(model)
+        selected = self.groups(model)
+        active = [(i, g) for i, g in selected if g.width > self.params.min_width]
+        if self.params.selection == "global":
+            chosen = self._keep_global(model, active, context.cycle)
+        else:
+            chosen = self._keep_per_group(model, active, context.cycle)
+        removal = plan_removal(model, every, {name: keep for name, (keep, _) in chosen.items()})
+        results = {name: result for name, (_, result) in chosen.items()}
+        objectives = [r.objective for r in results.values() if r.objective is not None]
+        if len(selected) == 1:
+            (result,) = results.values()
+            row = dict(result.info or {})
+            measurements = result.measurements
+        else:
+            row = {}
+            for _, group in selected:
+                width = len(removal.kept.get(group.name, range(group.width)))
+                row[f"width_{group.name}"] = width
+            for name, result in results.items():
+                row.update({f"{key}_{name}": value for key, value in (result.info or {}).items()})
+            recorded = {n: r.measurements for n, r in results.items() if r.measurements}
+            measurements = {"groups": recorded} if recorded else None
         return CompressionOutcome(
-            model=apply_plan(model, plan),
+            model=apply_removal(model, removal),
             row=row,
-            measurements=result.measurements,
-            solver_objective=result.objective,
-            removal=plan,
+            measurements=measurements,
+            solver_objective=sum(objectives) if objectives else None,
+            removal=removal,
         )
 
-    def finished(self, model: nn.Sequential, cycle: int) -> bool:
-        return self.width(model) <= self.params.min_width
+    def finished(self, model: nn.Module, cycle: int) -> bool:
+        return all(width <= self.params.min_width for width in self.widths(model).values())
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -1,10 +1,15 @@
-"""Neuron scorers for structured pruning: one small module each, registered by name.
+"""Unit scorers for structured pruning: one small module each, registered by name.
 
-Contract (written once, here): a scorer looks at the hidden layer between an incoming weight
-matrix ``w_in`` (units x inputs) and an outgoing one ``w_out`` (outputs x units) and returns one
-score per hidden unit (shape ``(units,)``); the keep rule of the pruning method then decides by
-``|score|``. A scorer may instead choose the kept units itself (``ScoreResult.keep``), as
-random pruning does.
+Contract (written once, here): a scorer looks at one unit group (``GroupWeights``: the group and
+the model holding its weights) and returns one score per unit (shape ``(width,)``); the
+method's keep rule then decides by ``|score|`` (larger is kept). A scorer may instead choose
+the kept units itself (``ScoreResult.keep``) when the context gives a ``keep_count``, as random
+pruning does. A group's weight rays (``GroupWeights.rays``) are the signed sums of each unit's
+incoming weights over all its producers and of its outgoing weights over all its consumers;
+``incoming``/``outgoing`` give the whole per-unit weight matrices.
+
+Adding a scorer is one new file in this folder that registers a function in
+``SCORER_REGISTRY`` (and, for the CLI, one ``MethodSpec`` in ``methods.neuron.method``).
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from tomoprune.registry import Registry
+from tomoprune.structure.groups import UnitGroup, find_groups
+from tomoprune.structure.weights import incoming_matrix, outgoing_matrix, weight_rays
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    scores: np.ndarray | None  # (units,) or None when ``keep`` is given
+    scores: np.ndarray | None  # (width,) or None when ``keep`` is given
     keep: np.ndarray | None = None  # sorted unit indices chosen by the scorer itself
     objective: float | None = None  # e.g. total l1 objective of the CS solves
     measurements: dict[str, Any] | None = None  # per-cycle record payload (DTC)
@@ -29,16 +37,77 @@ class ScoreResult:
 
 
 @dataclass(frozen=True)
+class GroupWeights:
+    """One unit group and the model whose tensors hold its weights."""
+
+    model: nn.Module
+    group: UnitGroup
+
+    @property
+    def width(self) -> int:
+        return self.group.width
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    def rays(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a_in, a_out)``, each ``(width,)``, in the weights' dtype."""
+        return weight_rays(self.model, self.group)
+
+    def incoming(self) -> torch.Tensor:
+        """``(width, fan_in)`` incoming weights over all producers."""
+        return incoming_matrix(self.model, self.group)
+
+    def outgoing(self) -> torch.Tensor:
+        """``(width, fan_out)`` outgoing weights over all consumers."""
+        return outgoing_matrix(self.model, self.group)
+
+    @classmethod
+    def between(cls, w_in: torch.Tensor, w_out: torch.Tensor) -> GroupWeights:
+        """The hidden layer between ``w_in`` (width x inputs) and ``w_out`` (outputs x width)."""
+        width, fan_in = w_in.shape
+        first = nn.Linear(fan_in, width, bias=False).to(w_in.dtype)
+        second = nn.Linear(width, w_out.shape[0], bias=False).to(w_out.dtype)
+        with torch.no_grad():
+            first.weight.copy_(w_in)
+            second.weight.copy_(w_out)
+        model = nn.Sequential(first, second)
+        (group,) = find_groups(model, torch.zeros(1, fan_in, dtype=w_in.dtype))
+        return cls(model, group)
+
+
+@dataclass(frozen=True)
 class ScoringContext:
-    """What a scorer may use beyond the weights: how many units to keep, and randomness."""
+    """What a scorer may use beyond the weights: how many units to keep, and randomness.
+
+    ``keep_count`` is None under global selection (the scorer must return scores then).
+    ``group_index`` is the group's position in the model's group order: group 0 draws from
+    the method's seed, group ``i`` from ``seed + i``, each from its own stream, so a group's
+    draws do not depend on which other groups are scored or in which order.
+    """
 
     cycle: int
-    keep_count: int
+    keep_count: int | None
     params: Any  # the method's params dataclass
     numpy_state: dict[str, Any]  # mutable per-run random state owned by the method
+    group_index: int = 0
+    group_name: str = ""
+
+    def rng(self, kind: str) -> np.random.Generator | np.random.RandomState:
+        """This group's random stream for ``kind`` ("sensing", "random", ...).
+
+        With ``params.reseed_each_cycle`` (the published run) numpy's legacy generator is
+        re-seeded on every call; otherwise one generator per group continues across cycles.
+        """
+        seed = self.params.seed + self.group_index
+        if self.params.reseed_each_cycle:
+            return np.random.RandomState(seed)
+        key = kind if self.group_index == 0 else f"{kind}/{self.group_name}"
+        return self.numpy_state.setdefault(key, np.random.default_rng(seed))
 
 
-Scorer = Callable[[torch.Tensor, torch.Tensor, ScoringContext], ScoreResult]
+Scorer = Callable[[GroupWeights, ScoringContext], ScoreResult]
 SCORER_REGISTRY: Registry[Scorer] = Registry("scorer")
 
 
@@ -46,21 +115,3 @@ def load_builtin_scorers() -> None:
     import tomoprune.methods.neuron.scoring.dtc  # noqa: F401
     import tomoprune.methods.neuron.scoring.magnitude  # noqa: F401
     import tomoprune.methods.neuron.scoring.random  # noqa: F401
-
-
-def weight_rays(w_in: torch.Tensor, w_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The signed sums per hidden unit, in the weights' own dtype.
-
-    Incoming ``a_in[j] = sum_i w_in[j, i]`` and outgoing ``a_out[j] = sum_k w_out[k, j]``. For a
-    conv layer a channel's whole kernel counts as its incoming weights, and the columns a
-    Flatten spreads one channel over are summed into that channel.
-    """
-    w_in = w_in.detach().flatten(1)  # (units, fan_in)
-    w_out = w_out.detach()
-    if w_out.dim() > 2:  # conv -> conv: (out, units, kh, kw) -> (out, units)
-        w_out = w_out.flatten(2).sum(dim=2)
-    a_in = w_in.sum(dim=1)
-    a_out = w_out.sum(dim=0)
-    if a_out.shape[0] != a_in.shape[0]:  # conv -> flatten -> linear
-        a_out = a_out.reshape(a_in.shape[0], -1).sum(dim=1)
-    return a_in, a_out

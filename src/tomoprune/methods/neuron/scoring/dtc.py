@@ -6,39 +6,36 @@ sensing matrix and reconstructed by inverse compressed sensing in the orthonorma
     y = Phi a,    w* = argmin_w ||Phi Psi w - y||_2^2 + lambda ||w||_1
 
 and the unit's score is ``w*_in + w*_out``: the recovered DCT coefficients are used directly as
-per-unit scores, as in the published experiment. One Phi serves both rays in a cycle.
+per-unit scores, as in the published experiment. One Phi serves both rays of a group in a
+cycle; each group draws its Phi from its own stream (``ScoringContext.rng``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext, weight_rays
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    GroupWeights,
+    ScoreResult,
+    ScoringContext,
+)
 
 LAYERS = ("previous_layer", "next_layer")
 
 
-def sensing_rng(ctx: ScoringContext):
-    """The reference re-seeds numpy's legacy generator every cycle; otherwise one continues."""
-    params = ctx.params
-    if params.reseed_each_cycle:
-        return np.random.RandomState(params.seed)
-    return ctx.numpy_state.setdefault("sensing", np.random.default_rng(params.seed))
-
-
 @SCORER_REGISTRY.register("dtc")
-def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> ScoreResult:
+def dtc_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
     if ctx.params.variant == "weight_level":
-        return weight_level_unit_scores(w_in, w_out, ctx)
+        return weight_level_unit_scores(weights, ctx)
     params = ctx.params
-    rays = [r.cpu().double().numpy() for r in weight_rays(w_in, w_out)]
+    rays = [r.cpu().double().numpy() for r in weights.rays()]
     m = rays[0].shape[0]
     n = measurement_count(m, params.measurement_fraction, params.measurement_rule)
-    phi = gaussian_sensing_matrix(n, m, sensing_rng(ctx))  # (n, m)
+    phi = gaussian_sensing_matrix(n, m, ctx.rng("sensing"))  # (n, m)
     a = sensing_times_basis(phi)  # (n, m) = Phi @ Psi, without forming Psi
     measurements, coefficients, solver_info = {}, {}, {}
     objective = 0.0
@@ -62,6 +59,7 @@ def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> 
         scores=scores,
         objective=objective,
         measurements={
+            "group": weights.name,
             "width_before": m,
             "n_measurements": n,
             "measurements": measurements,
@@ -77,32 +75,27 @@ def dtc_scores(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> 
     )
 
 
-def weight_level_unit_scores(
-    w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext
-) -> ScoreResult:
+def weight_level_unit_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
     """Score units from matrix-free reconstructions of both whole weight matrices.
 
-    The incoming matrix is measured as it is (one row per unit), the outgoing one transposed
-    (one row per unit); a unit's score is the sum of its two reconstructed row norms.
+    The group's incoming weights (one row per unit, all producers side by side) and outgoing
+    weights (one row per unit, all consumers side by side) are each reconstructed; a unit's
+    score is the sum of its two reconstructed row norms.
     """
     params = ctx.params
     layers = {
-        "previous_layer": w_in.detach().flatten(1).cpu().double().numpy(),  # (units, fan_in)
-        "next_layer": w_out.detach().flatten(2).sum(2).T.cpu().double().numpy()
-        if w_out.dim() > 2
-        else w_out.detach().T.cpu().double().numpy(),  # (units, fan_out)
+        "previous_layer": weights.incoming().cpu().double().numpy(),  # (units, fan_in)
+        "next_layer": weights.outgoing().cpu().double().numpy(),  # (units, fan_out)
     }
-    scores = np.zeros(layers["previous_layer"].shape[0])
+    scores = np.zeros(weights.width)
     solver_info, objective = {}, 0.0
     for offset, (layer, matrix) in enumerate(layers.items()):
-        if matrix.shape[0] != scores.shape[0]:  # conv -> flatten -> linear: fold columns
-            matrix = matrix.reshape(scores.shape[0], -1)
         layer_scores, info = weight_level_scores(
             matrix,
             fraction=params.measurement_fraction,
             lam=params.weight_level_lam,
             lam_ratio=params.weight_level_lam_ratio,
-            seed=params.seed + offset,
+            seed=params.seed + 2 * ctx.group_index + offset,
             granularity="neuron",
         )
         scores += layer_scores

@@ -1,26 +1,27 @@
 """Random pruning: keep ``keep_count`` units drawn uniformly without replacement.
 
 The published run re-seeds numpy's legacy generator with the same seed before every draw
-(``reseed_each_cycle``); the corrected profile draws from one seeded generator that continues
-across cycles.
+(``reseed_each_cycle``); the corrected profile draws from one seeded generator per group that
+continues across cycles. Under global selection (no ``keep_count``) every unit gets a uniform
+random score instead, which ranks the units of all groups in a uniformly random order.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    GroupWeights,
+    ScoreResult,
+    ScoringContext,
+)
 
 
 @SCORER_REGISTRY.register("random")
-def random_keep(w_in: torch.Tensor, w_out: torch.Tensor, ctx: ScoringContext) -> ScoreResult:
-    units = w_in.shape[0]
-    params = ctx.params
-    if params.reseed_each_cycle:
-        rng = np.random.RandomState(params.seed)
-        chosen = rng.choice(units, ctx.keep_count, replace=False)
-    else:
-        rng = ctx.numpy_state.setdefault("random", np.random.default_rng(params.seed))
-        chosen = rng.choice(units, ctx.keep_count, replace=False)
+def random_keep(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+    rng = ctx.rng("random")
+    if ctx.keep_count is None:
+        return ScoreResult(scores=rng.random(weights.width))
+    chosen = rng.choice(weights.width, ctx.keep_count, replace=False)
     return ScoreResult(scores=None, keep=np.sort(chosen))

@@ -1,0 +1,276 @@
+"""Compress your own PyTorch model, with your own training loop, in a few lines.
+
+::
+
+    from tomoprune import Compressor, Schedule
+
+    compressor = Compressor(model, example_inputs=x[:1], scorer="dtc", schedule=Schedule(fraction=0.2))
+    for epoch in range(epochs):
+        train_one_epoch(compressor.model, optimizer)       # your code
+        step = compressor.step(optimizer)                  # score, remove, slice Adam's moments
+        optimizer = step.optimizer                         # same optimizer, over the smaller model
+    compressor.save("compressed/")                         # safetensors + JSON removal record
+
+``step()`` scores the units of every unit group of the model (``tomoprune.structure``) with the
+named scorer, removes them physically and returns the smaller model, its record row and the
+optimizer carried over. ``fit()`` runs tomoprune's own train-compress loop instead when you pass
+data. ``load_compressed(original, example_inputs, directory)`` rebuilds the saved model exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from tomoprune.engine.method import CycleContext
+from tomoprune.errors import ConfigError
+from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
+from tomoprune.methods.neuron.method import NeuronPruning
+from tomoprune.structure import RemovalRecord, UnitGroup
+from tomoprune.structure.removal import Removal, slice_parameter_state
+from tomoprune.structure.saved import load_compressed, read_removal, save_compressed
+
+__all__ = ["Compressor", "Schedule", "StepResult", "load_compressed", "load_run_model"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """How much to remove per step and where to stop.
+
+    ``fraction`` of each group's units go per step (``selection="per_group"``) or of all
+    selected units together, lowest |score| first (``"global"``); a group stops shrinking at
+    ``min_width``. ``groups`` is "all" or a list of group names (see ``Compressor.groups``).
+    """
+
+    fraction: float = 0.1
+    min_width: int = 10
+    groups: str | Sequence[str] = "all"
+    selection: Literal["per_group", "global"] = "per_group"
+    keep_rule: Literal["largest", "below_quantile"] = "largest"
+
+
+@dataclass
+class StepResult:
+    """One compression step: the smaller model, its record row, the carried optimizer."""
+
+    model: nn.Module
+    row: dict[str, Any]
+    optimizer: torch.optim.Optimizer | None
+    removal: Removal
+    finished: bool
+
+
+def carry_optimizer(
+    optimizer: torch.optim.Optimizer, old: nn.Module, new: nn.Module, removal: Removal
+) -> torch.optim.Optimizer:
+    """The same optimizer class and settings over ``new``; per-parameter state sliced like the
+    weights (Adam's moments value by value), scalar state (``step``) kept."""
+    names = {id(p): n for n, p in old.named_parameters()}
+    params = dict(new.named_parameters())
+    groups = [
+        {
+            **{k: v for k, v in g.items() if k != "params"},
+            "params": [params[names[id(p)]] for p in g["params"] if id(p) in names],
+        }
+        for g in optimizer.param_groups
+    ]
+    fresh = type(optimizer)(groups)
+    state = {names[id(p)]: dict(s) for p, s in optimizer.state.items() if id(p) in names}
+    for name, entry in slice_parameter_state(old, removal, state).items():
+        fresh.state[params[name]] = entry
+    return fresh
+
+
+def _unused(*_: Any) -> Any:
+    raise RuntimeError("this scorer needs data; use Compressor.fit or the CLI")
+
+
+class Compressor:
+    """Structured compression of any ``nn.Module`` by unit groups.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Your model (it is not modified; ``compressor.model`` is the current compressed copy).
+    example_inputs : Tensor or tuple of Tensors
+        One batch the model accepts, used to trace its unit groups.
+    scorer : str
+        "dtc", "magnitude" or "random" (any name in the scorer registry).
+    schedule : Schedule
+        How much to remove per step, which groups, where to stop.
+    ignored_layers : sequence of nn.Module
+        Layers (of ``model``) whose units must stay, and layers unit groups cannot handle.
+    evaluate : callable, optional
+        ``evaluate(model) -> dict`` of numbers (e.g. test accuracy) added to every row.
+    **scorer_params
+        Settings of the scorer (``lam``, ``measurement_fraction``, ``solver``, ``seed``, ...).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        example_inputs: Any,
+        *,
+        scorer: str = "dtc",
+        schedule: Schedule | None = None,
+        ignored_layers: Sequence[nn.Module] = (),
+        evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
+        **scorer_params: Any,
+    ) -> None:
+        load_builtin_methods()
+        schedule = schedule or Schedule()
+        spec = METHOD_REGISTRY.get(scorer)
+        if spec.family != "neuron-pruning":
+            raise ConfigError(
+                f"The 'scorer' argument must name a unit scorer (dtc, magnitude, random). Got "
+                f"{scorer!r} (a {spec.family} method) instead."
+            )
+        groups = schedule.groups if isinstance(schedule.groups, str) else ",".join(schedule.groups)
+        settings = {**dataclasses.asdict(schedule), "groups": groups, **scorer_params}
+        known = {f.name for f in dataclasses.fields(spec.params_type)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown {scorer} setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
+            )
+        self.method = NeuronPruning(scorer, spec.params_type(**settings), train_config=None)
+        self.method.prepare(model, example_inputs, ignored_layers)
+        self.model = model
+        self.example_inputs = example_inputs
+        self.evaluate = evaluate
+        self.record = RemovalRecord()
+        self.rows: list[dict[str, Any]] = []
+        self.measurements: list[dict[str, Any]] = []
+        self.initial_width = self.method.width(model)
+        self._original_groups = [g.describe() for g in self.groups]
+
+    @property
+    def groups(self) -> list[UnitGroup]:
+        """The selected unit groups of the current model."""
+        return [g for _, g in self.method.groups(self.model)]
+
+    @property
+    def finished(self) -> bool:
+        """True once every selected group is at or below the schedule's ``min_width``."""
+        return self.method.finished(self.model, len(self.rows))
+
+    def step(self, optimizer: torch.optim.Optimizer | None = None) -> StepResult:
+        """Score, remove and return the smaller model (also kept as ``self.model``)."""
+        cycle = len(self.rows) + 1
+        if self.finished:
+            return StepResult(self.model, {}, optimizer, Removal({}, {}, {}), True)
+        device = next(self.model.parameters()).device
+        context = CycleContext(
+            cycle=cycle,
+            device=device,
+            calibration_loss=_unused,
+            sample_batch=_unused,
+            torch_generator=torch.Generator(),
+            numpy_rng=np.random.default_rng(0),
+        )
+        outcome = self.method.compress(self.model, context)
+        new = outcome.model
+        if optimizer is not None:
+            optimizer = carry_optimizer(optimizer, self.model, new, outcome.removal)
+        self.record.add(outcome.removal)
+        self.model = new
+        width = self.method.width(new)
+        row = {
+            "cycle": cycle,
+            "width": width,
+            "sparsity": 1.0 - width / self.initial_width,
+            "parameters": sum(p.numel() for p in new.parameters()),
+            **{f"width_{name}": w for name, w in self.method.widths(new).items()},
+            "solver_objective": outcome.solver_objective,
+            **outcome.row,
+        }
+        if self.evaluate is not None:
+            row.update(self.evaluate(new))
+        self.rows.append(row)
+        if outcome.measurements is not None:
+            self.measurements.append({"cycle": cycle, **outcome.measurements})
+        return StepResult(new, row, optimizer, outcome.removal, self.finished)
+
+    def fit(
+        self,
+        train_x: torch.Tensor,
+        train_y: torch.Tensor,
+        test_x: torch.Tensor,
+        test_y: torch.Tensor,
+        *,
+        steps_per_cycle: int = 200,
+        batch_size: int = 512,
+        lr: float = 1e-3,
+        max_cycles: int | None = None,
+        run_dir: str | Path | None = None,
+        seed: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Train and compress with tomoprune's own loop (Adam, moments carried); the rows."""
+        from tomoprune.config import TrainConfig
+        from tomoprune.engine.compress import CompressionLoop
+        from tomoprune.engine.task import Task
+        from tomoprune.records.run_dir import RunDirectory
+
+        train = TrainConfig(batch_size=batch_size, steps_per_cycle=steps_per_cycle, lr=lr)
+        self.method.train = train
+        device = next(self.model.parameters()).device
+        task = Task(
+            name="user",
+            train_x=train_x,
+            train_y=train_y,
+            test_x=test_x,
+            test_y=test_y,
+            input_shape=tuple(train_x.shape[1:]),
+            num_outputs=int(train_y.max()) + 1,
+        )
+        loop = CompressionLoop(
+            model=self.model,
+            method=self.method,
+            task=task,
+            train=train,
+            device=device,
+            run_dir=None if run_dir is None else RunDirectory(run_dir),
+            max_cycles=max_cycles,
+            seed=seed,
+        )
+        loop.removal_record = self.record
+        result = loop.run()
+        self.model = result.model
+        self.rows += result.rows
+        self.measurements += result.measurements
+        return result.rows
+
+    def save(self, directory: str | Path, architecture: dict[str, Any] | None = None) -> Path:
+        """Write ``model.safetensors`` and ``removal.json`` (no pickle) into ``directory``."""
+        return save_compressed(
+            self.model,
+            directory,
+            self.record,
+            architecture=architecture,
+            groups=self._original_groups,
+        )
+
+
+def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The final model of a ``tomoprune run`` directory, rebuilt from its own architecture
+    (the built-in model it names), the recorded removal and the saved weights."""
+    from tomoprune import config as cfg
+    from tomoprune.models import build_model
+
+    _, architecture = read_removal(run_dir)
+    if not architecture:
+        raise ConfigError(
+            f"{run_dir}: the record names no built-in architecture; build your original model "
+            "and call load_compressed(model, example_inputs, directory)."
+        )
+    model_config = cfg.ModelConfig(**architecture["model"])
+    shape = tuple(architecture["input_shape"])
+    original = build_model(model_config, shape, architecture["num_outputs"], torch.Generator())
+    return load_compressed(original, torch.zeros(1, *shape), run_dir, device=device)

@@ -1,0 +1,107 @@
+"""tomoprune's unit scorers as a Torch-Pruning importance criterion.
+
+``ScorerImportance("dtc", lam=0.3)`` can be handed to any Torch-Pruning pruner
+(``tp.pruner.BasePruner(model, example_inputs, importance=...)``): for each Torch-Pruning group it
+builds the matching ``UnitGroup``, runs the named scorer on it exactly as ``tomoprune`` does
+(same weight rays, same per-group random stream, same measurement count) and returns one
+number per channel, lower pruned first (the contract of ``tp.importance.Importance``):
+
+- ``ranks=True`` (default): the unit's rank in tomoprune's keep order (largest |score| first,
+  ties broken by unit index as tomoprune breaks them). DTC's recovered coefficients are often
+  exactly zero for many units, so ties are common; with ranks a Torch-Pruning pruner removes
+  exactly the units tomoprune's own loop removes on the same weights and seed.
+- ``ranks=False``: ``|score|`` itself, comparable across groups (for global pruning); tied
+  units are then ordered by ``torch.topk``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+import torch_pruning as tp
+
+from tomoprune.errors import ConfigError
+from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    GroupWeights,
+    ScoringContext,
+    load_builtin_scorers,
+)
+from tomoprune.structure.groups import from_torch_pruning
+from tomoprune.structure.layers import WEIGHTED
+
+
+class ScorerImportance(tp.importance.Importance):
+    """A tomoprune scorer (``"dtc"``, ``"magnitude"``, ``"random"``) as a TP importance.
+
+    Parameters
+    ----------
+    scorer : str
+        Name in the scorer registry.
+    ranks : bool
+        Return ranks in tomoprune's keep order (exact agreement, per-group pruning) or raw
+        ``|score|`` (for global pruning across groups).
+    **params
+        Fields of the scorer's parameter dataclass (e.g. ``lam``, ``measurement_fraction``,
+        ``solver``, ``seed``); the defaults are tomoprune's.
+    """
+
+    def __init__(self, scorer: str = "dtc", *, ranks: bool = True, **params: Any) -> None:
+        load_builtin_methods()
+        load_builtin_scorers()
+        self.scorer_name = scorer
+        self.scorer = SCORER_REGISTRY.get(scorer)
+        params_type = METHOD_REGISTRY.get(scorer).params_type
+        known = {f.name for f in dataclasses.fields(params_type)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown {scorer} setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
+            )
+        self.params = params_type(**params)
+        self.numpy_state: dict[str, Any] = {}
+        self.ranks = ranks
+
+    def _index(self, graph: Any, model: torch.nn.Module, name: str) -> int:
+        """The group's position in the model's group order (selects its random stream)."""
+        groups = [
+            g
+            for g in (
+                from_torch_pruning(t, graph, model)
+                for t in graph.get_all_groups(root_module_types=WEIGHTED)
+            )
+            if g is not None
+        ]
+        order = {n: i for i, (n, _) in enumerate(model.named_modules())}
+        names = sorted((g.name for g in groups), key=order.__getitem__)
+        return names.index(name)
+
+    @torch.no_grad()
+    def __call__(self, group: Any) -> torch.Tensor:
+        graph = group._DG
+        model = graph.model
+        unit_group = from_torch_pruning(group, graph, model)
+        if unit_group is None:
+            return None  # not a removable group for tomoprune (e.g. the output layer)
+        index = self._index(graph, model, unit_group.name)
+        context = ScoringContext(
+            cycle=1,
+            keep_count=None,
+            params=self.params,
+            numpy_state=self.numpy_state,
+            group_index=index,
+            group_name=unit_group.name,
+        )
+        result = self.scorer(GroupWeights(model, unit_group), context)
+        # unit j of a UnitGroup is channel j of the Torch-Pruning group's root (root_idxs)
+        magnitude = np.abs(np.asarray(result.scores, dtype=float))
+        if not self.ranks:
+            return torch.as_tensor(magnitude)
+        order = np.argsort(-magnitude, kind="stable")  # tomoprune's keep order
+        rank = np.empty(magnitude.size)
+        rank[order] = np.arange(magnitude.size, 0, -1)
+        return torch.as_tensor(rank)
