@@ -20,6 +20,7 @@ from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
+from tomoprune.models.layout import apply_memory_format
 from tomoprune.models.spec import build_from_spec, describe
 from tomoprune.models.surgery import slice_parameter_state
 from tomoprune.records.run_dir import RunDirectory
@@ -79,10 +80,10 @@ class CompressionLoop:
         seed: int = 0,
         stream: BatchStream | None = None,
     ) -> None:
-        self.model = model.to(device)
+        self.train = train
+        self.model = self._laid_out(model.to(device))
         self.method = method
         self.task = task
-        self.train = train
         self.device = device
         self.run_dir = run_dir
         self.reporter = reporter or Reporter()
@@ -106,6 +107,10 @@ class CompressionLoop:
         self.phase_rows: list[dict[str, Any]] = []
         self.measurements: list[dict[str, Any]] = []
         self.cycle = 0
+
+    def _laid_out(self, model: nn.Module) -> nn.Module:
+        """The model with its convolution weights in the configured memory format."""
+        return apply_memory_format(model, getattr(self.train, "memory_format", "channels_last"))
 
     # -- evaluation helpers ------------------------------------------------------------
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor):
@@ -190,7 +195,7 @@ class CompressionLoop:
         )
         outcome = self.method.compress(self.model, context)
         prune_seconds = time.perf_counter() - started
-        new_model = outcome.model.to(self.device)
+        new_model = self._laid_out(outcome.model.to(self.device))
         if new_model is not self.model:
             if outcome.removal is not None and self.optimizer is not None:
                 self.optimizer = carry_optimizer(
@@ -289,7 +294,7 @@ class CompressionLoop:
         self.initial_units = state["initial_units"]
         model = build_from_spec(state["model_spec"])
         model.load_state_dict(state["model_state"])
-        self.model = model.to(self.device)
+        self.model = self._laid_out(model.to(self.device))
         self.optimizer = None
         if state["optimizer"] is not None:
             self.optimizer = make_optimizer(self.model, self.train.lr, self.device, self.train.adam)
