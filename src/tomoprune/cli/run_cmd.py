@@ -29,8 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", help="compression method (see `tomoprune methods`)")
     parser.add_argument("--dataset", help="mnist, fashion-mnist or digits (bundled, offline)")
     parser.add_argument("--data-dir", help="directory holding the dataset's IDX files")
-    parser.add_argument("--model", help="model name (mlp, lenet300, lenet5)")
-    parser.add_argument("--hidden", type=int, help="hidden width of the MLP")
+    parser.add_argument("--model", help="model name (mlp, lenet300, lenet5, resnet)")
+    parser.add_argument(
+        "--hidden", help="hidden width(s) of the MLP: 512, or 512,256,128 for several layers"
+    )
     parser.add_argument(
         "--profile",
         choices=cfg.profile_names(),
@@ -62,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for flag in ("--dataset", "--data-dir", "--model", "--device", "--config"):
         compare.add_argument(flag)
-    compare.add_argument("--hidden", type=int)
+    compare.add_argument("--hidden")
     compare.add_argument("--profile", choices=cfg.profile_names())
     compare.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
     compare.add_argument("--out", required=True, help="output directory")
