@@ -3,7 +3,8 @@
 import pytest
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_json
+from tomoprune.records.io import read_csv, read_json
+from tomoprune.report.build import cost_table
 
 
 @pytest.mark.parametrize("bad", ["0", "512,,3", "wide"])
@@ -42,3 +43,26 @@ def test_a_deep_mlp_runs_and_records_its_widths(tmp_path):
         12,
         10,
     ]
+
+
+def test_a_run_records_flops_per_cycle_and_cost_before_and_after(tmp_path, capsys):
+    out = tmp_path / "dtc"
+    argv = ["run", "--method", "dtc", "--dataset", "digits", "--hidden", "16", "--out", str(out)]
+    argv += ["--set", "train.steps_per_cycle=2", "--max-cycles", "2"]
+    assert main(argv) == 0
+    assert "cost" in capsys.readouterr().out
+    rows = read_csv(out / "cycles.csv")
+    widths = [int(row["width"]) for row in rows]
+    # digits: 64 inputs -> width -> 10 classes
+    assert [int(row["flops"]) for row in rows] == [2 * (64 * w + w * 10) for w in widths]
+    summary = read_json(out / "summary.json")
+    assert summary["flops_before"] == 2 * (64 * 16 + 16 * 10)
+    assert summary["flops_after"] == int(rows[-1]["flops"])
+    assert summary["parameters_after"] < summary["parameters_before"]
+    assert summary["latency_b1_before_s"] > 0 and summary["latency_b256_after_s"] > 0
+    accounting = read_json(out / "accounting.json")
+    assert set(accounting) == {"before", "after"}
+    assert accounting["after"]["flops_per_module"]["3"] == 2 * widths[-1] * 10
+    table = cost_table([out])
+    assert table.rows[0][0] == "dtc"
+    assert table.rows[0][2] == f"{summary['flops_before']:,} → {summary['flops_after']:,}"

@@ -129,8 +129,31 @@ def run_command(args: argparse.Namespace) -> int:
         f"{summary['final_width']}, test accuracy {format_cell(summary['final_test_accuracy'])}, "
         f"train {summary['train_seconds']:.1f}s, prune {summary['prune_seconds']:.1f}s"
     )
+    cost = cost_line(summary)
+    if cost:
+        out_console.print(cost)
     out_console.print(f"Results: {outcome.run_dir.resolve()}")
     return 0
+
+
+def cost_line(summary: dict) -> str | None:
+    """``parameters A -> B, FLOPs/sample A -> B, latency ...`` from a summary, or None."""
+    if "flops_before" not in summary:
+        return None
+
+    def ms(key: str) -> str:
+        value = summary.get(key)
+        return "-" if value is None else f"{1e3 * value:.3g} ms"
+
+    parts = [
+        f"parameters {summary['parameters_before']:,} -> {summary['parameters_after']:,}",
+        f"FLOPs/sample {summary['flops_before']:,} -> {summary['flops_after']:,}",
+    ]
+    for batch in (1, 256):
+        key = f"latency_b{batch}"
+        if f"{key}_before_s" in summary:
+            parts.append(f"latency batch {batch} {ms(key + '_before_s')} -> {ms(key + '_after_s')}")
+    return "[bold]cost[/bold]: " + ", ".join(parts)
 
 
 def compare_command(args: argparse.Namespace) -> int:

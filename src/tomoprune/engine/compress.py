@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tomoprune.accounting import flops_per_sample
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
@@ -231,6 +232,8 @@ class CompressionLoop:
             "prune_seconds": prune_seconds,
             "solver_objective": outcome.solver_objective,
             **outcome.row,
+            # FLOPs of one forward of one sample of the model after this cycle (accounting.py)
+            "flops": flops_per_sample(self.model, self.task.input_shape),
         }
         self.rows.append(row)
         if outcome.measurements is not None:
