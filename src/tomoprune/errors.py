@@ -35,3 +35,9 @@ class RecordError(TomopruneError):
     """A run directory or record file that is missing, incomplete or unreadable."""
 
     exit_code = 5
+
+
+class ExportError(TomopruneError):
+    """A model that cannot be exported, or an export that does not reproduce the model."""
+
+    exit_code = 1
