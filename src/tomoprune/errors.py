@@ -39,3 +39,9 @@ class RecordError(TomopruneError):
 
 class UnsupportedModelError(ConfigError):
     """A model holds a layer whose units cannot be removed (or traced) by unit groups."""
+
+
+class ExportError(TomopruneError):
+    """A model that cannot be exported, or an export that does not reproduce the model."""
+
+    exit_code = 1

@@ -3,8 +3,8 @@
 import pytest
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_csv
 from tomoprune.methods.l0.sparse_export import read_sparse_export
+from tomoprune.records.io import read_csv
 from tomoprune.reproduce import l0
 
 TINY = [

@@ -7,8 +7,8 @@ from tomoprune import config as cfg
 from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.records.run_dir import RunDirectory
 from tomoprune.methods.l0 import method as l0_method  # noqa: F401  (registers rl1, drr, pmmp)
+from tomoprune.records.run_dir import RunDirectory
 
 
 @pytest.fixture

@@ -29,8 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", help="compression method (see `tomoprune methods`)")
     parser.add_argument("--dataset", help="mnist, fashion-mnist or digits (bundled, offline)")
     parser.add_argument("--data-dir", help="directory holding the dataset's IDX files")
-    parser.add_argument("--model", help="model name (mlp, lenet300, lenet5)")
-    parser.add_argument("--hidden", type=int, help="hidden width of the MLP")
+    parser.add_argument("--model", help="model name (mlp, lenet300, lenet5, resnet)")
+    parser.add_argument(
+        "--hidden", help="hidden width(s) of the MLP: 512, or 512,256,128 for several layers"
+    )
     parser.add_argument(
         "--profile",
         choices=cfg.profile_names(),
@@ -62,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for flag in ("--dataset", "--data-dir", "--model", "--device", "--config"):
         compare.add_argument(flag)
-    compare.add_argument("--hidden", type=int)
+    compare.add_argument("--hidden")
     compare.add_argument("--profile", choices=cfg.profile_names())
     compare.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
     compare.add_argument("--out", required=True, help="output directory")
@@ -127,8 +129,31 @@ def run_command(args: argparse.Namespace) -> int:
         f"{summary['final_width']}, test accuracy {format_cell(summary['final_test_accuracy'])}, "
         f"train {summary['train_seconds']:.1f}s, prune {summary['prune_seconds']:.1f}s"
     )
+    cost = cost_line(summary)
+    if cost:
+        out_console.print(cost)
     out_console.print(f"Results: {outcome.run_dir.resolve()}")
     return 0
+
+
+def cost_line(summary: dict) -> str | None:
+    """``parameters A -> B, FLOPs/sample A -> B, latency ...`` from a summary, or None."""
+    if "flops_before" not in summary:
+        return None
+
+    def ms(key: str) -> str:
+        value = summary.get(key)
+        return "-" if value is None else f"{1e3 * value:.3g} ms"
+
+    parts = [
+        f"parameters {summary['parameters_before']:,} -> {summary['parameters_after']:,}",
+        f"FLOPs/sample {summary['flops_before']:,} -> {summary['flops_after']:,}",
+    ]
+    for batch in (1, 256):
+        key = f"latency_b{batch}"
+        if f"{key}_before_s" in summary:
+            parts.append(f"latency batch {batch} {ms(key + '_before_s')} -> {ms(key + '_after_s')}")
+    return "[bold]cost[/bold]: " + ", ".join(parts)
 
 
 def compare_command(args: argparse.Namespace) -> int:

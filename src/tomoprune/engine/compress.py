@@ -16,12 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from tomoprune.accounting import flops_per_sample
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
 from tomoprune.errors import UnsupportedModelError
+from tomoprune.models.layout import apply_memory_format
 from tomoprune.models.spec import build_from_spec, describe
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.structure.removal import (
@@ -87,7 +89,8 @@ class CompressionLoop:
         stream: BatchStream | None = None,
         measure: Callable[[nn.Module, torch.Tensor], dict[str, Any]] | None = None,
     ) -> None:
-        self.model = model.to(device)
+        self.train = train
+        self.model = self._laid_out(model.to(device))
         # extra per-cycle columns measured on the compressed model (e.g. FLOPs and latency):
         # measure(model, example_inputs) -> {column: value}
         self.measure = measure
@@ -100,7 +103,6 @@ class CompressionLoop:
             prepare(self.model, self.example_inputs)
         self.method = method
         self.task = task
-        self.train = train
         self.device = device
         self.run_dir = run_dir
         self.reporter = reporter or Reporter()
@@ -124,6 +126,10 @@ class CompressionLoop:
         self.phase_rows: list[dict[str, Any]] = []
         self.measurements: list[dict[str, Any]] = []
         self.cycle = 0
+
+    def _laid_out(self, model: nn.Module) -> nn.Module:
+        """The model with its convolution weights in the configured memory format."""
+        return apply_memory_format(model, getattr(self.train, "memory_format", "channels_last"))
 
     # -- evaluation helpers ------------------------------------------------------------
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor):
@@ -208,7 +214,7 @@ class CompressionLoop:
         )
         outcome = self.method.compress(self.model, context)
         prune_seconds = time.perf_counter() - started
-        new_model = outcome.model.to(self.device)
+        new_model = self._laid_out(outcome.model.to(self.device))
         if new_model is not self.model:
             if outcome.removal is not None and self.optimizer is not None:
                 self.optimizer = carry_optimizer(
@@ -246,6 +252,8 @@ class CompressionLoop:
             "prune_seconds": prune_seconds,
             "solver_objective": outcome.solver_objective,
             **outcome.row,
+            # FLOPs of one forward of one sample of the model after this cycle (accounting.py)
+            "flops": flops_per_sample(self.model, self.task.input_shape),
         }
         if self.measure is not None:
             row.update(self.measure(self.model, self.example_inputs))
@@ -317,7 +325,7 @@ class CompressionLoop:
             model = apply_record(self.model, self.example_inputs, record)
         model.load_state_dict(state["model_state"])
         self.removal_record = record
-        self.model = model.to(self.device)
+        self.model = self._laid_out(model.to(self.device))
         self.optimizer = None
         if state["optimizer"] is not None:
             self.optimizer = make_optimizer(self.model, self.train.lr, self.device, self.train.adam)

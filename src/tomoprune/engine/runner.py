@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from tomoprune import config as cfg
+from tomoprune.accounting import Accounting, account, summary_columns
 from tomoprune.data.datasets import load_dataset, train_validation_split
 from tomoprune.engine.compress import CompressionLoop, LoopResult
 from tomoprune.engine.progress import Reporter
@@ -172,6 +173,10 @@ def run_experiment(
     else:
         out.mkdir(parents=True, exist_ok=True)
     run_dir.write_config(config_payload(config, "running", threads))
+    accounting = run_dir.read_accounting() or {}
+    if "before" not in accounting and loop.cycle == 0:
+        accounting["before"] = account(loop.model, task.input_shape).as_dict()
+        run_dir.write_accounting(accounting)
     started = time.perf_counter()
     with solver_threads():
         result = loop.run()
@@ -189,6 +194,12 @@ def run_experiment(
     if METHOD_REGISTRY.get(config.method).family == "l0":  # honest storage of sparse weights
         write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)
     summary = summarize(config, result, time.perf_counter() - started, finished)
+    accounting["after"] = account(result.model, task.input_shape).as_dict()
+    run_dir.write_accounting(accounting)
+    if "before" in accounting:
+        summary.update(
+            summary_columns(Accounting(**accounting["before"]), Accounting(**accounting["after"]))
+        )
     run_dir.write_summary(summary)
     run_dir.write_config(config_payload(config, "finished" if finished else "stopped", threads))
     return RunOutcome(run_dir=out, config=config, result=result, summary=summary)

@@ -1,8 +1,9 @@
-"""Models as plain ``nn.Sequential`` stacks of standard layers.
+"""Built-in models by name: ``mlp`` (any depth), ``lenet300``, ``lenet5`` and ``resnet``.
 
-Keeping every model a flat stack of Linear/Conv2d/ReLU/MaxPool2d/Flatten/BatchNorm layers lets
-one surgery routine remove hidden units from any of them, and lets a model be saved as
-safetensors plus a small JSON spec and rebuilt without pickles.
+The MLPs and LeNets are plain ``nn.Sequential`` stacks of standard layers, so one surgery
+routine removes hidden units from any of them and ``models.spec`` saves them as safetensors
+plus a JSON list of layers. ``resnet`` (residual additions) is a plain ``nn.Module``; its spec
+is its builder's name and arguments.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from tomoprune.errors import ConfigError
 from tomoprune.registry import Registry
 
-# name -> builder(model_config, input_shape (C, H, W), num_classes, generator) -> nn.Sequential
-ModelBuilder = Callable[..., nn.Sequential]
+# name -> builder(model_config, input_shape (C, H, W), num_classes, generator) -> nn.Module
+ModelBuilder = Callable[..., nn.Module]
 MODEL_REGISTRY: Registry[ModelBuilder] = Registry("model")
 
 
@@ -23,6 +25,7 @@ def load_builtin_models() -> None:
     """Import the modules that register the built-in models (idempotent)."""
     import tomoprune.models.lenet  # noqa: F401
     import tomoprune.models.mlp  # noqa: F401
+    import tomoprune.models.resnet  # noqa: F401
 
 
 def build_model(
@@ -30,7 +33,15 @@ def build_model(
     input_shape: tuple[int, ...],
     num_classes: int,
     generator: torch.Generator,
-) -> nn.Sequential:
-    """Build and initialise the model named by ``config.name`` (a ModelConfig)."""
+) -> nn.Module:
+    """Build and initialise the model named by ``config.name`` (a ModelConfig).
+
+    A builder's ``ValueError`` (a setting the architecture cannot take, e.g. images too small)
+    becomes a one-line ``ConfigError`` naming the model.
+    """
     load_builtin_models()
-    return MODEL_REGISTRY.get(config.name)(config, tuple(input_shape), num_classes, generator)
+    builder = MODEL_REGISTRY.get(config.name)
+    try:
+        return builder(config, tuple(input_shape), num_classes, generator)
+    except ValueError as exc:
+        raise ConfigError(f"The '{config.name}' model cannot be built here: {exc}.") from None

@@ -57,6 +57,13 @@ class RunDirectory:
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.file(schema.SUMMARY_FILE), summary)
 
+    def write_accounting(self, accounting: dict[str, Any]) -> None:
+        atomic_write_json(self.file(schema.ACCOUNTING_FILE), accounting)
+
+    def read_accounting(self) -> dict[str, Any] | None:
+        path = self.file(schema.ACCOUNTING_FILE)
+        return read_json(path) if path.is_file() else None
+
     # -- model ---------------------------------------------------------------------------
     def save_model(self, model: nn.Sequential) -> None:
         save_model(model, self.file(schema.MODEL_FILE), self.file(schema.MODEL_SPEC_FILE))

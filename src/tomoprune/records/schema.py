@@ -5,7 +5,11 @@ A run directory holds::
     config.json        full resolved config, seeds, package versions, git commit, status
     cycles.csv         one row per train-compress cycle (columns: CYCLE_COLUMNS + method extras)
     phases.csv         one row per training phase (steps, mean loss, why it stopped, seconds)
-    summary.json       final width, accuracy, compression and timings once the run finished
+    summary.json       final width, accuracy, compression and timings once the run finished,
+                       with parameters, FLOPs and latency before and after (accounting.py)
+    accounting.json    {"before": ..., "after": ...}: the totals and per-module breakdowns of
+                       parameters, FLOPs per sample and measured latency of the initial and the
+                       final model (``tomoprune.accounting.Accounting``)
     measurements.json  DTC only: per cycle, both measurement vectors and both recovered
                        coefficient vectors (see MEASUREMENTS_LAYOUT)
     model.safetensors  the final model; ``model.json`` beside it gives its architecture
@@ -25,6 +29,7 @@ MODEL_FILE = "model.safetensors"
 MODEL_SPEC_FILE = "model.json"
 CHECKPOINT_DIR = "checkpoint"
 SUMMARY_FILE = "summary.json"
+ACCOUNTING_FILE = "accounting.json"
 PHASES_FILE = "phases.csv"
 
 # Columns every method writes, in this order; methods may append their own after these.

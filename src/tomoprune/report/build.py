@@ -161,7 +161,37 @@ def _cycle_table(run: dict[str, Any]) -> Table:
     return Table(tuple(header), tuple(rows))
 
 
-def build_blocks(doc: dict[str, Any], comparison: list[dict[str, Any]] | None) -> list[Block]:
+def _ms(summary: dict[str, Any], key: str) -> str:
+    value = summary.get(key)
+    return "—" if value is None else f"{1e3 * value:.3g}"
+
+
+def cost_table(run_dirs: Sequence[str | os.PathLike[str]]) -> Table | None:
+    """Parameters, FLOPs per sample and latency before and after, per run (summary.json)."""
+    rows = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "summary.json"
+        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if "flops_before" not in summary:
+            continue
+        rows.append(
+            (
+                Path(run_dir).name,
+                f"{summary['parameters_before']:,} → {summary['parameters_after']:,}",
+                f"{summary['flops_before']:,} → {summary['flops_after']:,}",
+                f"{_ms(summary, 'latency_b1_before_s')} → {_ms(summary, 'latency_b1_after_s')}",
+                f"{_ms(summary, 'latency_b256_before_s')} → {_ms(summary, 'latency_b256_after_s')}",
+            )
+        )
+    if not rows:
+        return None
+    header = ("run", "parameters", "FLOPs / sample", "latency b1 (ms)", "latency b256 (ms)")
+    return Table(header, tuple(rows))
+
+
+def build_blocks(
+    doc: dict[str, Any], comparison: list[dict[str, Any]] | None, cost: Table | None = None
+) -> list[Block]:
     """The report's content from a gibbs.json document and the paper comparison rows."""
     blocks: list[Block] = [
         Heading(1, TITLE),
@@ -172,6 +202,17 @@ def build_blocks(doc: dict[str, Any], comparison: list[dict[str, Any]] | None) -
         Heading(2, "Runs"),
         _config_table(doc),
     ]
+    if cost is not None:
+        blocks += [
+            Heading(2, "Cost before and after compression"),
+            Paragraph(
+                "Parameters (all entries), FLOPs of one forward of one sample (PyTorch's flop "
+                "counter; masked zeros still count) and measured CPU inference latency (median "
+                "of repeats, batch 1 and 256), of the initial and the final model; per-module "
+                "breakdowns in each run's accounting.json."
+            ),
+            cost,
+        ]
     if doc["correlations"]:
         blocks += [
             Heading(2, "Correlations and controls"),
@@ -232,7 +273,7 @@ def write_report(
     comparison = None
     if any(r["method"] == "dtc" and r["has_measurements"] for r in doc["runs"]):
         comparison = correlation_comparison(list(run_dirs), reference_path=reference_path)
-    blocks = build_blocks(doc, comparison)
+    blocks = build_blocks(doc, comparison, cost_table(run_dirs))
     atomic_write_text(out / REPORT_MD, render_markdown(blocks))
     atomic_write_text(out / REPORT_HTML, render_html(blocks, title=TITLE, base_dir=out))
     return {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "gibbs": out / "gibbs.json"}

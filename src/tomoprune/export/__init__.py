@@ -1,0 +1,1 @@
+"""Exports of a (compressed) model for deployment outside tomoprune."""
