@@ -17,7 +17,12 @@ import torch
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext, weight_rays
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    ScoreResult,
+    ScoringContext,
+    weight_rays,
+)
 
 LAYERS = ("previous_layer", "next_layer")
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoreResult, ScoringContext, weight_rays
+from tomoprune.methods.neuron.scoring import (
+    SCORER_REGISTRY,
+    ScoreResult,
+    ScoringContext,
+    weight_rays,
+)
 
 
 @SCORER_REGISTRY.register("magnitude")
