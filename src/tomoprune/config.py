@@ -82,6 +82,9 @@ class RunConfig:
 
     method: str = "dtc"
     profile: str = "corrected"
+    # the run's seed: init, data-order, split and method seeds derive from it (see SEED_KEYS);
+    # seed 0 keeps each of them at its default (the published 42424242 where it has one)
+    seed: int = 0
     device: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -107,6 +110,28 @@ PROFILES: dict[str, dict[str, Any]] = {
         "method.solver": "scs",
     },
 }
+
+
+# The seeds that derive from ``RunConfig.seed``; a method's seed is set only when its params
+# have a ``seed`` field. An explicit setting of any of them wins over the derived value.
+SEED_KEYS = ("model.init_seed", "train.data_seed", "data.split_seed", "method.seed")
+
+
+def derived_seeds(seed: int) -> dict[str, int]:
+    """The individual seeds of run seed ``seed``: empty for 0 (every default kept, so a seed-0
+    run is the run made before this setting existed), otherwise one independent 31-bit value
+    per key from ``numpy.random.SeedSequence(seed)`` spawned in ``SEED_KEYS`` order."""
+    if seed < 0:
+        raise ConfigError(f"The 'seed' setting must be a non-negative integer. Got {seed}.")
+    if seed == 0:
+        return {}
+    import numpy as np
+
+    children = np.random.SeedSequence(seed).spawn(len(SEED_KEYS))
+    return {
+        key: int(child.generate_state(1, dtype=np.uint32)[0] >> 1)
+        for key, child in zip(SEED_KEYS, children, strict=True)
+    }
 
 
 def profile_names() -> list[str]:
@@ -313,8 +338,12 @@ def resolve_run_config(
     )
     config = apply_overrides(config, dict(spec.run_defaults))
     config = apply_overrides(config, PROFILES[profile], strict=False)
-    config = apply_overrides(config, base or {})
-    config = apply_overrides(config, overrides or {})
+    base, overrides = dict(base or {}), dict(overrides or {})
+    seed = overrides.pop("seed", base.pop("seed", 0))
+    config = apply_overrides(config, {"seed": seed})
+    config = apply_overrides(config, derived_seeds(config.seed), strict=False)
+    config = apply_overrides(config, base)
+    config = apply_overrides(config, overrides)
     return config
 
 

@@ -7,6 +7,7 @@ a parallel backend plugs in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,9 +29,17 @@ def run_status(run_dir: Path) -> str | None:
     return read_json(path).get("status") if path.is_file() else None
 
 
+def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's dotted settings, with settings added since it was written filled in
+    with their defaults (every new setting's default keeps the old behaviour)."""
+    with contextlib.suppress(ConfigError):  # written by another version: compare as it is
+        saved = cfg.to_dict(cfg.from_dict(saved))
+    return cfg.flatten(json.loads(json.dumps(saved)))
+
+
 def check_same_config(run_dir: Path, config: cfg.RunConfig) -> None:
     """Refuse to reuse or resume a run made with different settings."""
-    saved = cfg.flatten(read_json(run_dir / schema.CONFIG_FILE).get("config") or {})
+    saved = canonical_settings(read_json(run_dir / schema.CONFIG_FILE).get("config") or {})
     wanted = cfg.flatten(json.loads(json.dumps(cfg.to_dict(config))))
     ignored = {"data.data_dir"}  # where the files live does not change the numbers
     changed = sorted(

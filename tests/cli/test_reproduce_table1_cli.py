@@ -40,3 +40,20 @@ def test_reproduce_writes_the_table_the_analysis_and_reuses_finished_runs(tiny_i
     # tiny data cannot match the published accuracies, so --strict fails; the runs are reused
     assert main([*argv, "--strict"]) == 6
     assert (out / "runs" / "dtc" / "cycles.csv").stat().st_mtime_ns == before
+    # --seeds 2 adds seed 1 of each method and a band per cell; seed 0 is reused
+    assert main([*argv, "--seeds", "2", "--workers", "1"]) == 0
+    assert (out / "runs" / "dtc" / "cycles.csv").stat().st_mtime_ns == before
+    assert (out / "runs" / "dtc__seed=1" / "cycles.csv").is_file()
+    rows = read_csv(out / "table1.csv")
+    assert len(rows) == 45
+    assert list(rows[0])[-5:] == ["n_seeds", "mean", "ci_low", "ci_high", "inside"]
+    for row in rows:
+        assert row["n_seeds"] == "2"
+        low, high = float(row["ci_low"]), float(row["ci_high"])
+        assert low <= float(row["mean"]) <= high
+        assert row["inside"] == str(low <= float(row["paper"]) <= high)
+    checks = read_json(out / "table1_checks.json")
+    assert checks["cells_with_band"] == 45
+    assert checks["published_inside_band"] == sum(r["inside"] == "True" for r in rows)
+    assert (out / "table1_seeds.png").stat().st_size > 10_000
+    assert "published cells inside their 95 % band" in (out / "table1.md").read_text().lower()

@@ -16,7 +16,9 @@ from tomoprune.reproduce.paper import (
     LOWESS_FRAC,
     METHODS,
     PUBLISHED_CORRELATIONS,
+    TABLE1_SPARSITIES,
     default_reference_path,
+    load_published_table1,
     load_reference_run,
     table1_row_indices,
 )
@@ -104,3 +106,29 @@ def test_converted_run_dirs_read_back_exactly(reference_dirs):
         assert a.coefficients == {"previous_layer": None, "next_layer": None}
     assert disk.measurements[0].width_before == 512 and disk.measurements[0].scores.size == 512
     assert load_run(reference_dirs["random"]).measurements is None
+
+
+def test_printed_table1_rows_are_the_lowess_of_the_recorded_run_at_the_paper_s_levels():
+    ref = load_reference_run()
+    published = load_published_table1()
+    rows = table1_row_indices(ref.sparsity)
+    assert [i + 1 for i in rows] == [1, 2, 4, 5, 7, 9, 13, 18, 22, 23, 24, 27, 31, 33, 34]
+    for method in METHODS:
+        smooth = lowess(ref.sparsity, ref.accuracy[method], LOWESS_FRAC)
+        for level, index in zip(TABLE1_SPARSITIES, rows, strict=True):
+            assert round(float(ref.sparsity[index]), 4) == level
+            assert round(float(smooth[index]), 4) == published[level][method]
+
+
+def test_table1_rows_print_the_published_cells_at_the_paper_s_levels():
+    from tomoprune.reproduce.table1 import table_rows
+
+    rows = table_rows({}, load_reference_run())
+    assert [r["sparsity"] for r in rows[::3]] == list(TABLE1_SPARSITIES)
+    assert rows[-1] == {
+        "sparsity": 0.9824,
+        "method": "dtc",
+        "paper": 0.8391,
+        "ours": None,
+        "diff": None,
+    }

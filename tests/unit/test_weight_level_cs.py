@@ -61,7 +61,7 @@ def test_default_lambda_is_relative_to_lambda_max_and_recorded():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"granularity": "row"}, {"basis": "haar"}, {"fraction": 0.0}, {"lam": -1.0}],
+    [{"granularity": "row"}, {"basis": "wavelet"}, {"fraction": 0.0}, {"lam": -1.0}],
 )
 def test_bad_settings_raise_config_errors(kwargs):
     with pytest.raises(ConfigError):

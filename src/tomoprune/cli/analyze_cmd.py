@@ -23,7 +23,11 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories to analyse")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (required, except for `report SWEEP_DIR`: its aggregate folder)",
+    )
     p.add_argument(
         "--reference",
         action="store_true",
@@ -138,9 +142,15 @@ def _print_summary(doc: dict) -> None:
         print(f"note: {note}")
 
 
+def _need_out(args: argparse.Namespace) -> None:
+    if not args.out:
+        raise ConfigError("--out DIR is required: the folder to write the results into.")
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     from tomoprune.analysis.gibbs import analyze_runs
 
+    _need_out(args)
     settings = settings_from_args(args)
     doc = analyze_runs(_run_dirs(args), settings, out_dir=args.out)
     _print_summary(doc)
@@ -154,7 +164,15 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from tomoprune.report import write_report
+    from tomoprune.sweeps.directory import is_sweep_dir
 
+    if len(args.run_dirs) == 1 and is_sweep_dir(Path(args.run_dirs[0])):
+        from tomoprune.report.sweep import write_sweep_report
+
+        paths = write_sweep_report(args.run_dirs[0], args.out)
+        print(f"wrote {paths['markdown']}, {paths['html']} and {paths['summary']}")
+        return 0
+    _need_out(args)
     settings = settings_from_args(args)
     paths = write_report(_run_dirs(args), args.out, settings, reference_path=args.reference_path)
     print(f"wrote {paths['markdown']}, {paths['html']} and {paths['gibbs']}")

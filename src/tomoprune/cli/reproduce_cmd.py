@@ -9,6 +9,7 @@ from tomoprune import config as cfg
 from tomoprune.analysis.comparison import correlation_comparison
 from tomoprune.cli import l0_cmd
 from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.errors import ConfigError
 from tomoprune.records.io import atomic_write_csv
 from tomoprune.report.build import write_report
 from tomoprune.reproduce import table1
@@ -41,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"exit with code {EXIT_CHECKS_FAILED} when a reproduction check fails",
     )
+    t1.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="run N seeds of each method (seed 0 is the published run) and add the mean, its "
+        "95%% interval and whether the printed cell lies inside it to table1.csv/.md",
+    )
+    t1.add_argument("--workers", type=int, help="runs at once for --seeds (default: one per core)")
     add_quiet(t1)
     t1.set_defaults(func=table1_command)
     l0_cmd.register_reproduce(which)
@@ -57,7 +66,36 @@ def table1_command(args: argparse.Namespace) -> int:
         reporter_factory=lambda: reporter_for(args),
         announce=say,
     )
-    check = table1.write_table1(out, run_dirs)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1. Got {args.seeds}.")
+    seed_dirs = None
+    if args.seeds > 1:
+        from tomoprune.cli.sweep_cmd import SweepProgress
+
+        bar = SweepProgress(args.quiet, f"Table 1, seeds 1..{args.seeds - 1}")
+        total = (args.seeds - 1) * len(table1.METHODS)
+        done = [0]
+
+        def finished(outcome) -> None:
+            done[0] += 1
+            bar.done(outcome)
+            bar(done[0], total)
+
+        bar(0, total)
+        try:
+            seed_dirs = table1.run_seeds(
+                args.data_dir,
+                out,
+                args.seeds,
+                overrides=cfg.parse_set_options(args.overrides),
+                workers=args.workers,
+                on_done=finished,
+            )
+        finally:
+            bar.stop()
+        if bar.failures:
+            say(f"{bar.failures} seed runs failed; the bands use the seeds that finished.")
+    check = table1.write_table1(out, run_dirs, seed_dirs=seed_dirs)
     extra = analysis_step(out, run_dirs, args.quiet)
     ok = all(m["widths_match"] and m["first_cycle_ok"] for m in check["methods"].values())
     ok = ok and check["early_rows_ok"] and check["all_rows_ok"]
@@ -70,10 +108,17 @@ def table1_command(args: argparse.Namespace) -> int:
             rows_table(
                 "Table 1 (LOWESS accuracy): paper vs ours",
                 rows,
-                ["sparsity", "method", "paper", "ours", "diff"],
+                ["sparsity", "method", "paper", "ours", "diff"]
+                + (["mean", "ci_low", "ci_high", "inside"] if args.seeds > 1 else []),
             )
         )
         out_console.print((out / "table1.md").read_text().split("## Checks", 1)[1].strip())
+        if "published_inside_band" in check:
+            out_console.print(
+                f"Published cells inside their 95 % band over seeds: "
+                f"{check['published_inside_band']} of {check['cells_with_band']} "
+                f"(table1.md, {check['seeds_figure']})"
+            )
         if extra:
             out_console.print(extra)
         out_console.print(f"Checks {'passed' if ok else 'FAILED'}. Results: {out.resolve()}")
@@ -85,7 +130,8 @@ def _read_rows(out: Path):
 
     for row in read_csv(out / "table1.csv"):
         yield {
-            k: (float(v) if k != "method" and v not in ("", None) else v) for k, v in row.items()
+            k: (float(v) if k not in ("method", "inside") and v not in ("", None) else v)
+            for k, v in row.items()
         }
 
 

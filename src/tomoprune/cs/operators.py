@@ -23,6 +23,7 @@ import numpy as np
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator
 
+from tomoprune.cs.bases import Basis
 from tomoprune.errors import ConfigError
 
 MeasurementRule = Literal["reference", "round"]
@@ -127,16 +128,19 @@ def measurement_count(m: int, fraction: float, rule: MeasurementRule = "referenc
     return n
 
 
-def sensing_times_basis(phi: np.ndarray) -> np.ndarray:
-    """``Phi @ Psi`` for the orthonormal DCT-I basis ``Psi``, without forming ``Psi``.
+def sensing_times_basis(phi: np.ndarray, basis: Basis | None = None) -> np.ndarray:
+    """``Phi @ Psi`` for an orthonormal basis ``Psi`` (default the DCT-I), without forming it.
 
-    Because ``Psi`` is symmetric, ``Phi Psi`` is the DCT-I of every row of ``Phi``: ``O(n m log
-    m)`` work and no ``m x m`` matrix. Equal to ``phi @ dct_basis(m)`` to rounding.
+    Row ``i`` of ``Phi Psi`` is ``Psi^T phi_i``, the basis analysis of row ``i`` of ``Phi``:
+    ``O(n m log m)`` work for the fast bases and no ``m x m`` matrix. For the DCT-I (symmetric)
+    this is the DCT-I of every row, equal to ``phi @ dct_basis(m)`` to rounding.
 
     Parameters
     ----------
     phi : numpy.ndarray
         ``(n, m)`` sensing matrix.
+    basis : tomoprune.cs.bases.Basis, optional
+        The sparsifying basis (see ``tomoprune.cs.bases``); None is the published DCT-I.
 
     Returns
     -------
@@ -146,7 +150,9 @@ def sensing_times_basis(phi: np.ndarray) -> np.ndarray:
     phi = np.asarray(phi, dtype=float)
     if phi.ndim != 2:
         raise ConfigError(f"The sensing matrix must be 2-D. Got shape {phi.shape} instead.")
-    return dct_synthesis(phi, axis=1)
+    if basis is None:
+        return dct_synthesis(phi, axis=1)
+    return basis.analysis(phi, 1)
 
 
 def compressed_sensing_operator(phi: np.ndarray) -> LinearOperator:

@@ -121,6 +121,7 @@ def config_payload(
         "status": status,
         "config": cfg.to_dict(config),
         "seeds": {
+            "seed": config.seed,
             "init_seed": config.model.init_seed,
             "data_seed": config.train.data_seed,
             "split_seed": config.data.split_seed,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
+from tomoprune.cs.bases import BASES
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
@@ -62,6 +63,9 @@ class DTCParams(NeuronPruningParams):
     # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
     measurement_rule: Literal["reference", "round"] = "round"
     solver: str = "native"
+    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
+    # random_orthogonal); the published DCT-I by default
+    basis: str = "dct1"
     # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
     # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
     # the norms of its reconstructed incoming row and outgoing column
@@ -69,6 +73,8 @@ class DTCParams(NeuronPruningParams):
     # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
     weight_level_lam: float | None = None
     weight_level_lam_ratio: float = 0.01
+    # basis of the weight-level reconstruction (same registry; DCT-II by default)
+    weight_level_basis: str = "dct2"
 
 
 def keep_count(width: int, fraction: float) -> int:
@@ -102,6 +108,13 @@ def validate(params: NeuronPruningParams) -> None:
             "The 'method.keep_rule' setting must be 'largest' under method.selection=global "
             f"(the lowest |score| of all groups goes first). Got {params.keep_rule!r} instead."
         )
+    for key in ("basis", "weight_level_basis"):
+        name = getattr(params, key, None)
+        if name is not None and name not in BASES:
+            raise ConfigError(
+                f"The 'method.{key}' setting must be one of {', '.join(BASES.names())}. "
+                f"Got {name!r} instead."
+            )
 
 
 def global_keep(

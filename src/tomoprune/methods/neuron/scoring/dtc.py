@@ -1,7 +1,8 @@
 """Dual Tomographic Compression scoring (Süzen, arXiv:2505.23869).
 
 Each hidden unit's two weight rays (incoming and outgoing sums) are measured with a Gaussian
-sensing matrix and reconstructed by inverse compressed sensing in the orthonormal DCT-I basis::
+sensing matrix and reconstructed by inverse compressed sensing in an orthonormal basis
+(``method.basis``; the published DCT-I by default)::
 
     y = Phi a,    w* = argmin_w ||Phi Psi w - y||_2^2 + lambda ||w||_1
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tomoprune.cs.bases import get_basis
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
@@ -36,7 +38,8 @@ def dtc_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
     m = rays[0].shape[0]
     n = measurement_count(m, params.measurement_fraction, params.measurement_rule)
     phi = gaussian_sensing_matrix(n, m, ctx.rng("sensing"))  # (n, m)
-    a = sensing_times_basis(phi)  # (n, m) = Phi @ Psi, without forming Psi
+    basis = get_basis(params.basis, m, params.seed)
+    a = sensing_times_basis(phi, basis)  # (n, m) = Phi @ Psi, without forming Psi
     measurements, coefficients, solver_info = {}, {}, {}
     objective = 0.0
     for layer, ray in zip(LAYERS, rays, strict=True):
@@ -97,6 +100,7 @@ def weight_level_unit_scores(weights: GroupWeights, ctx: ScoringContext) -> Scor
             lam_ratio=params.weight_level_lam_ratio,
             seed=params.seed + 2 * ctx.group_index + offset,
             granularity="neuron",
+            basis=params.weight_level_basis,
         )
         scores += layer_scores
         objective += float(info["objective"])

@@ -1,0 +1,184 @@
+"""``tomoprune sweep SPEC.toml --out DIR``: many runs (seeds, methods, settings), then their
+aggregate: means and confidence intervals over seeds, paired comparisons, figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tomoprune import config as cfg
+from tomoprune.cli.common import add_quiet, console, rows_table
+from tomoprune.sweeps.execute import BACKENDS, DEFAULT_TORCH_THREADS, RunOutcome
+from tomoprune.sweeps.runner import run_sweep
+from tomoprune.sweeps.spec import load_spec
+
+EXIT_RUNS_FAILED = 7
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a sweep (seeds x methods x settings) and aggregate it over seeds",
+        description="Expand SPEC.toml into runs under DIR/runs/ (finished runs are skipped, "
+        "interrupted ones resumed, a failing one reported at the end), then write DIR/aggregate/ "
+        "(means and 95%% intervals over seeds, paired comparisons, figures).",
+    )
+    parser.add_argument("spec", help="sweep spec (TOML; see configs/sweeps/)")
+    parser.add_argument("--out", required=True, help="sweep directory (created or continued)")
+    parser.add_argument("--data-dir", help="directory holding the dataset's files")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a setting of every run (repeatable)",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default="local")
+    parser.add_argument(
+        "--address",
+        help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray instance)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="runs at once, local backend (default: cores / threads)"
+    )
+    parser.add_argument(
+        "--threads-per-run",
+        type=int,
+        default=DEFAULT_TORCH_THREADS,
+        help=f"torch threads of each run (default {DEFAULT_TORCH_THREADS}, chosen by measurement)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="SWEEP_DIR",
+        help="link runs finished with the same settings in another sweep directory (repeatable)",
+    )
+    parser.add_argument(
+        "--no-aggregate", action="store_true", help="only run; aggregate later with report"
+    )
+    add_quiet(parser)
+    parser.set_defaults(func=sweep_command)
+
+
+class SweepProgress:
+    """One bar: runs done / total, failures, elapsed and ETA (nothing under --quiet)."""
+
+    def __init__(self, quiet: bool, name: str) -> None:
+        self.failures = 0
+        self.name = name
+        self.progress = None
+        self.task = None
+        self.console = Console(stderr=True)
+        if not quiet:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("runs  {task.fields[failures]} failed"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(self.name, total=total, failures=0)
+            if done:  # finished before this session: not part of the speed estimate
+                self.progress.update(self.task, completed=done)
+                self.progress.reset(self.task, total=total, completed=done, failures=0)
+            return
+        self.progress.update(self.task, completed=done, failures=self.failures)
+
+    def done(self, outcome: RunOutcome) -> None:
+        if not outcome.ok:
+            self.failures += 1
+        if self.progress is not None:
+            verb = {"finished": "resumed" if outcome.resumed else "finished"}.get(
+                outcome.status, outcome.status
+            )
+            line = f"{outcome.name}: {verb} ({outcome.seconds:.0f} s)"
+            if outcome.error:
+                line += f" - {outcome.error}"
+            self.progress.console.print(line)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    overrides: dict[str, str] = cfg.parse_set_options(args.overrides)
+    if args.data_dir:
+        overrides["data.data_dir"] = args.data_dir
+    bar = SweepProgress(args.quiet, spec.name)
+    try:
+        result = run_sweep(
+            spec,
+            Path(args.out),
+            overrides=overrides,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            torch_threads=args.threads_per_run,
+            reuse=[Path(p) for p in args.reuse],
+            progress=bar,
+            on_done=bar.done,
+        )
+    finally:
+        bar.stop()
+    summary = None
+    if not args.no_aggregate:
+        from tomoprune.sweeps.aggregate import aggregate_sweep
+
+        summary = aggregate_sweep(Path(args.out))
+    if args.quiet:
+        print(Path(args.out))
+    else:
+        show(result, summary)
+    if result.failures:
+        names = ", ".join(o.name for o in result.failures)
+        print(
+            f"tomoprune: {len(result.failures)} of {result.total} runs failed: {names} "
+            f"(details in {Path(args.out) / 'status.json'}; re-run the same command to retry)",
+            file=sys.stderr,
+        )
+        return EXIT_RUNS_FAILED
+    return 0
+
+
+def show(result, summary) -> None:
+    out = console()
+    ran = [o for o in result.outcomes if o.status == "finished"]
+    out.print(
+        f"{result.total} runs: {result.already_finished} already finished, {len(ran)} ran now "
+        f"in {result.seconds:.0f} s, {len(result.failures)} failed."
+    )
+    if result.failures:
+        out.print(
+            rows_table(
+                "Failed runs",
+                [o.to_dict() for o in result.failures],
+                ["name", "status", "error"],
+            )
+        )
+    if summary is not None:
+        for sentence in summary.get("sentences", []):
+            out.print(sentence)
+        out.print(f"Aggregate: {Path(summary['out']).resolve()}")
