@@ -1,8 +1,8 @@
-"""Models as plain ``nn.Sequential`` stacks of standard layers.
+"""Built-in models, registered by name.
 
-Keeping every model a flat stack of Linear/Conv2d/ReLU/MaxPool2d/Flatten/BatchNorm layers lets
-one surgery routine remove hidden units from any of them, and lets a model be saved as
-safetensors plus a small JSON spec and rebuilt without pickles.
+Any ``nn.Module`` can be compressed (``tomoprune.structure`` finds its unit groups); the
+built-in models are plain ``nn.Sequential`` stacks of the layer types in
+``tomoprune.structure.layers``, so they are also saved as safetensors plus a small JSON spec.
 """
 
 from __future__ import annotations
