@@ -20,7 +20,7 @@ from tomoprune.data.datasets import load_dataset
 
 def mlp(widths: list[int], generator: torch.Generator) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
-    for fan_in, fan_out in zip(widths, widths[1:]):
+    for fan_in, fan_out in zip(widths, widths[1:], strict=False):
         layers += [nn.Linear(fan_in, fan_out, bias=False), nn.ReLU()]
     model = nn.Sequential(*layers[:-1])  # no ReLU after the output layer
     for layer in model:

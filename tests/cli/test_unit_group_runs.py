@@ -40,7 +40,9 @@ def test_lenet5_dtc_prunes_conv_channels_and_fc_units_together(tiny_idx_dir, tmp
     widths = [(int(r["width_0"]), int(r["width_2"]), int(r["width_5"])) for r in rows]
     assert widths[0] == (10, 25, 250)  # conv 1 channels, conv 2 channels, fc units
     assert all(w <= 10 for w in widths[-1])
-    assert all(int(r["parameters"]) > int(s["parameters"]) for r, s in zip(rows, rows[1:]))
+    assert all(
+        int(r["parameters"]) > int(s["parameters"]) for r, s in zip(rows, rows[1:], strict=False)
+    )
     cycles = json.loads((whole / "measurements.json").read_text())["cycles"]
     assert set(cycles[0]["groups"]) == {"0", "2", "5"}
     assert set(cycles[-1]["groups"]) == {"5"}  # the other groups reached min_width earlier
