@@ -241,11 +241,39 @@ class Compressor:
             seed=seed,
         )
         loop.removal_record = self.record
+        if run_dir is not None:
+            self._write_config(Path(run_dir), train, "running")
         result = loop.run()
         self.model = result.model
         self.rows += result.rows
         self.measurements += result.measurements
+        if run_dir is not None:
+            self.save(run_dir)
+            self._write_config(Path(run_dir), train, "finished" if self.finished else "stopped")
         return result.rows
+
+    def _write_config(self, run_dir: Path, train: Any, status: str) -> None:
+        """``config.json`` of a run directory written by ``fit`` (readable by ``analyze``)."""
+        from tomoprune.records import schema
+        from tomoprune.records.io import atomic_write_json
+        from tomoprune.records.provenance import provenance
+
+        atomic_write_json(
+            run_dir / schema.CONFIG_FILE,
+            {
+                "format": "tomoprune.api-run/1",
+                "method": self.method.name,
+                "profile": "api",
+                "status": status,
+                "config": {
+                    "params": dataclasses.asdict(self.method.params),
+                    "train": dataclasses.asdict(train),
+                    "groups": self._original_groups,
+                },
+                "seeds": {"method_seed": self.method.params.seed},
+                "provenance": provenance(),
+            },
+        )
 
     def save(self, directory: str | Path, architecture: dict[str, Any] | None = None) -> Path:
         """Write ``model.safetensors`` and ``removal.json`` (no pickle) into ``directory``."""

@@ -222,3 +222,22 @@ def test_every_prunable_layer_type_can_be_described_and_rebuilt():
     rebuilt.eval()
     x = torch.randn(4, 1, 8, 8)
     torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_ignored_layers_cut_the_graph_and_keep_their_neighbours_units():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(4, 8)
+            self.rnn = nn.LSTM(8, 6, batch_first=True)
+            self.fc1 = nn.Linear(6, 5)
+            self.fc = nn.Linear(5, 2)
+
+        def forward(self, x):
+            hidden = self.rnn(torch.relu(self.embed(x)))[0][:, -1]
+            return self.fc(torch.relu(self.fc1(hidden)))
+
+    model = Tagger()
+    groups = find_groups(model, torch.zeros(1, 3, 4), ignored_layers=[model.rnn])
+    # embed's units feed the LSTM, which cannot lose inputs: only fc1's units form a group
+    assert [(g.name, g.consumers, g.width) for g in groups] == [("fc1", ("fc",), 5)]

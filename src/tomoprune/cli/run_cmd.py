@@ -34,6 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hidden", help="hidden width(s) of the MLP: 512, or 512,256,128 for several layers"
     )
     parser.add_argument(
+        "--groups",
+        help="unit groups to prune (dtc/magnitude/random): 'all' (default) or comma-separated "
+        "group names, i.e. the module name of each group's first layer (e.g. 0,2 for lenet5)",
+    )
+    parser.add_argument(
+        "--selection",
+        choices=("per_group", "global"),
+        help="remove method.fraction of every group (per_group, default) or of all units "
+        "together, lowest |score| first (global)",
+    )
+    parser.add_argument(
         "--profile",
         choices=cfg.profile_names(),
         help="corrected (default) or reference (as the published experiment ran)",
@@ -65,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag in ("--dataset", "--data-dir", "--model", "--device", "--config"):
         compare.add_argument(flag)
     compare.add_argument("--hidden")
+    compare.add_argument("--groups")
+    compare.add_argument("--selection", choices=("per_group", "global"))
     compare.add_argument("--profile", choices=cfg.profile_names())
     compare.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
     compare.add_argument("--out", required=True, help="output directory")
@@ -86,8 +99,10 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
         ("model", "model.name"),
         ("hidden", "model.hidden"),
         ("device", "device"),
+        ("groups", "method.groups"),
+        ("selection", "method.selection"),
     ):
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
     overrides.update(cfg.parse_set_options(args.overrides))

@@ -318,7 +318,9 @@ class CompressionLoop:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cycle = int(state["cycle"])
         self.initial_units = state["initial_units"]
-        record = RemovalRecord.from_json(state["removal"])
+        record = (
+            RemovalRecord.from_json(state["removal"]) if state.get("removal") else RemovalRecord()
+        )
         if state["model_spec"] is not None:
             model = build_from_spec(state["model_spec"])
         else:  # the initial model (as built for this run) with the recorded removal

@@ -1,9 +1,9 @@
 """Built-in models by name: ``mlp`` (any depth), ``lenet300``, ``lenet5`` and ``resnet``.
 
-The MLPs and LeNets are plain ``nn.Sequential`` stacks of standard layers, so one surgery
-routine removes hidden units from any of them and ``models.spec`` saves them as safetensors
-plus a JSON list of layers. ``resnet`` (residual additions) is a plain ``nn.Module``; its spec
-is its builder's name and arguments.
+Any ``nn.Module`` can be compressed (``tomoprune.structure`` finds its unit groups). The MLPs
+and LeNets are plain ``nn.Sequential`` stacks of the layer types in ``tomoprune.structure.layers``,
+saved as safetensors plus a JSON list of layers; ``resnet`` (residual additions) is a plain
+``nn.Module`` whose spec is its builder's name and arguments.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The LeNet models of the l0-family experiments (Barth & von Petersenn, arXiv:2505.17469).
 
-Both are plain ``nn.Sequential`` stacks of standard layers, so ``models.surgery`` can remove
-hidden units from them and ``models.spec`` can save and rebuild them:
+Both are plain ``nn.Sequential`` stacks of standard layers, so their unit groups (conv
+channels and fc units, ``tomoprune.structure``) can be removed and ``models.spec`` can save and
+rebuild them:
 
 - ``lenet300``: LeNet-300-100, input -> 300 -> 100 -> classes with ReLU between.
 - ``lenet5``: the Caffe variant of LeNet-5: conv 20 (5x5) -> max-pool 2 -> conv 50 (5x5) ->

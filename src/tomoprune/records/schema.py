@@ -13,6 +13,9 @@ A run directory holds::
     measurements.json  DTC only: per cycle, both measurement vectors and both recovered
                        coefficient vectors (see MEASUREMENTS_LAYOUT)
     model.safetensors  the final model; ``model.json`` beside it gives its architecture
+    removal.json       kept units of every unit group relative to the initial model, and the
+                       built-in architecture: the model rebuilt without pickle
+                       (``tomoprune.load_run_model``; format in ``structure.saved``)
     checkpoint/        state after the last finished cycle, used by ``run --resume``
 
 ``width`` in cycles.csv is the width *after* that cycle's pruning; ``sparsity`` is

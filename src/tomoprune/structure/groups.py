@@ -135,12 +135,17 @@ def find_groups(
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
     modes = {m: m.training for m in model.modules()}
     inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    # Ignored layers stay nodes of the graph, so their inputs and outputs are cut apart (a
+    # group never runs through them) and every group touching them is dropped below; types
+    # Torch-Pruning does not know become opaque nodes for that.
+    known = tuple(tp.ops.type2class(t) for t in tp.DependencyGraph().REGISTERED_PRUNERS)
+    opaque = {type(m): _opaque_pruner() for m in ignored if not isinstance(m, known)}
     try:
         with torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(
                 model,
                 example_inputs=tuple(inputs),
-                ignored_layers=ignored,
+                customized_pruners=opaque,
                 verbose=False,
             )
             found = list(graph.get_all_groups(ignored_layers=ignored, root_module_types=WEIGHTED))
@@ -157,6 +162,27 @@ def find_groups(
     groups = [g for g in (from_torch_pruning(t, graph, model, context) for t in found) if g]
     groups.sort(key=lambda g: order[g.name])
     return groups
+
+
+def _opaque_pruner() -> Any:
+    import torch_pruning as tp
+
+    class Opaque(tp.pruner.function.BasePruningFunc):
+        """A layer nothing is removed from: its inputs and outputs are not coupled."""
+
+        def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+            return layer
+
+        def prune_in_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+            return layer
+
+        def get_out_channels(self, layer: nn.Module) -> None:
+            return None
+
+        def get_in_channels(self, layer: nn.Module) -> None:
+            return None
+
+    return Opaque()
 
 
 @dataclass(frozen=True)
