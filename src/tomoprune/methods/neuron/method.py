@@ -117,6 +117,11 @@ class NeuronPruning:
         return unit_count(model, self._layer(model))
 
     def check_model(self, model: nn.Sequential) -> None:
+        if not isinstance(model, nn.Sequential):
+            raise ConfigError(
+                f"The {self.name} loop prunes nn.Sequential models (--model mlp, lenet300 or "
+                f"lenet5); {type(model).__name__} is not one."
+            )
         if self.width(model) <= self.params.min_width:
             raise ConfigError(
                 f"The hidden width ({self.width(model)}) must exceed method.min_width "
