@@ -66,3 +66,13 @@ def test_a_run_records_flops_per_cycle_and_cost_before_and_after(tmp_path, capsy
     table = cost_table([out])
     assert table.rows[0][0] == "dtc"
     assert table.rows[0][2] == f"{summary['flops_before']:,} → {summary['flops_after']:,}"
+
+
+@pytest.mark.parametrize("method", ["dtc", "dense"])
+def test_loops_that_need_a_sequential_reject_the_resnet_in_one_line(method, tmp_path, capsys):
+    argv = ["run", "--method", method, "--model", "resnet", "--dataset", "digits"]
+    argv += ["--set", "data.validation_size=100", "--set", "data.train_size=1000"]
+    argv += ["--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nn.Sequential" in err and len(err.splitlines()) == 1

@@ -55,3 +55,12 @@ def test_a_model_torch_export_cannot_trace_gives_one_line(tmp_path):
         export_onnx(DataDependent(), torch.randn(2, 3), tmp_path / "x.onnx")
     assert "\n" not in str(info.value)
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_a_tolerance_of_zero_fails_unless_outputs_are_identical(tmp_path):
+    model = _model("mlp", **{"model.hidden": "8"})
+    path = export_onnx(model, torch.randn(2, 1, 28, 28), tmp_path / "m.onnx")
+    inputs = torch.randn(64, 1, 28, 28)
+    check = verify_onnx(path, model, inputs, tolerance=0.0)
+    assert check.passed == (check.max_abs_diff == 0.0)
+    assert check.max_abs_output > 0

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Writes FILE (ONNX, dynamic batch) from RUN_DIR/model.safetensors, runs it "
         "under onnxruntime on the run's test images and compares with PyTorch: largest output "
         "difference and argmax agreement, written to FILE.check.json. Exits 1 when the outputs "
-        "differ by more than --tolerance.",
+        "differ by more than --tolerance (relative to the outputs' scale when it exceeds 1).",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished or stopped run directory")
     parser.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write")
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tolerance",
         type=float,
         default=DEFAULT_TOLERANCE,
-        help=f"largest allowed output difference (default {DEFAULT_TOLERANCE:g})",
+        help="largest allowed output difference, relative to max(1, largest output) "
+        f"(default {DEFAULT_TOLERANCE:g})",
     )
     add_quiet(parser)
     parser.set_defaults(func=export_command)
@@ -59,8 +60,9 @@ def export_command(args: argparse.Namespace) -> int:
     atomic_write_json(Path(f"{path}.check.json"), report)
     if not check.passed:
         raise ExportError(
-            f"{path}: ONNX outputs differ from PyTorch's by {check.max_abs_diff:.3g} > "
-            f"--tolerance {args.tolerance:g} on {check.samples} test images (file kept)."
+            f"{path}: ONNX outputs differ from PyTorch's by {check.max_abs_diff:.3g}, more than "
+            f"--tolerance {args.tolerance:g} x max(1, largest output {check.max_abs_output:.3g}) "
+            f"on {check.samples} test images (file kept)."
         )
     if args.quiet:
         print(path)

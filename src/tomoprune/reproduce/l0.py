@@ -42,6 +42,13 @@ from tomoprune.sweep import run_sweep
 METHODS = ("dense", "drr", "pmmp", "rl1")
 MODELS = ("lenet300", "lenet5")
 BASELINE = "dense"
+# per-model run settings: a conv net's 5,000-sample validation pass is faster in batches of 500
+# (less memory traffic; benchmarks/bench_lenet5_step.py measures both), and the plateau rule
+# measures one every 100 steps; the MLP keeps its recorded settings
+MODEL_SETTINGS: dict[str, dict[str, Any]] = {
+    "lenet300": {},
+    "lenet5": {"train.eval_batch_size": 500},
+}
 TABLE_CSV = "l0_table.csv"
 TABLE_MD = "l0_table.md"
 TEACHER_STUDENT_FIGURE = "teacher_student.png"
@@ -96,7 +103,7 @@ def l0_configs(
         raise ConfigError(
             f"The '--model' option must be one of {', '.join(MODELS)}. Got {model!r} instead."
         )
-    base: dict[str, Any] = {"data.dataset": "mnist", "model.name": model}
+    base: dict[str, Any] = {"data.dataset": "mnist", "model.name": model, **MODEL_SETTINGS[model]}
     if data_dir is not None:
         base["data.data_dir"] = str(data_dir)
     return {
