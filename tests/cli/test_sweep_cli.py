@@ -114,6 +114,11 @@ def test_a_directory_holding_other_settings_is_refused_before_anything_runs(
     assert len(after) == 4 and all(after[n] == m for n, m in before.items())
     runs = json.loads((out / "sweep.json").read_text())["runs"]
     assert len(runs) == 4
+    # the report of a sweep directory: its aggregate, with the paired comparison
+    assert main(["report", str(out)]) == 0
+    report = (out / "aggregate" / "report.md").read_text()
+    assert "random - magnitude" in report and "95 % bootstrap CI" in report
+    assert (out / "aggregate" / "report.html").is_file()
 
 
 @pytest.mark.parametrize("flags", [["--workers", "0"], ["--address", "auto"]])

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from tomoprune.records.io import read_csv, read_json
+from tomoprune.sweeps.aggregate import aggregate_sweep
 from tomoprune.sweeps.runner import run_sweep
 from tomoprune.sweeps.spec import parse_spec
 
@@ -69,3 +70,9 @@ def test_ray_backend_gives_the_local_backend_s_records(tiny_idx_dir, tmp_path):
         assert a == b, run.name
     assert read_json(tmp_path / "ray" / "sweep.json")["backend"] == "ray"
     print(f"Ray sweep of 4 tiny runs, Ray start included: {seconds:.1f} s")
+    # the aggregate of a sweep with DTC runs: the Gibbs correlation per seed and pooled
+    summary = aggregate_sweep(tmp_path / "ray", figures=False)
+    pooled = {g["accuracy_method"]: g for g in summary["gibbs_pooled"]}
+    assert set(pooled) == {"dtc", "random"} and pooled["dtc"]["n"] == 2
+    # these 24-unit runs stop at sparsity 0.58: no pooled comparison above 0.85, said so
+    assert "no cycle of these runs reaches it" in summary["sentences"][0]

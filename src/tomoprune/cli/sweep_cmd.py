@@ -24,6 +24,7 @@ from tomoprune.sweeps.runner import run_sweep
 from tomoprune.sweeps.spec import load_spec
 
 EXIT_RUNS_FAILED = 7
+EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -141,6 +142,14 @@ def sweep_command(args: argparse.Namespace) -> int:
             progress=bar,
             on_done=bar.done,
         )
+    except KeyboardInterrupt:
+        bar.stop()
+        print(
+            "tomoprune: sweep interrupted; re-run the same command to finish it (finished runs "
+            "are kept, interrupted ones resume from their last cycle).",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     finally:
         bar.stop()
     summary = None

@@ -221,8 +221,10 @@ def sentence(row: dict[str, Any], label: str = "") -> str:
     b = row["b"]
     where = f" ({label})" if label else ""
     head = f"Above {HIGH_SPARSITY:.0%} sparsity{where}"
+    if row["n"] == 0:
+        return f"{head}: no cycle of these runs reaches it, so {a} and {b} are not compared there."
     if row["mean"] is None or row["boot_low"] is None:
-        return f"{head}: too few seeds to compare {a} with {b}."
+        return f"{head}: one seed only, so no interval for {a} against {b}."
     p = row["wilcoxon_p"]
     evidence = (
         f"95 % CI [{_points(row['boot_low'])}, {_points(row['boot_high'])}] points, Wilcoxon "
