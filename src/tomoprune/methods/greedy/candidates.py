@@ -49,6 +49,15 @@ class LayerCandidates:
             if self.original_bias is not None:
                 self.layer.bias[index] = self.original_bias[index] * value
 
+    @torch.no_grad()
+    def set_many(self, indices: torch.Tensor, values: torch.Tensor) -> None:
+        """``set`` for many distinct candidates at once (same result as one by one)."""
+        if self.kind == "weight":
+            self.layer.weight.view(-1)[indices] = values.to(self.layer.weight.dtype)
+            return
+        for index, value in zip(indices.tolist(), values.tolist(), strict=True):
+            self.set(index, value)
+
 
 def make_candidates(
     layer: nn.Module,
