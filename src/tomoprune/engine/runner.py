@@ -61,7 +61,7 @@ def make_task(config: cfg.RunConfig) -> Task:
         test_y=data.test_y,
         input_shape=tuple(data.input_shape),
         num_outputs=data.num_classes,
-        kind="classification",
+        kind=data.kind,
         val_x=val_x,
         val_y=val_y,
     )

@@ -27,11 +27,7 @@ def _panel(ax, rows, field: str, log_y: bool) -> None:
             ax.fill_between(widths, lo, hi, color=color(i), alpha=0.2, lw=0)
     if field == "score":
         dense = sorted(
-
-                (int(r["width"]), float(r["dense_score_mean"]))
-                for r in rows
-                if r["method"] == "greedy"
-
+            (int(r["width"]), float(r["dense_score_mean"])) for r in rows if r["method"] == "greedy"
         )
         if dense:
             ax.plot(*zip(*dense, strict=True), ls="--", color="black", lw=1, label="dense")

@@ -34,6 +34,7 @@ from tomoprune.data.datasets import load_dataset
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import make_criterion, make_optimizer, train_phase
+from tomoprune.errors import DataError
 from tomoprune.methods.greedy.algorithm import greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress
 from tomoprune.methods.greedy.metrics import (
@@ -92,11 +93,29 @@ class Data:
     inputs: int
     outputs: int
     source: str
+    name: str = ""
+    # why another dataset than the one asked for is used (empty when none)
+    substitution: str = ""
+
+
+# regression sets that may be missing offline, and the bundled one used instead
+OFFLINE_FALLBACK = {"california-housing": "diabetes"}
 
 
 def load_data(config: WidthConfig) -> Data:
-    data = load_dataset(config.dataset, config.data_dir)
-    kind = getattr(data, "kind", "classification")
+    substitution = ""
+    try:
+        data = load_dataset(config.dataset, config.data_dir)
+    except DataError as exc:
+        if config.dataset not in OFFLINE_FALLBACK:
+            raise
+        fallback = OFFLINE_FALLBACK[config.dataset]
+        substitution = (
+            f"{config.dataset} is not available offline ({exc}); using {fallback} instead "
+            "(bundled with scikit-learn), so these are NOT the paper's housing numbers."
+        )
+        data = load_dataset(fallback, None)
+    kind = data.kind
     train_x = data.train_x.reshape(data.train_x.shape[0], -1)
     train_y = data.train_y
     if config.train_size is not None and config.train_size < train_x.shape[0]:
@@ -113,6 +132,8 @@ def load_data(config: WidthConfig) -> Data:
         inputs=train_x.shape[1],
         outputs=data.num_classes,
         source=data.source,
+        name=data.name,
+        substitution=substitution,
     )
 
 
@@ -190,8 +211,15 @@ def measure_net(
     }  # fmt: skip
     structured = architecture == "structured"
 
+    constants = scale_constants(model)
+
     def record(setup, mode, bits, method, repeat, compressed, layer, seconds):
-        error = normalised_error(model, compressed, data.test_x, data.kind, dense_outputs=dense_out)
+        raw = outputs(compressed, data.test_x, "regression")
+        probabilities = raw.softmax(1) if data.kind == "classification" else raw
+        error = normalised_error(
+            model, compressed, data.test_x, data.kind, dense_outputs=dense_out,
+            constants=constants, compressed_outputs=probabilities,
+        )  # fmt: skip
         # structured pruning removes hidden units: density is the share of units left
         if structured:
             dens = compressed[0].weight.shape[0] / width
@@ -201,7 +229,7 @@ def measure_net(
             {
                 **base, "setup": setup, "mode": mode, "bits": bits, "method": method,
                 "repeat": repeat, **error,
-                "score": task_score(compressed, data.test_x, data.test_y, data.kind),
+                "score": task_score(None, data.test_x, data.test_y, data.kind, raw_outputs=raw),
                 "density": dens, "seconds": seconds,
             }
         )  # fmt: skip
@@ -243,7 +271,7 @@ def measure_net(
                 record(setup, mode, bits, label, 0, out, layer, time.perf_counter() - t0)
     net = {
         "architecture": architecture, "width": width, "seed": seed, "dense_score": dense_score,
-        **scale_constants(model),
+        **constants,
     }  # fmt: skip
     return rows, net
 
@@ -301,8 +329,9 @@ def run_width_experiment(
 
 
 def data_note(config: WidthConfig, data: Data) -> str:
-    return (
-        f"{config.dataset}: {data.train_x.shape[0]} train / {data.test_x.shape[0]} test samples, "
+    prefix = f"NOTE: {data.substitution} " if data.substitution else ""
+    return prefix + (
+        f"{data.name}: {data.train_x.shape[0]} train / {data.test_x.shape[0]} test samples, "
         f"{data.inputs} inputs, {data.kind} ({data.source})"
     )
 

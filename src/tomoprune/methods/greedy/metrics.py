@@ -48,18 +48,33 @@ def normalised_error(
     kind: str,
     *,
     dense_outputs: torch.Tensor | None = None,
+    constants: dict[str, float] | None = None,
+    compressed_outputs: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Delta and the unnormalised mean squared output distance on ``x``."""
-    constants = scale_constants(dense)
+    """Delta and the unnormalised mean squared output distance on ``x``.
+
+    ``dense_outputs``, ``constants`` and ``compressed_outputs`` may be passed in when already
+    computed (``outputs(...)`` and ``scale_constants(dense)``), to save their cost.
+    """
+    constants = constants or scale_constants(dense)
     reference = dense_outputs if dense_outputs is not None else outputs(dense, x, kind)
-    mse = float((outputs(compressed, x, kind) - reference).pow(2).sum(1).mean())
+    mine = compressed_outputs if compressed_outputs is not None else outputs(compressed, x, kind)
+    mse = float((mine - reference).pow(2).sum(1).mean())
     return {"delta": mse / constants["c1"] ** (2 * constants["depth"]), "output_mse": mse}
 
 
 @torch.no_grad()
-def task_score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str) -> float:
-    """Accuracy (classification) or R^2 (regression) on ``(x, y)``."""
-    out = outputs(model, x, "regression")
+def task_score(
+    model: nn.Module | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    kind: str,
+    *,
+    raw_outputs: torch.Tensor | None = None,
+) -> float:
+    """Accuracy (classification) or R^2 (regression) on ``(x, y)`` (``raw_outputs``: the
+    model's outputs on ``x`` when already computed)."""
+    out = raw_outputs if raw_outputs is not None else outputs(model, x, "regression")
     if kind == "classification":
         return float((out.argmax(1) == y).double().mean())
     y = y.to(torch.float64).reshape(out.shape)
