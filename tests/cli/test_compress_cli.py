@@ -110,3 +110,10 @@ def test_compress_without_a_model_says_what_to_pass(tmp_path, capsys):
                  "--out", str(tmp_path / "z")])  # fmt: skip
     assert code == 2
     assert "--from" in capsys.readouterr().err
+
+
+def test_run_refuses_a_post_training_method(tmp_path, capsys):
+    code = main(["run", "--method", "greedy-prune", "--dataset", "digits",
+                 "--out", str(tmp_path / "r")])  # fmt: skip
+    assert code == 2
+    assert "tomoprune compress --from" in capsys.readouterr().err

@@ -191,7 +191,7 @@ def test_invalid_layer_sets_are_rejected():
         greedy_compress(model, x, GreedyParams(wide_layers=(5,)))
 
 
-def test_conv_structured_filters_fast_equals_literal():
+def test_conv_filters_and_weights_fast_equals_literal():
     g = torch.Generator().manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(1, 5, 3, padding=1),
@@ -202,9 +202,14 @@ def test_conv_structured_filters_fast_equals_literal():
         nn.Linear(4 * 4 * 4, 3),
     ).double()
     x = torch.randn(16, 1, 6, 6, generator=g, dtype=torch.float64)
-    for setting in (dict(pair_layers=(0,), wide_layers=()), dict(wide_layers=(1,))):
-        params = GreedyParams(structured=True, alpha=0.6, calibration_size=None, **setting)
+    for setting in (
+        dict(pair_layers=(0,), wide_layers=(), structured=True),
+        dict(wide_layers=(1,), structured=True),
+        dict(wide_layers=(1,), structured=False),
+        dict(wide_layers=(1,), structured=False, mode="quant", bits=2),
+    ):
+        params = GreedyParams(alpha=0.6, calibration_size=None, **setting)
         fast = greedy_compress(model, x, params)
         lit = greedy_compress(model, x, dataclasses.replace(params, implementation="literal"))
         assert fast.compressed == lit.compressed
-    np.testing.assert_equal(len(fast.compressed[1]), 3)
+    np.testing.assert_equal(len(fast.compressed[1]), int(0.6 * 4 * 5 * 9))

@@ -80,8 +80,14 @@ def build_loop(
     """The model, the method and the loop a config describes, ready to ``run()``."""
     device = device or torch.device("cpu")
     generator = torch.Generator().manual_seed(config.model.init_seed)
+    spec = METHOD_REGISTRY.get(config.method)
+    if spec.family == "post-training":
+        raise ConfigError(
+            f"{config.method} compresses a trained model and never trains; use `tomoprune "
+            f"compress --from RUN_DIR --method {config.method}`."
+        )
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
-    method = METHOD_REGISTRY.get(config.method).build(config.params, config)
+    method = spec.build(config.params, config)
     check = getattr(method, "check_model", None)
     if check is not None:
         check(model)
