@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import load_file
 from torch import nn
 
 from tomoprune.methods.greedy.algorithm import greedy_compress
@@ -94,20 +95,28 @@ def test_code_packing_round_trips(bits):
     np.testing.assert_array_equal(unpack_codes(packed, bits, 101), codes)
 
 
-@pytest.mark.parametrize("method", ["greedy", "rtn", "obs"])
+@pytest.mark.parametrize("method", ["greedy", "greedy-0.99", "rtn", "obs"])
 def test_quantized_export_reloads_to_identical_outputs(tmp_path, method):
     model, x = model_and_data()
-    if method == "greedy":
-        result = greedy_compress(model, x, GreedyParams(mode="quant", bits=3, wide_layers=(1,)))
+    if method.startswith("greedy"):
+        # alpha 0.9 leaves many full-precision entries (stored by bitmask), 0.99 few (by index)
+        alpha = 0.99 if method.endswith("0.99") else 0.9
+        params = GreedyParams(mode="quant", bits=3, wide_layers=(0, 1), alpha=alpha)
+        result = greedy_compress(model, x, params)
     else:
         result = baseline_compress(
             model, x, method, BaselineParams(mode="quant", layers=(1,), bits=3)
         )
-    grids = {"2.weight": result.grids[1]}
+    grids = {f"{2 * i}.weight": g for i, g in result.grids.items()}
     size = write_quantized_export(result.model, grids, tmp_path / "q.safetensors")
     dense_bytes = 4 * sum(p.numel() for p in model.parameters())
     assert size < dense_bytes
     fresh = nn.Sequential(nn.Linear(12, 64, bias=False), nn.ReLU(), nn.Linear(64, 10))
+    keys = set(load_file(str(tmp_path / "q.safetensors")))
+    if method == "greedy":
+        assert "0.weight.exception_mask" in keys
+    if method == "greedy-0.99":
+        assert "0.weight.exception_index" in keys
     load_exported(fresh, read_quantized_export(tmp_path / "q.safetensors"))
     assert torch.equal(fresh(x), result.model(x))
 

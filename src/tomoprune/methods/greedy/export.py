@@ -6,8 +6,9 @@ Quantized export, one safetensors file, per parameter ``NAME``:
 - quantized tensors: ``NAME.codes`` (uint8, the codes' low ``bits`` bits packed big-endian
   bit order, ``numel * bits`` bits), ``NAME.grid`` (float64 [offset, scale, bits]),
   ``NAME.shape``; entries that are not on the grid (the greedy quantizer leaves 1 - alpha of
-  them at full precision) as ``NAME.exception_index`` (int32 flat index) and
-  ``NAME.exception_value`` (float32); their codes are 0.
+  them at full precision) as ``NAME.exception_value`` (float32, in flat order) with their
+  positions as ``NAME.exception_index`` (int32 flat indices) or ``NAME.exception_mask``
+  (one packed bit per entry), whichever is smaller; their codes are 0.
 - other tensors: ``NAME.dense`` (float32) and ``NAME.shape``.
 
 A grid value is decoded as ``float32(offset + scale * code)`` in float64, the same arithmetic
@@ -68,7 +69,12 @@ def quantized_export_bytes(model: nn.Module, grids: dict[str, UniformGrid]) -> b
         arrays[f"{name}.codes"] = pack_codes(codes, bits)
         arrays[f"{name}.grid"] = np.asarray([grid.offset, grid.scale, bits], dtype=np.float64)
         if off_grid.size:
-            arrays[f"{name}.exception_index"] = off_grid.astype(np.int32)
+            if 4 * off_grid.size <= -(-flat.size // 8):
+                arrays[f"{name}.exception_index"] = off_grid.astype(np.int32)
+            else:
+                mask = np.zeros(flat.size, dtype=np.uint8)
+                mask[off_grid] = 1
+                arrays[f"{name}.exception_mask"] = np.packbits(mask)
             arrays[f"{name}.exception_value"] = flat[off_grid]
     return save(arrays, metadata={"format": "tomoprune.quantized/1"})
 
@@ -98,6 +104,9 @@ def read_quantized_export(path: str | Path) -> dict[str, torch.Tensor]:
             flat = decode(grid, codes)
             if f"{name}.exception_index" in arrays:
                 flat[arrays[f"{name}.exception_index"]] = arrays[f"{name}.exception_value"]
+            elif f"{name}.exception_mask" in arrays:
+                mask = np.unpackbits(arrays[f"{name}.exception_mask"])[:count].astype(bool)
+                flat[mask] = arrays[f"{name}.exception_value"]
         out[name] = torch.from_numpy(np.array(flat, dtype=np.float32).reshape(shape))
     return out
 
