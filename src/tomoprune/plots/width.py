@@ -31,6 +31,7 @@ def _panel(ax, rows, field: str, log_y: bool) -> None:
         )
         if dense:
             ax.plot(*zip(*dense, strict=True), ls="--", color="black", lw=1, label="dense")
+    ax.legend(fontsize=7)
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -58,7 +59,6 @@ def plot_width_figures(
                 ax.set_title(f"{title}: prune {setup} ({arch})", fontsize=9)
                 ax.set_xlabel("width")
                 ax.set_ylabel(label)
-            axes[0][0].legend(fontsize=7)
             paths.append(save_png(fig, out / f"width_prune_{field}.png"))
         if quant_keys:
             setups = sorted({s for s, _ in quant_keys})
@@ -76,6 +76,5 @@ def plot_width_figures(
                     axes[i][j].set_title(f"{title}: quant {setup}, {b} bits", fontsize=9)
                     axes[i][j].set_xlabel("width")
                     axes[i][j].set_ylabel(label)
-            axes[0][0].legend(fontsize=7)
             paths.append(save_png(fig, out / f"width_quant_{field}.png"))
     return paths
