@@ -8,7 +8,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("solver", "weight_level", "training", "end_to_end", "lenet5_step", "sweep")
+BENCHMARKS = ("solver", "weight_level", "training", "end_to_end", "lenet5_step", "sweep", "greedy")
 
 
 def main() -> int:

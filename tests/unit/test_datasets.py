@@ -172,9 +172,17 @@ def test_labels_out_of_range_are_rejected_on_load(tiny_idx_dir, tmp_path):
 
 
 def test_unknown_dataset_lists_the_valid_names():
-    with pytest.raises(ConfigError, match="digits, fashion-mnist, mnist"):
+    with pytest.raises(
+        ConfigError, match="california-housing, diabetes, digits, fashion-mnist, mnist"
+    ):
         load_dataset("cifar10")
-    assert DATASETS.names() == ["digits", "fashion-mnist", "mnist"]
+    assert DATASETS.names() == [
+        "california-housing",
+        "diabetes",
+        "digits",
+        "fashion-mnist",
+        "mnist",
+    ]
 
 
 def test_dataset_is_immutable(tiny_idx_dir):

@@ -17,7 +17,15 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tomoprune.cli import analyze_cmd, data_cmd, export_cmd, reproduce_cmd, run_cmd, sweep_cmd
+    from tomoprune.cli import (
+        analyze_cmd,
+        compress_cmd,
+        data_cmd,
+        export_cmd,
+        reproduce_cmd,
+        run_cmd,
+        sweep_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tomoprune",
@@ -25,7 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tomoprune {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (run_cmd, reproduce_cmd, analyze_cmd, data_cmd, export_cmd, sweep_cmd):
+    for module in (
+        run_cmd,
+        compress_cmd,
+        reproduce_cmd,
+        analyze_cmd,
+        data_cmd,
+        export_cmd,
+        sweep_cmd,
+    ):
         module.register(subparsers)
     return parser
 

@@ -18,7 +18,7 @@ import torch
 from tomoprune.data import idx
 from tomoprune.data.catalog import FASHION_MNIST, MNIST, IdxDatasetSpec
 from tomoprune.data.locate import find_idx_files, fix_hint
-from tomoprune.errors import ConfigError
+from tomoprune.errors import ConfigError, DataError
 from tomoprune.registry import Registry
 
 DataDir = str | os.PathLike[str] | None
@@ -58,6 +58,8 @@ class Dataset:
     mean: float
     std: float
     source: str
+    # "regression": targets are float32 (N, outputs), ``num_classes`` is the output count
+    kind: str = "classification"
 
 
 DatasetLoader = Callable[[DataDir], Dataset]
@@ -181,6 +183,70 @@ def load_digits(data_dir: DataDir = None) -> Dataset:
         std=std,
         source=f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__})",
     )
+
+
+REGRESSION_TEST_FRACTION = 0.2  # the greedy-compression paper's 80 % / 20 % split
+
+
+def regression_dataset(
+    name: str, features: np.ndarray, targets: np.ndarray, source: str
+) -> Dataset:
+    """A tabular regression set split 80/20 with a fixed seed; features and the target are
+    standardised with the training part's mean and standard deviation."""
+    from sklearn.model_selection import train_test_split
+
+    train_x, test_x, train_y, test_y = train_test_split(
+        features, targets, test_size=REGRESSION_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED
+    )
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-12
+    y_mean, y_std = train_y.mean(), train_y.std()
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+    return Dataset(
+        name=name,
+        train_x=tensor((train_x - mean) / std),
+        train_y=tensor(((train_y - y_mean) / y_std)[:, None]),
+        test_x=tensor((test_x - mean) / std),
+        test_y=tensor(((test_y - y_mean) / y_std)[:, None]),
+        num_classes=1,
+        input_shape=(features.shape[1],),
+        mean=float(y_mean),
+        std=float(y_std),
+        source=source,
+        kind="regression",
+    )
+
+
+@DATASETS.register("diabetes")
+def load_diabetes(data_dir: DataDir = None) -> Dataset:
+    """scikit-learn's bundled diabetes regression set (442 patients, 10 features): offline."""
+    import sklearn
+    from sklearn.datasets import load_diabetes as sklearn_diabetes
+
+    bunch = sklearn_diabetes()
+    source = f"sklearn.datasets.load_diabetes (scikit-learn {sklearn.__version__})"
+    return regression_dataset("diabetes", bunch.data, bunch.target, source)
+
+
+@DATASETS.register("california-housing")
+def load_california_housing(data_dir: DataDir = None) -> Dataset:
+    """California Housing (20,640 districts, 8 features) from scikit-learn's data cache
+    (``data_dir`` overrides the cache folder); never downloads."""
+    import sklearn
+    from sklearn.datasets import fetch_california_housing
+
+    try:
+        bunch = fetch_california_housing(data_home=data_dir, download_if_missing=False)
+    except OSError:
+        raise DataError(
+            "California Housing is not in scikit-learn's data cache; fetch it once with "
+            "`python -c 'import sklearn.datasets as d; d.fetch_california_housing()'` on a "
+            "machine with network access, or use --dataset diabetes (bundled)."
+        ) from None
+    source = f"sklearn.datasets.fetch_california_housing cache (scikit-learn {sklearn.__version__})"
+    return regression_dataset("california-housing", bunch.data, bunch.target, source)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -211,6 +211,7 @@ class CompressionLoop:
             sample_batch=self._sample_batch,
             torch_generator=self.torch_generator,
             numpy_rng=self.numpy_rng,
+            calibration_data=lambda: self.task.calibration,
         )
         outcome = self.method.compress(self.model, context)
         prune_seconds = time.perf_counter() - started

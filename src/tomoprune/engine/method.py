@@ -63,6 +63,8 @@ class CycleContext:
     sample_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     torch_generator: torch.Generator
     numpy_rng: np.random.Generator
+    # the calibration (validation, else training) inputs and targets, for post-training methods
+    calibration_data: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 @dataclass

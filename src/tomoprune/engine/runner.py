@@ -64,7 +64,7 @@ def make_task(config: cfg.RunConfig) -> Task:
         test_y=data.test_y,
         input_shape=tuple(data.input_shape),
         num_outputs=data.num_classes,
-        kind="classification",
+        kind=data.kind,
         val_x=val_x,
         val_y=val_y,
     )
@@ -83,8 +83,14 @@ def build_loop(
     """The model, the method and the loop a config describes, ready to ``run()``."""
     device = device or torch.device("cpu")
     generator = torch.Generator().manual_seed(config.model.init_seed)
+    spec = METHOD_REGISTRY.get(config.method)
+    if spec.family == "post-training":
+        raise ConfigError(
+            f"{config.method} compresses a trained model and never trains; use `tomoprune "
+            f"compress --from RUN_DIR --method {config.method}`."
+        )
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
-    method = METHOD_REGISTRY.get(config.method).build(config.params, config)
+    method = spec.build(config.params, config)
     loop = CompressionLoop(
         model=model,
         method=method,
@@ -229,3 +235,136 @@ def summarize(
         "prune_seconds": sum(r["prune_seconds"] for r in rows),
         "wall_seconds_this_session": seconds,
     }
+
+
+def post_training_config(
+    method: str,
+    source: Path,
+    overrides: dict[str, Any],
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+) -> tuple[cfg.RunConfig, dict[str, Any]]:
+    """The config of a post-training run on the model of ``source``, and what to record of it.
+
+    ``source`` is a finished run directory (its data, model and evaluation settings are kept)
+    or a folder holding only a saved model (model.safetensors + model.json), in which case
+    ``dataset`` names the calibration and test data.
+    """
+    source_dir = RunDirectory(source)
+    if (
+        not (source / schema.MODEL_FILE).is_file()
+        or not (source / schema.MODEL_SPEC_FILE).is_file()
+    ):
+        raise ConfigError(
+            f"{source}: no trained model there ({schema.MODEL_FILE} and {schema.MODEL_SPEC_FILE}); "
+            "pass a finished run directory or a saved model's folder to --from."
+        )
+    inherited: dict[str, Any] = {}
+    profile = "corrected"
+    recorded: dict[str, Any] = {"path": str(source.resolve())}
+    if (source / schema.CONFIG_FILE).is_file():
+        payload = source_dir.read_config()
+        if payload.get("format") != RUN_FORMAT:
+            raise RecordError(f"{source / schema.CONFIG_FILE}: not a tomoprune run config.")
+        saved = dict(payload["config"])
+        profile = saved.get("profile", "corrected")
+        for key in ("method", "profile", "params"):
+            saved.pop(key, None)
+        inherited = cfg.flatten(saved)
+        recorded.update(
+            {
+                "method": payload.get("method"),
+                "status": payload.get("status"),
+                "seeds": payload.get("seeds"),
+                "git": (payload.get("provenance") or {}).get("git"),
+            }
+        )
+    elif dataset is None:
+        raise ConfigError(
+            f"{source} holds a model but no run config; name the calibration data with --dataset."
+        )
+    if dataset is not None:
+        inherited["data.dataset"] = dataset
+    if data_dir is not None:
+        inherited["data.data_dir"] = data_dir
+    config = cfg.resolve_run_config(method, profile=profile, overrides={**inherited, **overrides})
+    if METHOD_REGISTRY.get(method).family != "post-training":
+        raise ConfigError(
+            f"{method!r} trains while it compresses; use `tomoprune run --method {method}`. "
+            "Post-training methods: "
+            + ", ".join(
+                n
+                for n in METHOD_REGISTRY.names()
+                if METHOD_REGISTRY.get(n).family == "post-training"
+            )
+            + "."
+        )
+    return config, recorded
+
+
+def run_post_training(
+    config: cfg.RunConfig,
+    source: Path,
+    recorded_source: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    reporter: Reporter | None = None,
+) -> RunOutcome:
+    """Compress the trained model of ``source`` once (no training) into run directory ``out``.
+
+    The run directory has the usual records (config.json with ``source``, cycles.csv with the
+    one compress cycle, summary.json, the model) plus the honest-storage export.
+    """
+    from tomoprune.methods.greedy.layers import check_supported
+    from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
+
+    out = Path(out_dir)
+    if (out / schema.CONFIG_FILE).exists():
+        raise ConfigError(f"{out} already holds a run; choose another --out.")
+    threads = configure_threads()
+    device = resolve_device(config.device)
+    task = make_task(config).to(device)
+    model = check_supported(RunDirectory(source).load_model(device))
+    dense = RunDirectory(source).load_model(device)
+    method = METHOD_REGISTRY.get(config.method).build(config.params, config)
+    run_dir = RunDirectory(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def payload(status: str) -> dict[str, Any]:
+        return {**config_payload(config, status, threads), "source": recorded_source}
+
+    run_dir.write_config(payload("running"))
+    loop = CompressionLoop(
+        model=model,
+        method=method,
+        task=task,
+        train=config.train,
+        device=device,
+        run_dir=run_dir,
+        reporter=reporter,
+        max_cycles=1,
+        seed=getattr(config.params, "seed", 0),
+    )
+    dense_eval = loop._evaluate(task.test_x, task.test_y)
+    started = time.perf_counter()
+    result = loop.run()
+    run_dir.save_model(result.model)
+    storage = method.export(result.model, out)
+    error = normalised_error(dense, result.model, task.test_x, task.kind)
+    summary = summarize(config, result, time.perf_counter() - started, True)
+    summary.update(
+        {
+            "source_run": str(source),
+            "dense_test_accuracy": dense_eval.accuracy,
+            "dense_test_loss": dense_eval.loss,
+            "test_loss": result.rows[-1]["test_loss"],
+            **error,
+            **scale_constants(dense),
+            **storage,
+            "layers": method.layers,
+        }
+    )
+    run_dir.write_summary(summary)
+    run_dir.write_config(payload("finished"))
+    return RunOutcome(run_dir=out, config=config, result=result, summary=summary)

@@ -46,5 +46,9 @@ def load_builtin_methods() -> None:
     """Import the modules that register the built-in methods (idempotent)."""
     import importlib
 
-    for module in ("tomoprune.methods.neuron.method", "tomoprune.methods.l0.method"):
+    for module in (
+        "tomoprune.methods.neuron.method",
+        "tomoprune.methods.l0.method",
+        "tomoprune.methods.greedy.method",
+    ):
         importlib.import_module(module)

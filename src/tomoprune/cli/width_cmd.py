@@ -1,0 +1,90 @@
+"""``tomoprune reproduce width-tradeoff``: compressibility against width (greedy compression
+paper, Appendix C), with the baselines beside it."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tomoprune import config as cfg
+from tomoprune.cli.common import add_quiet, console, rows_table
+from tomoprune.errors import ConfigError
+
+TABLE_COLUMNS = ["architecture", "setup", "mode", "bits", "method", "width", "n",
+                 "delta_mean", "delta_lo", "delta_hi", "score_mean", "density_mean"]  # fmt: skip
+
+
+def register_reproduce(which: argparse._SubParsersAction) -> None:
+    from tomoprune.reproduce.width import WidthConfig
+
+    names = ", ".join(f.name for f in fields(WidthConfig))
+    parser = which.add_parser(
+        "width-tradeoff",
+        help="greedy compression paper: Delta and accuracy of pruned/quantized MLPs vs width",
+        description="Trains the paper's MLPs at each width and seed, compresses each net (greedy "
+        "pruning and quantization with repeats, magnitude/Wanda/SparseGPT/round-to-nearest/GPTQ "
+        "beside it) and writes OUT/results.csv, nets.csv (c1, c2), width_table.csv and PNG "
+        "figures. Interrupted runs continue. Settings (--set KEY=VALUE): " + names + ".",
+    )
+    parser.add_argument("--dataset", default="digits", help="digits (default), mnist, ...")
+    parser.add_argument("--data-dir", help="directory holding the dataset's files")
+    parser.add_argument("--widths", help="comma-separated widths, e.g. 10,50,250,1000")
+    parser.add_argument("--seeds", type=int, help="trained nets per width")
+    parser.add_argument("--repeats", type=int, help="greedy draws per trained net (paper: 50)")
+    parser.add_argument("--bits", help="comma-separated bit widths for quantization, e.g. 2,3,4,8")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
+    parser.add_argument("--out", required=True, help="output directory")
+    add_quiet(parser)
+    parser.set_defaults(func=width_command)
+
+
+def width_config(args: argparse.Namespace):
+    from tomoprune.reproduce.width import WidthConfig
+
+    overrides = cfg.parse_set_options(args.overrides)
+    overrides["dataset"] = args.dataset
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    for name in ("widths", "bits"):
+        value = getattr(args, name)
+        if value:
+            overrides[name] = "[" + value + "]"
+    for name in ("seeds", "repeats"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    config = WidthConfig()
+    for key, value in overrides.items():
+        config = cfg._set_field(config, key.split("."), value, key)
+    if not config.widths or min(config.widths) < 1:
+        raise ConfigError(f"--widths must be positive integers. Got {list(config.widths)}.")
+    if config.seeds < 1 or config.repeats < 1:
+        raise ConfigError("--seeds and --repeats must be at least 1.")
+    return config
+
+
+def width_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tomoprune.records.io import read_csv
+    from tomoprune.reproduce.width import run_width_experiment
+
+    config = width_config(args)
+    out_console = console()
+    say = (lambda m: None) if args.quiet else (lambda m: out_console.print(m, highlight=False))
+    run_width_experiment(config, args.out, announce=say)
+    if args.quiet:
+        print(args.out)
+        return 0
+    table = read_csv(Path(args.out) / "width_table.csv")
+    shown = [{k: _number(row.get(k)) for k in TABLE_COLUMNS} for row in table]
+    out_console.print(rows_table(f"width trade-off on {config.dataset}", shown, TABLE_COLUMNS))
+    out_console.print(f"Results and figures: {Path(args.out).resolve()}")
+    return 0
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return number if not number.is_integer() else int(number)

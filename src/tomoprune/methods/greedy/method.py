@@ -1,0 +1,151 @@
+"""Post-training methods of the one train-compress loop: no training phase, one compress cycle.
+
+Registered names (family "post-training"): ``greedy-prune``, ``greedy-quant`` (the randomized
+greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress``, which
+differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
+``obs`` (SparseGPT in prune mode, GPTQ in quant mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.errors import ConfigError
+from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods.greedy.algorithm import greedy_compress
+from tomoprune.methods.greedy.baselines import baseline_compress
+from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
+from tomoprune.methods.greedy.grid import UniformGrid
+from tomoprune.methods.greedy.layers import weighted_positions
+from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
+from tomoprune.methods.l0.sparse_export import (
+    SPARSE_EXPORT_FILE,
+    storage_report,
+    write_sparse_export,
+)
+
+FAMILY = "post-training"
+# names on `tomoprune compress --method` that differ from the registry name
+COMPRESS_ALIASES = {"magnitude": "weight-magnitude"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GreedyQuantParams(GreedyParams):
+    """The greedy compressor with quantization as its default mode."""
+
+    mode: Literal["prune", "quant"] = "quant"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantBaselineParams(BaselineParams):
+    """A baseline whose default mode is quantization (round-to-nearest)."""
+
+    mode: Literal["prune", "quant"] = "quant"
+
+
+class PostTrainingCompression:
+    """Compresses a trained model once, from calibration data; never trains."""
+
+    def __init__(self, name: str, params: Any) -> None:
+        self.name = name
+        self.params = params
+        self.done = False
+        self.layers: list[dict[str, Any]] = []
+        self.grids: dict[int, UniformGrid] = {}
+
+    def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
+        return []
+
+    def width(self, model: nn.Module) -> int:
+        """Non-zero parameters (the loop's sparsity column becomes the share of zeros)."""
+        return sum(int(torch.count_nonzero(p)) for p in model.parameters())
+
+    def planned_widths(self, model: nn.Module) -> list[int]:
+        return [0]
+
+    def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
+        if context.calibration_data is None:
+            raise ConfigError(f"{self.name} needs calibration data; the loop provided none.")
+        x, _ = context.calibration_data()
+        if self.name.startswith("greedy"):
+            rng = np.random.default_rng(self.params.seed)
+            result = greedy_compress(model, x, self.params, rng)
+        else:
+            result = baseline_compress(model, x, BASELINE_OF[self.name], self.params)
+        self.layers = result.layers
+        self.grids = result.grids
+        self.done = True
+        row = {
+            "post_training": self.name,
+            "mode": self.params.mode,
+            "bits": self.params.bits if self.params.mode == "quant" else None,
+            "layers": ";".join(str(r["layer"]) for r in result.layers),
+        }
+        return CompressionOutcome(model=result.model, row=row)
+
+    def finished(self, model: nn.Module, cycle: int) -> bool:
+        return self.done
+
+    def export(self, model: nn.Sequential, out: Path) -> dict[str, Any]:
+        """Write the honest storage file and return its sizes against dense float32."""
+        dense_bytes = 4 * sum(p.numel() for p in model.parameters())
+        if self.params.mode == "quant":
+            positions = weighted_positions(model)
+            grids = {f"{positions[i]}.weight": g for i, g in self.grids.items()}
+            path = out / QUANTIZED_EXPORT_FILE
+            size = write_quantized_export(model, grids, path)
+        else:
+            path = out / SPARSE_EXPORT_FILE
+            size = write_sparse_export(model, path)
+        report = storage_report(model)
+        return {
+            "export_file": path.name,
+            "export_bytes": size,
+            "dense_float32_bytes": dense_bytes,
+            "size_ratio_vs_dense": size / dense_bytes,
+            "nonzero_parameters": report.nonzero,
+            "parameters": report.parameters,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done = bool(state.get("done", False))
+
+
+BASELINE_OF = {"weight-magnitude": "magnitude", "wanda": "wanda", "rtn": "rtn", "obs": "obs"}
+
+
+def _build(name: str):
+    def build(params: Any, run_config: Any) -> PostTrainingCompression:
+        return PostTrainingCompression(name, params)
+
+    return build
+
+
+for _name, _params, _summary in (
+    ("greedy-prune", GreedyParams, "randomized greedy post-training pruning (El Cheairi et al.)"),
+    ("greedy-quant", GreedyQuantParams, "randomized greedy post-training quantization"),
+    ("weight-magnitude", BaselineParams, "post-training: zero the smallest |w|"),
+    ("wanda", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
+    ("rtn", QuantBaselineParams, "post-training: round every weight to the nearest grid value"),
+    ("obs", BaselineParams, "post-training OBS: SparseGPT (prune) or GPTQ (mode=quant)"),
+):
+    register_method(
+        MethodSpec(
+            name=_name,
+            params_type=_params,
+            build=_build(_name),
+            default_model="mlp",
+            summary=_summary,
+            family=FAMILY,
+        )
+    )

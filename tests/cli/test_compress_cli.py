@@ -1,0 +1,119 @@
+"""`tomoprune compress --from RUN_DIR` end to end on a tiny trained digits run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tomoprune.cli import main
+from tomoprune.methods.greedy.export import load_exported, read_quantized_export
+from tomoprune.methods.l0.sparse_export import read_sparse_export
+from tomoprune.models.spec import load_model
+from tomoprune.records.io import read_csv
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("source") / "run"
+    code = main(
+        ["run", "--method", "magnitude", "--dataset", "digits", "--hidden", "40",
+         "--set", "method.min_width=38", "--set", "train.steps_per_cycle=40",
+         "--set", "data.validation_size=200", "--out", str(out), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def reloaded_equals_saved(out, reader):
+    model = load_model(out / "model.safetensors", out / "model.json")
+    fresh = load_model(out / "model.safetensors", out / "model.json")
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.zero_()
+    export = sorted(out.glob("model.*.safetensors"))[0]
+    load_exported(fresh, reader(export))
+    x = torch.randn(50, 1, 8, 8)
+    return torch.equal(fresh(x), model(x))
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "reader"),
+    [
+        ("greedy-prune", ["--set", "method.wide_layers=[0]"], read_sparse_export),
+        ("greedy-quant", ["--set", "method.bits=3", "--set", "method.wide_layers=[]",
+                          "--set", "method.pair_layers=[0]", "--set", "method.rescore_rounds=4"],
+         read_quantized_export),
+        ("magnitude", ["--set", "method.layers=[0,1]", "--set", "method.scope=global"],
+         read_sparse_export),
+        ("obs", ["--set", "method.mode=quant", "--set", "method.bits=4",
+                 "--set", "method.layers=[0,1]"], read_quantized_export),
+    ],
+)  # fmt: skip
+def test_compress_writes_a_run_directory_with_source_and_honest_storage(
+    trained_run, tmp_path, method, extra, reader, capsys
+):
+    out = tmp_path / method
+    code = main(["compress", "--from", str(trained_run), "--method", method, *extra,
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"] == "finished"
+    assert config["source"]["path"] == str(trained_run.resolve())
+    assert config["source"]["method"] == "magnitude"
+    rows = read_csv(out / "cycles.csv")
+    assert len(rows) == 1 and rows[0]["train_steps"] == "0"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["export_bytes"] == (out / summary["export_file"]).stat().st_size
+    assert summary["dense_float32_bytes"] == 4 * summary["parameters"]
+    assert summary["delta"] >= 0 and summary["c1"] > 0
+    if "quant" in method or "quant" in " ".join(extra):
+        assert summary["size_ratio_vs_dense"] < 0.5
+    assert reloaded_equals_saved(out, reader)
+    assert "Delta" in capsys.readouterr().out
+
+
+def test_compress_is_reproducible(trained_run, tmp_path):
+    for name in ("a", "b"):
+        assert main(["compress", "--from", str(trained_run), "--method", "greedy-prune",
+                     "--out", str(tmp_path / name), "-q"]) == 0  # fmt: skip
+    a = (tmp_path / "a" / "model.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+def test_compress_rejects_an_invalid_setting_in_one_line(trained_run, tmp_path, capsys):
+    code = main(["compress", "--from", str(trained_run), "--method", "greedy-prune",
+                 "--set", "method.alpha=2", "--out", str(tmp_path / "x")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "method.alpha" in err and "\n" not in err
+
+
+def test_compress_on_an_unsupported_layer_names_it_in_one_line(trained_run, tmp_path, capsys):
+    folder = tmp_path / "layernorm"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes((trained_run / "model.safetensors").read_bytes())
+    spec = json.loads((trained_run / "model.json").read_text())
+    relu = next(i for i, layer in enumerate(spec["layers"]) if layer["type"] == "ReLU")
+    spec["layers"][relu] = {"type": "LayerNorm"}
+    (folder / "model.json").write_text(json.dumps(spec))
+    code = main(["compress", "--from", str(folder), "--dataset", "digits",
+                 "--method", "greedy-prune", "--out", str(tmp_path / "y")])  # fmt: skip
+    assert code != 0
+    err = capsys.readouterr().err.strip()
+    assert "LayerNorm" in err and "\n" not in err
+
+
+def test_compress_without_a_model_says_what_to_pass(tmp_path, capsys):
+    code = main(["compress", "--from", str(tmp_path), "--method", "rtn",
+                 "--out", str(tmp_path / "z")])  # fmt: skip
+    assert code == 2
+    assert "--from" in capsys.readouterr().err
+
+
+def test_run_refuses_a_post_training_method(tmp_path, capsys):
+    code = main(["run", "--method", "greedy-prune", "--dataset", "digits",
+                 "--out", str(tmp_path / "r")])  # fmt: skip
+    assert code == 2
+    assert "tomoprune compress --from" in capsys.readouterr().err
