@@ -188,7 +188,9 @@ class L0Method:
         self._hook: Regulariser | None = None
 
     # -- what the loop asks --------------------------------------------------------------
-    def width(self, model: nn.Sequential) -> int:
+    def width(self, model: nn.Module) -> int:
+        if not isinstance(model, nn.Sequential):  # no unit structure (the byte transformer)
+            return sum(int(torch.count_nonzero(p)) for p in model.parameters())
         return hidden_units(model)
 
     def check_model(self, model: nn.Module) -> None:
@@ -345,7 +347,9 @@ class L0Method:
             batch_size=p.gradient_prune_samples,
             activations=p.gradient_prune_activations,
         )
-        smaller, removed = remove_dead_units(model)
+        smaller, removed = model, {}
+        if isinstance(model, nn.Sequential):  # models with units that surgery can delete
+            smaller, removed = remove_dead_units(model)
         row: dict[str, Any] = {
             "stage": "finalise",
             "threshold": self.threshold,
