@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.analysis.comparison import correlation_comparison
-from tomoprune.cli import l0_cmd
+from tomoprune.cli import l0_cmd, mdl_cmd
 from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
 from tomoprune.records.io import atomic_write_csv
 from tomoprune.report.build import write_report
@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_quiet(t1)
     t1.set_defaults(func=table1_command)
     l0_cmd.register_reproduce(which)
+    mdl_cmd.register_reproduce(which)
 
 
 def table1_command(args: argparse.Namespace) -> int:
