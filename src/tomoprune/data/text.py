@@ -61,7 +61,7 @@ def read_bytes(path: str | Path, *, min_bytes: int = 1) -> bytes:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check the path.") from None
     if len(data) < min_bytes:
         raise DataError(
-            f"{path}: {len(data)} bytes; at least {min_bytes} are needed (one segment)."
+            f"{path}: {len(data)} bytes; at least {min_bytes} are needed, pass a longer file."
         )
     return data
 

@@ -43,7 +43,7 @@ from tomoprune.models.transformer import BOS, ByteTransformer
 MAGIC = b"TPMZ"
 FORMAT_VERSION = 1
 HEADER = struct.Struct("<4sHHQ32sIQQI")
-DEFAULT_GROUP_SIZE = 2048
+DEFAULT_GROUP_SIZE = 4096
 
 
 @dataclass(frozen=True)
