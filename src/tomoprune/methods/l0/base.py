@@ -9,8 +9,9 @@ differentiable tensor, which is what tests compare the applied gradient against 
 Which parameters are regularised: every parameter of the model's Linear/Conv2d layers (weights
 and, with ``include_biases``, biases) and the tables of its Embedding layers (the byte
 transformer's token and position embeddings). Normalisation layers (LayerNorm, BatchNorm) are
-not: they are few, and a zero gain would switch a whole feature off. With ``layer_normalise`` each layer's term is divided by
-the layer's parameter count, so small layers are not drowned by large ones.
+not: they are few, and a zero gain would switch a whole feature off. With ``layer_normalise``
+each layer's term is divided by the layer's parameter count, so small layers are not drowned by
+large ones.
 
 Regularisers are registered by name in ``REGULARISER_REGISTRY``; each class builds itself from
 the l0 method's hyperparameters through ``from_params``.
