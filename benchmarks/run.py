@@ -8,7 +8,16 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("solver", "weight_level", "training", "end_to_end", "lenet5_step", "sweep", "greedy")
+BENCHMARKS = (
+    "solver",
+    "weight_level",
+    "training",
+    "end_to_end",
+    "lenet5_step",
+    "sweep",
+    "greedy",
+    "codec",
+)
 
 
 def main() -> int:

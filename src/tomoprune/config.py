@@ -258,6 +258,14 @@ def apply_overrides(
     return config
 
 
+def override_dataclass(obj: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of any frozen config dataclass with dotted ``overrides`` applied (values coerced
+    to the annotated types, unknown keys rejected with the nearest valid name)."""
+    for key, value in overrides.items():
+        obj = _set_field(obj, key.split("."), value, key)
+    return obj
+
+
 def parse_set_options(items: list[str] | None) -> dict[str, str]:
     """Parse repeated ``--set key=value`` options into a dict (values stay strings)."""
     result: dict[str, str] = {}

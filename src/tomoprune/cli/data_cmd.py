@@ -64,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--data-dir", metavar="DIR", help="folder to look in first")
     verify.set_defaults(func=_verify)
 
+    from tomoprune.cli import mdl_cmd  # compress / decompress a file with a byte transformer
+
+    mdl_cmd.register_data(commands)
+
 
 def _download(args: argparse.Namespace) -> int:
     dest = download_dataset(args.name, args.dest, mirrors=args.mirror, timeout=args.timeout)

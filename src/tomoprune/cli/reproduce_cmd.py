@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.analysis.comparison import correlation_comparison
-from tomoprune.cli import l0_cmd, width_cmd
+from tomoprune.cli import l0_cmd, mdl_cmd, width_cmd
 from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
 from tomoprune.errors import ConfigError
 from tomoprune.records.io import atomic_write_csv
@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t1.set_defaults(func=table1_command)
     l0_cmd.register_reproduce(which)
     width_cmd.register_reproduce(which)
+    mdl_cmd.register_reproduce(which)
 
 
 def table1_command(args: argparse.Namespace) -> int:

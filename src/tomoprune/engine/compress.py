@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tomoprune.accounting import flops_per_sample
+from tomoprune.accounting import count_flops
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
@@ -254,7 +254,7 @@ class CompressionLoop:
             "solver_objective": outcome.solver_objective,
             **outcome.row,
             # FLOPs of one forward of one sample of the model after this cycle (accounting.py)
-            "flops": flops_per_sample(self.model, self.task.input_shape),
+            "flops": count_flops(self.model, self.example_inputs.to(self.device))[0],
         }
         if self.measure is not None:
             row.update(self.measure(self.model, self.example_inputs))

@@ -13,7 +13,9 @@ class Task:
     """Training, validation (optional) and test tensors, already normalised and on the device.
 
     ``kind`` selects the loss: cross-entropy for "classification", mean squared error for
-    "regression" (the teacher-student experiment).
+    "regression" (the teacher-student experiment), next-byte cross-entropy over every position
+    for "language-model" (inputs and targets ``(samples, length)`` byte ids; see
+    ``data.text``).
     """
 
     name: str
@@ -23,7 +25,7 @@ class Task:
     test_y: torch.Tensor
     input_shape: tuple[int, ...]
     num_outputs: int
-    kind: Literal["classification", "regression"] = "classification"
+    kind: Literal["classification", "regression", "language-model"] = "classification"
     val_x: torch.Tensor | None = None
     val_y: torch.Tensor | None = None
 

@@ -29,6 +29,10 @@ def make_criterion(kind: str, log_softmax_dim: str = "classes") -> Criterion:
     """
     if kind == "regression":
         return lambda output, target: F.mse_loss(output.reshape(target.shape), target)
+    if kind == "language-model":  # (B, T, symbols) logits against (B, T) ids
+        return lambda logits, target: F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
+        )
     if log_softmax_dim == "batch":
         return lambda logits, target: F.cross_entropy(F.log_softmax(logits, dim=0), target)
     return class_cross_entropy

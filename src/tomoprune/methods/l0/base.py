@@ -7,8 +7,11 @@ differentiable tensor, which is what tests compare the applied gradient against 
 ``metrics`` reports.
 
 Which parameters are regularised: every parameter of the model's Linear/Conv2d layers (weights
-and, with ``include_biases``, biases). With ``layer_normalise`` each layer's term is divided by
-the layer's parameter count, so small layers are not drowned by large ones.
+and, with ``include_biases``, biases) and the tables of its Embedding layers (the byte
+transformer's token and position embeddings). Normalisation layers (LayerNorm, BatchNorm) are
+not: they are few, and a zero gain would switch a whole feature off. With ``layer_normalise``
+each layer's term is divided by the layer's parameter count, so small layers are not drowned by
+large ones.
 
 Regularisers are registered by name in ``REGULARISER_REGISTRY``; each class builds itself from
 the l0 method's hyperparameters through ``from_params``.
@@ -53,10 +56,10 @@ def regularised_parameters(
     """
     selected: list[Regularised] = []
     for module_name, module in model.named_modules():
-        if not isinstance(module, (nn.Linear, nn.Conv2d)):
+        if not isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
             continue
         tensors = [("weight", module.weight)]
-        if include_biases and module.bias is not None:
+        if include_biases and getattr(module, "bias", None) is not None:
             tensors.append(("bias", module.bias))
         size = sum(t.numel() for _, t in tensors)
         scale = 1.0 / size if layer_normalise else 1.0

@@ -66,7 +66,13 @@ def random_gradient_prune(
     params = dict(model.named_parameters())
     probe_params = dict(probe.named_parameters())
     device = next(iter(params.values())).device
-    x = torch.randn((batch_size, *input_shape), generator=generator).to(device)
+    # a model whose inputs are ids rather than real values (the byte transformer) draws its
+    # own random inputs
+    make_input = getattr(model, "random_input", None)
+    if make_input is not None:
+        x = make_input(batch_size, generator).to(device)
+    else:
+        x = torch.randn((batch_size, *input_shape), generator=generator).to(device)
     was_training = probe.training
     probe.eval()
     try:

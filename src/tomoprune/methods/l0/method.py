@@ -157,6 +157,12 @@ def validate(params: L0Params) -> None:
             raise _invalid(key, requirement, getattr(params, key))
 
 
+def has_unit_groups(model: nn.Module) -> bool:
+    """Whether dead-unit deletion applies: False for models that declare ``unit_groups = False``
+    (the byte transformer, whose attention couples its widths), True for every other model."""
+    return bool(getattr(model, "unit_groups", True))
+
+
 def hidden_units(model: nn.Module, example_inputs: torch.Tensor) -> int:
     """Units of all unit groups (hidden Linear/Conv units) together."""
     return sum(group.width for group in find_groups(model, example_inputs))
@@ -195,6 +201,8 @@ class L0Method:
         self.example_inputs = example_inputs
 
     def width(self, model: nn.Module) -> int:
+        if not has_unit_groups(model):  # no unit structure: count the non-zero weights
+            return sum(int(torch.count_nonzero(p)) for p in model.parameters())
         return hidden_units(model, self.example_inputs)
 
     def check_model(self, model: nn.Module) -> None:
@@ -351,7 +359,9 @@ class L0Method:
             batch_size=p.gradient_prune_samples,
             activations=p.gradient_prune_activations,
         )
-        smaller, removed, removal = remove_dead_units(model, context.sample_batch()[0][:1])
+        smaller, removed, removal = model, {}, None
+        if has_unit_groups(model):
+            smaller, removed, removal = remove_dead_units(model, context.sample_batch()[0][:1])
         row: dict[str, Any] = {
             "stage": "finalise",
             "threshold": self.threshold,

@@ -150,3 +150,100 @@ def read_sparse_export(path: str | Path) -> dict[str, np.ndarray]:
         )
         out[name] = csr.toarray().reshape(shape)
     return out
+
+
+# -- the packed export: presence bits + float16 values (what a compressed file stores) --------
+PACKED_FORMAT = "tomoprune.packed-f16/1"
+
+
+def packed_export_bytes(model: nn.Module, metadata: dict[str, str] | None = None) -> bytes:
+    """The model's parameters as presence bits and float16 values, in safetensors form.
+
+    Per parameter ``NAME``: ``NAME.values`` (the non-zero entries in row-major order, float16)
+    and, when some entry is zero, ``NAME.mask`` (``np.packbits`` of the presence bits, which is
+    the bitmask format of ``storage_report`` with half-width values). ``metadata`` (e.g. the
+    architecture) travels in the safetensors header. The size of these bytes is the model's
+    share of a description length; decode with :func:`read_packed_export`.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for name, p in model.named_parameters():
+        flat = p.detach().cpu().to(torch.float16).numpy().reshape(-1)
+        present = flat != 0
+        arrays[f"{name}.values"] = flat[present]
+        if not present.all():
+            arrays[f"{name}.mask"] = np.packbits(present)
+    data = save(arrays, metadata={"format": PACKED_FORMAT, **(metadata or {})})
+    return _sorted_metadata(data)
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The same safetensors bytes with the header's metadata keys in sorted order.
+
+    safetensors writes metadata from a hash map, so its key order (and with it the bytes) can
+    differ between two calls on the same model; sorting makes the export byte-reproducible.
+    The header keeps its length, so the tensor offsets stay valid.
+    """
+    import json
+
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        return data
+    ordered = {"__metadata__": dict(sorted(metadata.items())), **header}
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # a different escaping: keep what safetensors wrote
+        return data
+    return data[:8] + text.ljust(size, b" ") + data[8 + size :]
+
+
+def read_packed_export(
+    data: bytes, shapes: dict[str, tuple[int, ...]]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Dense float32 parameters (by name, shaped as ``shapes``) and the header metadata.
+
+    Raises ``ValueError`` when the bytes do not hold exactly these parameters.
+    """
+    from safetensors.numpy import load
+
+    arrays = load(data)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, shape in shapes.items():
+        numel = math.prod(shape)
+        values = arrays.get(f"{name}.values")
+        if values is None or values.dtype != np.float16:
+            raise ValueError(f"no float16 values for {name!r}")
+        mask = arrays.get(f"{name}.mask")
+        if mask is None:
+            present = np.ones(numel, dtype=bool)
+        else:
+            present = np.unpackbits(mask, count=numel).astype(bool)
+        if mask is not None and mask.size != math.ceil(numel / 8):
+            raise ValueError(f"mask of {name!r} has {mask.size} bytes for {numel} entries")
+        if int(present.sum()) != values.size:
+            raise ValueError(f"{name!r}: {values.size} values for {int(present.sum())} places")
+        dense = np.zeros(numel, dtype=np.float32)
+        dense[present] = values.astype(np.float32)
+        tensors[name] = torch.from_numpy(dense.reshape(shape))
+    expected = {f"{n}.values" for n in shapes} | {f"{n}.mask" for n in shapes}
+    unknown = set(arrays) - expected
+    if unknown:
+        raise ValueError(f"unexpected tensors {sorted(unknown)[:3]}")
+    return tensors, packed_metadata(data)
+
+
+def packed_metadata(data: bytes) -> dict[str, str]:
+    """The header metadata of a packed export (``ValueError`` if it is not one)."""
+    import json
+    import struct
+
+    if len(data) < 8:
+        raise ValueError("too short for a safetensors header")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > len(data) - 8:
+        raise ValueError("header longer than the data")
+    header = json.loads(data[8 : 8 + length])
+    metadata = header.get("__metadata__", {})
+    if metadata.get("format") != PACKED_FORMAT:
+        raise ValueError(f"format {metadata.get('format')!r}, expected {PACKED_FORMAT!r}")
+    return metadata

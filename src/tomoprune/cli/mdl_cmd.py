@@ -1,0 +1,241 @@
+"""``tomoprune reproduce mdl`` and ``tomoprune data compress`` / ``decompress``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tomoprune import config as cfg
+from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.data.text import find_text_file, read_bytes
+from tomoprune.errors import DataError
+from tomoprune.mdl import codec
+from tomoprune.mdl.codelength import code_length_bits
+from tomoprune.mdl.fit import METHODS, fit_model
+from tomoprune.mdl.model_io import unpack_model
+from tomoprune.records.io import atomic_write_bytes
+from tomoprune.reproduce import mdl
+
+SUFFIX = ".tpz"
+SHOWN = ["coder", "protocol", "model_bytes", "data_bits", "total_bytes", "bits_per_byte"]
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a setting, e.g. model.d_model=128, model.layers=4, train.batch_size=64, "
+        "regularised_max_steps=2000, alpha=1e-5 (repeatable)",
+    )
+
+
+def register_reproduce(which: argparse._SubParsersAction) -> None:
+    parser = which.add_parser(
+        "mdl",
+        help="l0 paper: description length of a text under byte transformers vs gzip/bzip2/xz/zstd",
+        description="Trains unregularised, DRR, R-L1 and PMMP byte transformers on the file "
+        "(OUT/models/<method>/, finished models reused) and the prequential code, runs the "
+        "classical compressors on the whole file and on 512-byte chunks, and writes "
+        "OUT/mdl_table.csv and mdl_table.md.",
+    )
+    parser.add_argument("--text", metavar="FILE", help="text file (default: world192.txt)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--methods", help=f"comma-separated subset of {','.join(METHODS)} (default: all)"
+    )
+    parser.add_argument(
+        "--no-prequential", action="store_true", help="skip the online (prequential) code"
+    )
+    _add_set(parser)
+    add_quiet(parser)
+    parser.set_defaults(func=reproduce_command)
+
+
+def register_data(commands: argparse._SubParsersAction) -> None:
+    comp = commands.add_parser(
+        "compress",
+        help="compress a file with a byte transformer fitted to it (model + arithmetic code)",
+        description="Fits a byte transformer to FILE (or uses --model), then writes the model "
+        "and the range-coded bytes to OUT (default FILE.tpz).",
+    )
+    comp.add_argument("file", metavar="FILE")
+    comp.add_argument("-o", "--output", metavar="OUT", help=f"output file (default FILE{SUFFIX})")
+    comp.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="a model exported by 'reproduce mdl' (OUT/models/<method>/model.packed.safetensors) "
+        "instead of training one",
+    )
+    comp.add_argument(
+        "--method", default="drr", choices=list(METHODS), help="regulariser (default drr)"
+    )
+    comp.add_argument(
+        "--check-length",
+        action="store_true",
+        help="also compute the description length (model bits + summed cross-entropy) and "
+        "compare the file's size with it",
+    )
+    comp.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    _add_set(comp)
+    add_quiet(comp)
+    comp.set_defaults(func=compress_command)
+
+    dec = commands.add_parser(
+        "decompress",
+        help="restore a file written by 'data compress' (checked against its SHA-256)",
+    )
+    dec.add_argument("file", metavar="FILE")
+    dec.add_argument(
+        "-o", "--output", metavar="OUT", help=f"output file (default FILE without {SUFFIX})"
+    )
+    dec.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_quiet(dec)
+    dec.set_defaults(func=decompress_command)
+
+
+def _byte_progress(quiet: bool, description: str, total: int):
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console(),
+        transient=True,
+        disable=quiet,
+    )
+    task = progress.add_task(description, total=total)
+    return progress, lambda done: progress.update(task, completed=done)
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    config = mdl.resolve_config(cfg.parse_set_options(args.overrides))
+    methods = mdl.parse_methods(args.methods)
+    path = find_text_file(args.text)
+    data = read_bytes(path, min_bytes=config.model.context)
+    out = Path(args.out)
+    say = (lambda message: None) if args.quiet else console().print
+    rows = mdl.run_mdl(
+        data,
+        out,
+        source=path.name,
+        config=config,
+        methods=methods,
+        prequential=not args.no_prequential,
+        reporter_factory=lambda: reporter_for(args),
+        announce=say,
+    )
+    if args.quiet:
+        print(out)
+        return 0
+    shown = [{k: row.get(k) for k in SHOWN} for row in rows]
+    console().print(rows_table(f"Description length of {path.name}", shown, SHOWN))
+    console().print(f"Results: {(out / mdl.TABLE_MD).resolve()}")
+    return 0
+
+
+def _output_path(given: str | None, default: Path, force: bool) -> Path:
+    out = Path(given) if given else default
+    if out.exists() and not force:
+        raise DataError(f"{out}: already exists; pass --force to overwrite it or -o OTHER.")
+    return out
+
+
+def compress_command(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise DataError(f"{source}: file not found; pass an existing file to compress.")
+    out = _output_path(args.output, source.with_name(source.name + SUFFIX), args.force)
+    config = mdl.resolve_config(cfg.parse_set_options(args.overrides))
+    data = read_bytes(source)
+    say = (lambda message: None) if args.quiet else console().print
+    if args.model:
+        model_path = Path(args.model)
+        if not model_path.is_file():
+            raise DataError(
+                f"{model_path}: model file not found; pass OUT/models/<m>/{mdl.MODEL_FILE}."
+            )
+        try:
+            model = unpack_model(model_path.read_bytes())
+        except Exception as exc:  # safetensors, JSON and shape errors alike
+            raise DataError(f"{model_path}: not a byte-transformer export ({exc}).") from None
+        train_seconds = 0.0
+    else:
+        say(f"fitting a byte transformer ({args.method}) to {source.name}")
+        fit = fit_model(data, args.method, config, reporter=reporter_for(args))
+        model, train_seconds = fit.model, fit.seconds
+    progress, update = _byte_progress(args.quiet, "encoding", len(data))
+    started = time.perf_counter()
+    with progress:
+        blob, sizes = codec.compress(model, data, group_size=config.group_size, on_progress=update)
+    encode_seconds = time.perf_counter() - started
+    atomic_write_bytes(out, blob)
+    if args.quiet:
+        print(out)
+        return 0
+    rows = [
+        {"part": "header", "bytes": sizes.header_bytes},
+        {"part": "model", "bytes": sizes.model_bytes},
+        {"part": "arithmetic code", "bytes": sizes.code_bytes},
+        {"part": "file", "bytes": sizes.total},
+    ]
+    console().print(rows_table(f"{out.name}", rows, ["part", "bytes"]))
+    console().print(
+        f"{len(data):,} -> {sizes.total:,} bytes ({8 * sizes.total / len(data):.4f} bits per "
+        f"byte); training {train_seconds:.1f} s, encoding {encode_seconds:.1f} s "
+        f"({len(data) / encode_seconds / 1e3:.1f} kB/s)"
+    )
+    if args.check_length:
+        progress, update = _byte_progress(False, "measuring", len(data))
+        with progress:
+            bits = code_length_bits(
+                unpack_model(blob[codec.HEADER.size : codec.HEADER.size + sizes.model_bytes]),
+                data,
+                on_progress=update,
+            )
+        ideal = sizes.model_bytes + bits / 8.0
+        console().print(
+            f"description length {ideal:,.0f} bytes (model {sizes.model_bytes:,} + data "
+            f"{bits / 8:,.0f}); the file is {100 * (sizes.total / ideal - 1):+.3f} % of it"
+        )
+    return 0
+
+
+def decompress_command(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise DataError(f"{source}: file not found; pass a file written by 'data compress'.")
+    default = (
+        source.with_name(source.name[: -len(SUFFIX)])
+        if source.name.endswith(SUFFIX)
+        else source.with_name(source.name + ".out")
+    )
+    out = _output_path(args.output, default, args.force)
+    blob = source.read_bytes()
+    header = codec.read_header(blob, str(source))
+    progress, update = _byte_progress(args.quiet, "decoding", header.original_length)
+    started = time.perf_counter()
+    with progress:
+        data = codec.decompress(blob, name=str(source), on_progress=update)
+    seconds = time.perf_counter() - started
+    atomic_write_bytes(out, data)
+    if args.quiet:
+        print(out)
+    else:
+        console().print(
+            f"{out}: {len(data):,} bytes restored, SHA-256 verified; decoding {seconds:.1f} s "
+            f"({len(data) / max(seconds, 1e-9) / 1e3:.1f} kB/s)"
+        )
+    return 0

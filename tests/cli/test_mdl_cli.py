@@ -1,0 +1,93 @@
+"""``tomoprune reproduce mdl`` and ``tomoprune data compress`` / ``decompress`` end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tomoprune.cli import main
+from tomoprune.records.io import read_csv
+from tomoprune.reproduce import mdl
+
+WORLD192 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text" / "world192.txt"
+TINY = [
+    "--set", "model.d_model=16", "--set", "model.layers=1", "--set", "model.heads=2",
+    "--set", "model.context=32", "--set", "train.batch_size=16",
+    "--set", "warmup_steps=2", "--set", "regularised_max_steps=4",
+    "--set", "finetune_max_steps=2", "--set", "eval_every=2",
+    "--set", "calibration_segments=4", "--set", "gradient_prune_samples=4",
+]  # fmt: skip
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    path = tmp_path / "slice.txt"
+    if WORLD192.is_file():
+        path.write_bytes(WORLD192.read_bytes()[50000:52000])
+    else:
+        path.write_bytes((b"area: total 652,230 sq km; land 652,230 sq km\r\n" * 50)[:2000])
+    return path
+
+
+def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, capsys):
+    out = tmp_path / "mdl"
+    argv = ["reproduce", "mdl", "--text", str(text_file), "--out", str(out), *TINY, "-q"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    rows = read_csv(out / mdl.TABLE_CSV)
+    coders = [(r["coder"], r["protocol"]) for r in rows]
+    assert coders[:5] == [
+        ("none", "two-part"),
+        ("drr", "two-part"),
+        ("rl1", "two-part"),
+        ("pmmp", "two-part"),
+        ("prequential", "online"),
+    ]
+    assert {c for c, _ in coders[5:]} == {"gzip -9", "bzip2 -9", "xz -9e", "zstd -19"}
+    for row in rows[:4]:
+        size = (out / "models" / row["coder"] / mdl.MODEL_FILE).stat().st_size
+        assert int(row["model_bytes"]) == size
+        total = 8 * size + float(row["data_bits"])
+        assert float(row["total_bits"]) == pytest.approx(total)
+        assert float(row["bits_per_byte"]) == pytest.approx(total / 2000)
+    assert "| drr | two-part |" in (out / mdl.TABLE_MD).read_text()
+
+
+def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):
+    packed = tmp_path / "slice.txt.tpz"
+    argv = ["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]
+    assert main(argv) == 0
+    restored = tmp_path / "restored.txt"
+    assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 0
+    assert restored.read_bytes() == text_file.read_bytes()
+    # an existing output is not overwritten without --force
+    assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 3
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cut", ["truncate", "flip", "empty"])
+def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, capsys, cut):
+    packed = tmp_path / "slice.txt.tpz"
+    assert main(["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]) == 0
+    blob = packed.read_bytes()
+    damaged = {
+        "truncate": blob[:-100],
+        "flip": blob[:-50] + bytes([blob[-50] ^ 1]) + blob[-49:],
+        "empty": b"",
+    }[cut]
+    packed.write_bytes(damaged)
+    capsys.readouterr()
+    restored = tmp_path / "restored.txt"
+    code = main(["data", "decompress", str(packed), "-o", str(restored), "-q"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith("tomoprune: error:") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not restored.exists()
+
+
+def test_missing_text_file_is_a_one_line_error(tmp_path, capsys):
+    code = main(["reproduce", "mdl", "--text", str(tmp_path / "nope.txt"), "--out", str(tmp_path)])
+    assert code == 3
+    assert "not found" in capsys.readouterr().err
