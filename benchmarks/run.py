@@ -8,7 +8,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("solver", "weight_level", "training", "end_to_end")
+BENCHMARKS = ("solver", "weight_level", "training", "end_to_end", "concurrency")
 
 
 def main() -> int:

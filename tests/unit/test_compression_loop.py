@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from tomoprune import config as cfg
-from tomoprune.methods.neuron.method import keep_count
 from tomoprune.engine.runner import build_loop
+from tomoprune.methods.neuron.method import keep_count
 from tomoprune.records.io import read_csv
 from tomoprune.records.run_dir import RunDirectory
 

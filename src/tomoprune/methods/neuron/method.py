@@ -16,6 +16,7 @@ from torch import nn
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 from tomoprune.models.surgery import (
     WEIGHTED,
     apply_plan,
@@ -23,7 +24,6 @@ from tomoprune.models.surgery import (
     removal_plan,
     unit_count,
 )
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,9 +37,9 @@ class NeuronPruningParams:
 
     fraction: float = 0.1  # share of the current width removed per cycle
     min_width: int = 10  # stop once the width is at or below this
-    keep_rule: Literal["largest", "below_quantile"] = "largest"
+    keep_rule: Literal["largest", "below_quantile"] = "largest"  # see the class docstring
     layer: int = 0  # which prunable layer (index into models.surgery.prunable_layers)
-    seed: int = 42424242
+    seed: int = 42424242  # seed of the method's random draws (measurements, random scores)
     # reference: numpy re-seeded with ``seed`` before every random draw
     reseed_each_cycle: bool = False
 
@@ -48,19 +48,19 @@ class NeuronPruningParams:
 class DTCParams(NeuronPruningParams):
     """Inverse compressed sensing settings (lambda, measurement count, solver)."""
 
-    lam: float = 0.3
-    measurement_fraction: float = 0.1
+    lam: float = 0.3  # l1 weight (lambda) of the compressed-sensing solve
+    measurement_fraction: float = 0.1  # measurements per unit: n = fraction x width
     # "reference": n = int(m * (1 - (1 - fraction))) as the notebook computed it (one short
     # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
     measurement_rule: Literal["reference", "round"] = "round"
-    solver: str = "native"
+    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
     # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
     # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
     # the norms of its reconstructed incoming row and outgoing column
     variant: Literal["rays", "weight_level"] = "rays"
     # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
     weight_level_lam: float | None = None
-    weight_level_lam_ratio: float = 0.01
+    weight_level_lam_ratio: float = 0.01  # see weight_level_lam
 
 
 def keep_count(width: int, fraction: float) -> int:
@@ -212,5 +212,6 @@ for _name, _params, _summary in (
             default_model="mlp",
             summary=_summary,
             family="neuron-pruning",
+            validate=validate,
         )
     )
