@@ -17,6 +17,7 @@ BENCHMARKS = (
     "sweep",
     "greedy",
     "codec",
+    "concurrency",
 )
 
 

@@ -216,7 +216,7 @@ class Compressor:
         from tomoprune.config import TrainConfig
         from tomoprune.engine.compress import CompressionLoop
         from tomoprune.engine.task import Task
-        from tomoprune.records.run_dir import RunDirectory
+        from tomoprune.records.writer import RunRecorder
 
         train = TrainConfig(batch_size=batch_size, steps_per_cycle=steps_per_cycle, lr=lr)
         self.method.train = train
@@ -236,43 +236,32 @@ class Compressor:
             task=task,
             train=train,
             device=device,
-            run_dir=None if run_dir is None else RunDirectory(run_dir),
+            recorder=None if run_dir is None else RunRecorder(run_dir, self._header(train)),
             max_cycles=max_cycles,
             seed=seed,
         )
         loop.removal_record = self.record
-        if run_dir is not None:
-            self._write_config(Path(run_dir), train, "running")
         result = loop.run()
         self.model = result.model
         self.rows += result.rows
         self.measurements += result.measurements
         if run_dir is not None:
             self.save(run_dir)
-            self._write_config(Path(run_dir), train, "finished" if self.finished else "stopped")
         return result.rows
 
-    def _write_config(self, run_dir: Path, train: Any, status: str) -> None:
+    def _header(self, train: Any) -> dict[str, Any]:
         """``config.json`` of a run directory written by ``fit`` (readable by ``analyze``)."""
-        from tomoprune.records import schema
-        from tomoprune.records.io import atomic_write_json
-        from tomoprune.records.provenance import provenance
+        from tomoprune.records.writer import build_header
 
-        atomic_write_json(
-            run_dir / schema.CONFIG_FILE,
-            {
-                "format": "tomoprune.api-run/1",
-                "method": self.method.name,
-                "profile": "api",
-                "status": status,
-                "config": {
-                    "params": dataclasses.asdict(self.method.params),
-                    "train": dataclasses.asdict(train),
-                    "groups": self._original_groups,
-                },
-                "seeds": {"method_seed": self.method.params.seed},
-                "provenance": provenance(),
+        return build_header(
+            method=self.method.name,
+            profile="api",
+            config={
+                "params": dataclasses.asdict(self.method.params),
+                "train": dataclasses.asdict(train),
+                "groups": self._original_groups,
             },
+            seeds={"method_seed": self.method.params.seed},
         )
 
     def save(self, directory: str | Path, architecture: dict[str, Any] | None = None) -> Path:

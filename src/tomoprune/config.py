@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -26,14 +27,14 @@ REFERENCE_SEED = 42424242
 class DataConfig:
     """Which dataset, where it lives, and how the training split is carved."""
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
+    dataset: str = "mnist"  # mnist | fashion-mnist (IDX files) | digits (bundled, offline)
+    data_dir: str | None = None  # folder holding the IDX files (default: search, see README)
     # samples held out of the training split for validation/calibration (0 = none)
     validation_size: int = 0
     # training samples kept after the validation split (None = all the rest); the l0 family's
     # paper split is 45k train / 5k validation / 10k test
     train_size: int | None = None
-    split_seed: int = 0
+    split_seed: int = 0  # seed of the validation split
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,19 +45,19 @@ class ModelConfig:
     # the MLP's hidden widths: one int (the paper's one hidden layer) or several, first to last
     # (``--hidden 512,256,128``); a one-element list is stored as the int
     hidden: int | tuple[int, ...] = 512
-    bias: bool = False
-    input_batchnorm: bool = False
-    init_seed: int = REFERENCE_SEED
+    bias: bool = False  # biases in the Linear/Conv2d layers
+    input_batchnorm: bool = False  # a BatchNorm layer on the input
+    init_seed: int = REFERENCE_SEED  # seed of the weight initialisation and the loop's draws
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """How each training phase runs, including the reference-profile switches."""
 
-    batch_size: int = 512
-    steps_per_cycle: int = 200
-    lr: float = 1e-3
-    eval_batch_size: int = 512
+    batch_size: int = 512  # training samples per Adam step
+    steps_per_cycle: int = 200  # training steps before each compression (neuron pruning)
+    lr: float = 1e-3  # Adam learning rate
+    eval_batch_size: int = 512  # samples per forward pass when measuring accuracy and loss
     # reference: "batch" (log-softmax over the batch, then cross-entropy over classes again)
     log_softmax_dim: Literal["classes", "batch"] = "classes"
     # reference: a new Adam every cycle; corrected: Adam state carried, sliced with the neurons
@@ -67,7 +68,7 @@ class TrainConfig:
     restart_batches_each_cycle: bool = False
     # reference: mean of per-batch accuracies; corrected: correct / total
     accuracy: Literal["sample_weighted", "batch_mean"] = "sample_weighted"
-    data_seed: int = REFERENCE_SEED
+    data_seed: int = REFERENCE_SEED  # seed of the batch order
     # Adam kernel: "fused" (fastest on CPU) or "for_loop" (PyTorch's default on CPU, which the
     # published run used; rounding differs in the last bits)
     adam: Literal["fused", "foreach", "for_loop"] = "fused"
@@ -80,12 +81,12 @@ class TrainConfig:
 class RunConfig:
     """Everything that determines a run's numbers; saved verbatim in ``config.json``."""
 
-    method: str = "dtc"
-    profile: str = "corrected"
+    method: str = "dtc"  # see `tomoprune methods`
+    profile: str = "corrected"  # corrected | reference (as the published experiment ran)
     # the run's seed: init, data-order, split and method seeds derive from it (see SEED_KEYS);
     # seed 0 keeps each of them at its default (the published 42424242 where it has one)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | cuda:N
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -162,6 +163,10 @@ def parse_widths(value: Any, key: str = "model.hidden") -> int | tuple[int, ...]
     return widths[0] if len(widths) == 1 else tuple(widths)
 
 
+def _widths(hidden: int | tuple[int, ...]) -> tuple[int, ...]:
+    return hidden if isinstance(hidden, tuple) else (hidden,)
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
@@ -172,6 +177,9 @@ def _is_widths(annotation: Any) -> bool:
     """``int | tuple[int, ...]``: one width or several."""
     args = get_args(annotation)
     return len(args) == 2 and int in args and any(get_origin(a) is tuple for a in args)
+
+
+_KIND = {int: "an integer", float: "a number", str: "a string"}
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -208,7 +216,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return annotation(value)
         except (TypeError, ValueError):
             raise ConfigError(
-                f"The '{key}' setting must be a {annotation.__name__}. Got {value!r} instead."
+                f"The '{key}' setting must be {_KIND[annotation]}. Got {value!r} instead."
             ) from None
     if origin in (tuple, list):
         items = value if isinstance(value, (list, tuple)) else json.loads(str(value))
@@ -352,7 +360,100 @@ def resolve_run_config(
     config = apply_overrides(config, derived_seeds(config.seed), strict=False)
     config = apply_overrides(config, base)
     config = apply_overrides(config, overrides)
+    validate_run_config(config)
+    if spec.validate is not None:
+        spec.validate(config.params)
     return config
+
+
+# the command-line flag that sets a key directly (every key can also be set with --set)
+FLAGS = {
+    "data.dataset": "--dataset",
+    "data.data_dir": "--data-dir",
+    "model.name": "--model",
+    "model.hidden": "--hidden",
+    "device": "--device",
+}
+
+
+def invalid_setting(key: str, requirement: str, value: Any) -> ConfigError:
+    """The one sentence for a bad value: name, allowed range, value got, how to change it."""
+    how = f"{FLAGS[key]} or --set {key}=VALUE" if key in FLAGS else f"--set {key}=VALUE"
+    return ConfigError(
+        f"The '{key}' setting must be {requirement}. Got {value!r} instead; change it with {how}."
+    )
+
+
+def validate_run_config(config: RunConfig) -> None:
+    """Reject run settings that cannot give a meaningful run, before anything is written."""
+    train, data, model = config.train, config.data, config.model
+    checks = [
+        ("train.lr", math.isfinite(train.lr) and train.lr > 0, "a positive number", train.lr),
+        ("train.batch_size", train.batch_size >= 1, "at least 1", train.batch_size),
+        ("train.steps_per_cycle", train.steps_per_cycle >= 1, "at least 1", train.steps_per_cycle),
+        ("train.eval_batch_size", train.eval_batch_size >= 1, "at least 1", train.eval_batch_size),
+        ("train.data_seed", train.data_seed >= 0, "a non-negative integer", train.data_seed),
+        ("model.hidden", min(_widths(model.hidden)) >= 1, "at least 1", model.hidden),
+        ("model.init_seed", model.init_seed >= 0, "a non-negative integer", model.init_seed),
+        ("data.validation_size", data.validation_size >= 0, "0 or more", data.validation_size),
+        (
+            "data.train_size",
+            data.train_size is None or data.train_size >= 1,
+            "at least 1 (or none for all the rest)",
+            data.train_size,
+        ),
+        ("data.split_seed", data.split_seed >= 0, "a non-negative integer", data.split_seed),
+        ("data.dataset", bool(data.dataset), "a dataset name", data.dataset),
+    ]
+    for key, ok, requirement, value in checks:
+        if not ok:
+            raise invalid_setting(key, requirement, value)
+    if not config.device.strip():
+        raise invalid_setting("device", "cpu, cuda or cuda:N", config.device)
+    from tomoprune.data.datasets import DATASETS
+    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
+
+    load_builtin_models()
+    for registry, key, value in (
+        (MODEL_REGISTRY, "model.name", model.name),
+        (DATASETS, "data.dataset", data.dataset),
+    ):
+        try:
+            registry.get(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} Change it with {FLAGS[key]}.") from None
+
+
+def describe_fields(cls: type) -> dict[str, str]:
+    """One line of description per field of dataclass ``cls``, from the comments beside or
+    above each field in its source. The class that introduces a field describes it; a
+    subclass's comment (often a note on why it changes the default) is used only when the base
+    has none."""
+    import inspect
+    import re
+
+    described: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not is_dataclass(klass):
+            continue
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in lines[1:]:
+            text = line.strip()
+            if text.startswith("#"):
+                above.append(text.lstrip("# ").strip())
+                continue
+            match = re.match(r"(\w+)\s*:[^#]*?(?:#\s*(.*))?$", text)
+            if match and not text.startswith(("def ", "@", '"')):
+                parts = [*above, match.group(2) or ""]
+                description = " ".join(p for p in parts if p)
+                if description and not described.get(match.group(1)):
+                    described[match.group(1)] = description
+            above = []
+    return {f.name: described.get(f.name, "") for f in fields(cls)}
 
 
 def from_dict(data: dict[str, Any]) -> RunConfig:

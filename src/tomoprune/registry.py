@@ -6,6 +6,7 @@ component it used.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -33,12 +34,16 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        """Look ``name`` up, or raise a ConfigError listing the valid names."""
+        """Look ``name`` up, or raise a ConfigError naming the closest match and the valid names."""
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):
             valid = ", ".join(sorted(self._items)) or "(none registered)"
-            raise ConfigError(f"Unknown {self.kind} {name!r}. Valid names: {valid}.") from None
+            close = difflib.get_close_matches(str(name), list(self._items), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"Unknown {self.kind} {name!r}.{hint} Valid names: {valid}."
+            ) from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

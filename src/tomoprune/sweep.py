@@ -7,8 +7,6 @@ a parallel backend plugs in.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,39 +15,14 @@ import numpy as np
 
 from tomoprune import config as cfg
 from tomoprune.engine.progress import Reporter
-from tomoprune.engine.runner import run_experiment
-from tomoprune.errors import ConfigError
+from tomoprune.engine.runner import (  # noqa: F401  (re-exported for the sweeps package)
+    canonical_settings,
+    check_same_config,
+    run_experiment,
+)
 from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv, read_json
-
-
-def run_status(run_dir: Path) -> str | None:
-    """ "finished", "running"/"stopped" (resumable), or None when there is no run yet."""
-    path = run_dir / schema.CONFIG_FILE
-    return read_json(path).get("status") if path.is_file() else None
-
-
-def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config's dotted settings, with settings added since it was written filled in
-    with their defaults (every new setting's default keeps the old behaviour)."""
-    with contextlib.suppress(ConfigError):  # written by another version: compare as it is
-        saved = cfg.to_dict(cfg.from_dict(saved))
-    return cfg.flatten(json.loads(json.dumps(saved)))
-
-
-def check_same_config(run_dir: Path, config: cfg.RunConfig) -> None:
-    """Refuse to reuse or resume a run made with different settings."""
-    saved = canonical_settings(read_json(run_dir / schema.CONFIG_FILE).get("config") or {})
-    wanted = cfg.flatten(json.loads(json.dumps(cfg.to_dict(config))))
-    ignored = {"data.data_dir"}  # where the files live does not change the numbers
-    changed = sorted(
-        key for key in (set(saved) | set(wanted)) - ignored if saved.get(key) != wanted.get(key)
-    )
-    if changed:
-        raise ConfigError(
-            f"{run_dir} holds a run with other settings ({', '.join(changed[:4])}); "
-            "choose another --out or remove that run directory."
-        )
+from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv
+from tomoprune.records.writer import run_status  # noqa: F401  (re-exported)
 
 
 def run_sweep(
@@ -58,23 +31,26 @@ def run_sweep(
     *,
     reporter_factory: Callable[[], Reporter] = Reporter,
     announce: Callable[[str], None] = lambda message: None,
+    overwrite: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Path]:
-    """Run every named config into ``out_dir/<name>`` (reusing or resuming what exists)."""
+    """Run every named config into ``out_dir/<name>`` (reusing or resuming what exists;
+    ``overwrite`` starts each afresh; ``threads`` as in ``runtime.configure_threads``)."""
     run_dirs: dict[str, Path] = {}
     for name, config in configs.items():
         run_dir = out_dir / name
         run_dirs[name] = run_dir
-        status = run_status(run_dir)
+        status = run_status(run_dir) if not overwrite else None
         if status is not None:
             check_same_config(run_dir, config)
-        if status == "finished":
-            announce(f"{name}: finished run found in {run_dir}, reused")
-            continue
-        resume = status is not None and (run_dir / schema.CHECKPOINT_DIR).is_dir()
-        announce(f"{name}: {'resuming' if resume else 'running'} into {run_dir}")
-        run_experiment(
-            None if resume else config, run_dir, resume=resume, reporter=reporter_factory()
+        if status != "finished":
+            verb = "continuing" if status is not None else "running"
+            announce(f"{name}: {verb} into {run_dir}")
+        outcome = run_experiment(
+            config, run_dir, overwrite=overwrite, reporter=reporter_factory(), threads=threads
         )
+        if outcome.state == "reused":
+            announce(f"{name}: finished run found in {run_dir}, reused")
     return run_dirs
 
 

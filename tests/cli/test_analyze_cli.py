@@ -26,7 +26,8 @@ def tomoprune():
 @needs_reference
 def test_analyze_reference_prints_verdicts_and_writes_gibbs_json(tomoprune, tmp_path, capsys):
     out = tmp_path / "out"
-    assert tomoprune("analyze", "--reference", "--out", out, *FAST, "--no-figures") == 0
+    argv = ["analyze", "--reference", "--cross-pairs", "--out", out, *FAST, "--no-figures"]
+    assert tomoprune(*argv) == 0
     printed = capsys.readouterr().out
     assert "pearson r = 0.917" in printed and "pearson r = 0.941" in printed
     assert "size-only null" in printed and "no measurements.json" in printed
@@ -70,7 +71,13 @@ def test_not_a_run_dir_is_one_line_error_with_record_exit_code(tomoprune, tmp_pa
 def test_no_run_dir_and_bad_options_are_config_errors(tomoprune, tmp_path, capsys):
     assert tomoprune("analyze", "--out", tmp_path) == 2
     assert "RUN_DIR" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        tomoprune("analyze", tmp_path, "--out", tmp_path, "--binning", "nope")
-    with pytest.raises(SystemExit):
-        tomoprune("report", tmp_path, "--out", tmp_path, "--histogram-cycles", "a,b")
+    assert tomoprune("analyze", tmp_path, "--out", tmp_path, "--binning", "nope") == 2
+    assert tomoprune("report", tmp_path, "--out", tmp_path, "--histogram-cycles", "a,b") == 2
+
+
+def test_runs_are_not_cross_paired_unless_asked(tomoprune, tmp_path, capsys):
+    out = tmp_path / "a"
+    assert tomoprune("analyze", "--reference", "--out", out, *FAST, "--no-figures") == 0
+    doc = json.loads((out / "gibbs.json").read_text())
+    pairs = {(c["entropy_run"], c["accuracy_run"]) for c in doc["correlations"]}
+    assert pairs == {("reference-dtc", "reference-dtc")}

@@ -151,7 +151,9 @@ def test_missing_data_directory_is_a_data_error(tmp_path, capsys, monkeypatch):
     assert "tomoprune data download mnist" in err and len(err.splitlines()) == 1
 
 
-def test_an_existing_run_is_not_overwritten(tiny_idx_dir, tmp_path, capsys):
+def test_the_same_command_reuses_a_finished_run_and_other_settings_are_refused(
+    tiny_idx_dir, tmp_path, capsys
+):
     args = [
         "run",
         "--method",
@@ -166,8 +168,12 @@ def test_an_existing_run_is_not_overwritten(tiny_idx_dir, tmp_path, capsys):
         "--quiet",
     ]
     assert run(*args) == 0
-    assert run(*args) == 2
-    assert "--resume" in capsys.readouterr().err
+    before = (tmp_path / "r" / "cycles.csv").read_bytes()
+    assert run(*args) == 0  # finished: reused, nothing recomputed
+    assert (tmp_path / "r" / "cycles.csv").read_bytes() == before
+    assert run(*args, "--set", "method.fraction=0.2") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert run(*args, "--set", "method.fraction=0.2", "--overwrite") == 0
 
 
 def test_compare_runs_each_method_and_writes_the_side_by_side_table(tmp_path, capsys):
@@ -191,13 +197,31 @@ def test_compare_runs_each_method_and_writes_the_side_by_side_table(tmp_path, ca
     assert len(rows) == 6
     printed = capsys.readouterr().out
     assert str(out.resolve()) in printed.replace("\n", "")
+    # the report answers first: the verdict, then the method table
+    report = (out / "report" / "report.md").read_text()
+    assert report.index("kept the most accuracy") < report.index("| run | method |")
+    assert report.index("| run | method |") < report.index("## Detail")
+    assert "Not comparable" in report  # digits, corrected profile: not the paper's setting
+    run_dirs = [str(out / m) for m in ("dtc", "magnitude", "random")]
+    assert run("analyze", *run_dirs, "--out", str(tmp_path / "a"), "--no-figures") == 0
 
 
 def test_methods_lists_every_method_and_profile(capsys):
     assert run("methods") == 0
     printed = capsys.readouterr().out
-    for word in ("dtc", "magnitude", "random", "reference", "corrected", "method.lam"):
+    for word in ("dtc", "magnitude", "random", "reference", "corrected", "train.lr"):
         assert word in printed
+
+
+def test_methods_name_describes_only_that_methods_settings(capsys):
+    assert run("methods", "dtc") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "method.lam " in line]
+    assert lines and "lambda" in lines[0]  # the setting, its default and what it does
+    assert run("methods", "drr") == 0
+    printed = capsys.readouterr().out
+    assert "method.beta" in printed and "pmmp_" not in printed and "u0" not in printed
+    assert run("methods", "pmmp") == 0
+    assert "method.pmmp_lr" in capsys.readouterr().out
 
 
 def test_compare_refuses_to_reuse_runs_made_with_other_settings(tmp_path, capsys):

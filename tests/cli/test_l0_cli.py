@@ -44,6 +44,10 @@ def test_reproduce_l0_writes_the_table_and_an_export_per_method(tiny_idx_dir, tm
     assert (out / "runs" / "drr" / "cycles.csv").stat().st_mtime_ns == before
     assert read_csv(out / l0.TABLE_CSV) == rows
 
+    # every run directory the command wrote is one `analyze` accepts
+    run_dirs = [str(out / "runs" / method) for method in l0.METHODS]
+    assert main(["analyze", *run_dirs, "--out", str(tmp_path / "a"), "--no-figures"]) == 0
+
 
 def test_reproduce_l0_rejects_an_unknown_method_in_one_line(tmp_path, capsys):
     argv = ["reproduce", "l0", "--out", str(tmp_path), "--methods", "drr,dtc"]
@@ -55,7 +59,7 @@ def test_reproduce_l0_rejects_an_unknown_method_in_one_line(tmp_path, capsys):
 def test_reproduce_teacher_student_writes_table_and_figure(tmp_path, capsys):
     out = tmp_path / "ts"
     settings = [
-        "sizes=20,40", "test_size=50", "method.regularised_max_steps=20",
+        "sizes=20,40", "seeds=0", "test_size=50", "method.regularised_max_steps=20",
         "method.finetune_max_steps=10", "method.eval_every=5", "method.patience=2",
         "method.gradient_prune_samples=16",
     ]  # fmt: skip
@@ -71,3 +75,15 @@ def test_reproduce_teacher_student_writes_table_and_figure(tmp_path, capsys):
         ("40", "unregularised"),
     ]
     assert (out / "teacher_student.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (out / "teacher_student.md").read_text()
+    assert "Paper's expectation" in summary and "of 1 seeds" in summary
+    run_dirs = sorted(str(p.parent) for p in out.glob("*/config.json"))
+    assert len(run_dirs) == 4
+    for run_dir in run_dirs:  # complete records, read by `analyze`
+        for name in ("config.json", "cycles.csv", "summary.json", "model.safetensors"):
+            assert (out / run_dir / name).is_file(), name
+    assert main(["analyze", *run_dirs, "--out", str(tmp_path / "a"), "--no-figures"]) == 0
+    capsys.readouterr()
+    before = (out / run_dirs[0] / "cycles.csv").read_bytes()
+    assert main(argv) == 0  # the same command again reuses the finished students
+    assert (out / run_dirs[0] / "cycles.csv").read_bytes() == before

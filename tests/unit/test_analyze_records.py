@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -144,7 +145,35 @@ def test_missing_values_are_reported_and_dropped_but_the_rest_is_computed(tmp_pa
     assert primary["r"] is not None and len(pair["verdicts"]) == 7
     cycle7 = doc["runs"][0]["cycles"][6]["entropy"]["next_layer"]
     assert cycle7["value"] is None and "not finite" in cycle7["undefined_reason"]
-    assert len(doc["correlations"]) == 4  # 2 layers x 2 accuracy runs
+    assert len(doc["correlations"]) == 2  # 2 layers, each run only with itself
+
+
+def test_cross_pairs_only_when_asked_and_a_runs_numbers_do_not_depend_on_the_others(tmp_path):
+    dtc = make_run_dir(tmp_path / "dtc")
+    mag = make_run_dir(tmp_path / "mag", method="magnitude", measurements=False, seed=1)
+    alone = analyze_runs([dtc], FAST)
+    beside = analyze_runs([mag, dtc], FAST)
+    crossed = analyze_runs([dtc, mag], dataclasses.replace(FAST, cross_pairs=True))
+    assert len(beside["correlations"]) == 2 and len(crossed["correlations"]) == 4
+
+    def controls(doc):
+        return [
+            (c["layer"], c["controls"]["block_bootstrap"], c["controls"]["permutation"])
+            for c in doc["correlations"]
+            if c["accuracy_run"] == "dtc"
+        ]
+
+    assert controls(alone) == controls(beside) == controls(crossed)
+
+
+def test_correlations_over_few_cycles_are_flagged(tmp_path):
+    doc = analyze_runs([make_run_dir(tmp_path / "dtc")], FAST)
+    n = doc["correlations"][0]["correlations"]["pearson_smoothed"]["n_used"]
+    assert n < 20
+    flagged = analyze_runs([tmp_path / "dtc"], dataclasses.replace(FAST, min_points=n + 1))
+    assert all(c["too_few_points"] for c in flagged["correlations"])
+    assert "too few points" in flagged["correlations"][0]["verdicts"][0]
+    assert not any(c["too_few_points"] for c in doc["correlations"]) or n < 10
 
 
 def test_ray_statistics_use_scores_and_coefficients(tmp_path):

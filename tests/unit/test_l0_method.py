@@ -1,5 +1,7 @@
 """The l0 methods (rl1, drr, pmmp) through the one train-compress loop."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -93,12 +95,22 @@ def test_l0_run_defaults_follow_the_paper_setup():
 
 
 def test_regulariser_must_match_the_method():
-    config = cfg.resolve_run_config("drr", overrides={"method.regulariser": "pmmp"})
     with pytest.raises(ConfigError, match="--method pmmp"):
-        METHOD_REGISTRY.get("drr").build(config.params, config)
+        cfg.resolve_run_config("drr", overrides={"method.regulariser": "pmmp"})
+    config = cfg.resolve_run_config("drr")
+    wrong = dataclasses.replace(config.params, regulariser="pmmp")
+    with pytest.raises(ConfigError, match="--method pmmp"):
+        METHOD_REGISTRY.get("drr").build(wrong, config)
 
 
 def test_invalid_settings_are_rejected_with_the_setting_named():
-    config = cfg.resolve_run_config("drr", overrides={"method.smoothing": 1.5})
     with pytest.raises(ConfigError, match="'method.smoothing' setting must be in \\[0, 1\\)"):
-        METHOD_REGISTRY.get("drr").build(config.params, config)
+        cfg.resolve_run_config("drr", overrides={"method.smoothing": 1.5})
+
+
+def test_a_setting_of_another_method_is_rejected_not_ignored():
+    with pytest.raises(
+        ConfigError, match="'method.pmmp_lr' setting does not apply to --method drr"
+    ):
+        cfg.resolve_run_config("drr", overrides={"method.pmmp_lr": 0.1})
+    assert cfg.resolve_run_config("pmmp", overrides={"method.pmmp_lr": 0.1}).params.pmmp_lr == 0.1

@@ -54,7 +54,7 @@ def test_task_labels_are_the_teachers_outputs_split_for_validation():
 
 
 def test_experiment_trains_both_settings_for_every_size_through_the_loop(tmp_path):
-    config = TeacherStudentConfig(sizes=(30, 100), test_size=200, method_settings=FAST)
+    config = TeacherStudentConfig(sizes=(30, 100), seeds=(0,), test_size=200, method_settings=FAST)
     rows = run_teacher_student(config, tmp_path)
     assert [(r["size"], r["setting"]) for r in rows] == [
         (30, "regularised"),
@@ -75,7 +75,7 @@ def test_experiment_trains_both_settings_for_every_size_through_the_loop(tmp_pat
 
 
 def test_experiment_is_reproducible():
-    config = TeacherStudentConfig(sizes=(30,), test_size=100, method_settings=FAST)
+    config = TeacherStudentConfig(sizes=(30,), seeds=(0,), test_size=100, method_settings=FAST)
     first, second = run_teacher_student(config), run_teacher_student(config)
     for a, b in zip(first, second, strict=True):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=0, abs=0)

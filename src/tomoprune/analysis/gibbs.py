@@ -8,6 +8,8 @@ models, and writes ``gibbs.json`` (every number with the settings used) plus the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -74,7 +76,14 @@ class AnalysisSettings:
     alpha : float
         Significance level the verdicts use.
     seed : int
-        Seed of every random draw (permutations, bootstrap, nulls).
+        Seed of every random draw (permutations, bootstrap, nulls). Each run's draws come from
+        this seed and the run's own identity (its recorded config), so a run's numbers do not
+        change when other runs are analysed beside it.
+    cross_pairs : bool
+        Also correlate one run's entropy with another run's accuracy (the paper pairs the DTC
+        run's entropy with the random run's accuracy); by default each run only with itself.
+    min_points : int
+        Correlations over fewer cycles than this are flagged as too short to mean much.
     histogram_indices : tuple of int
         0-based positions (in the DTC run's cycle list) of the measurement histograms; the
         paper's figure uses 5, 10, 15 and 20.
@@ -99,6 +108,8 @@ class AnalysisSettings:
     partial_degree: int = 1
     alpha: float = 0.05
     seed: int = 0
+    cross_pairs: bool = False
+    min_points: int = 10
     histogram_indices: tuple[int, ...] = (5, 10, 15, 20)
     zoom_sparsity: float = 0.8
     figures: bool = True
@@ -112,7 +123,24 @@ class AnalysisSettings:
             raise ConfigError(f"The 'frac' LOWESS setting must be in (0, 1]. Got {self.frac}.")
         for name in ("n_permutations", "n_bootstrap", "n_null_draws"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"The {name!r} analysis setting must be at least 1.")
+                raise ConfigError(
+                    f"The {name!r} analysis setting must be at least 1. Got "
+                    f"{getattr(self, name)} instead."
+                )
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(
+                f"The 'alpha' significance level must be in (0, 1). Got {self.alpha} instead."
+            )
+        if self.block_length is not None and self.block_length < 1:
+            raise ConfigError(
+                f"The 'block_length' bootstrap setting must be at least 1. Got "
+                f"{self.block_length} instead."
+            )
+        if self.partial_degree < 0:
+            raise ConfigError(
+                f"The 'partial_degree' setting must be 0 or more. Got {self.partial_degree} "
+                "instead."
+            )
 
     def entropy(self, layer: str) -> EntropySettings:
         return self.previous_layer if layer == "previous_layer" else self.next_layer
@@ -332,6 +360,12 @@ def _pair_entry(
         "size_null": null_entries,
     }
     summary = [verdicts.headline(primary, what)]
+    short = primary.n_used < settings.min_points
+    if short:
+        summary[0] += (
+            f" Only {primary.n_used} cycles (fewer than {settings.min_points}): too few points "
+            "for this correlation or its interval to mean much."
+        )
     summary += [
         controls[k]["verdict"]
         for k in ("permutation", "block_bootstrap", "differences", "partial_given_sparsity")
@@ -345,6 +379,7 @@ def _pair_entry(
         "accuracy_method": run_a.method,
         "description": what,
         "n_common_cycles": int(pair.cycles.size),
+        "too_few_points": short,
         "sparsity_mismatch_cycles": list(pair.mismatched_cycles),
         "correlations": correlations,
         "primary": primary_key,
@@ -433,20 +468,46 @@ def analyze_records(runs: Sequence[RunRecords], settings: AnalysisSettings) -> A
             "entropy, correlation, control or null model can be computed; accuracy curves are "
             "still drawn."
         )
-    seeds = np.random.SeedSequence(settings.seed)
     for ra in sources:
-        rng = np.random.default_rng(seeds.spawn(1)[0])
+        rng = _rng(settings.seed, ra.run, "nulls")
         for key, null in _null_models(ra, settings, rng).items():
             layer, kind = key.split("/")
             result.nulls[(ra.run.name, layer, kind)] = null
     for ra in sources:
         for layer in MEASUREMENT_LAYERS:
             for run_a in runs:
-                rng = np.random.default_rng(seeds.spawn(1)[0])
+                if run_a is not ra.run and not settings.cross_pairs:
+                    continue
+                rng = _rng(settings.seed, ra.run, layer, run_a)
                 result.correlations.append(
                     _pair_entry(ra, run_a, layer, result.nulls, settings, rng)
                 )
     return result
+
+
+def run_identity(run: RunRecords) -> int:
+    """A stable number from what the run is (its resolved settings and seeds), not where it sits
+    in a list, what its directory is called or which machine ran it."""
+    config = run.config
+    what = {
+        "method": run.method,
+        "settings": config.get("config"),
+        "seeds": config.get("seeds"),
+        "source": config.get("source"),
+    }
+    if what["settings"] is None:  # records of another layout: all but status and provenance
+        what["settings"] = {k: v for k, v in config.items() if k not in ("status", "provenance")}
+    text = json.dumps(what, sort_keys=True, default=str)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def _rng(seed: int, run: RunRecords, purpose: str, other: RunRecords | None = None):
+    """The generator of one run's (or one pair's) draws: the analysis seed, the run's identity
+    and what the draws are for."""
+    words = [seed, run_identity(run), int.from_bytes(purpose.encode(), "big") % (1 << 63)]
+    if other is not None:
+        words.append(run_identity(other))
+    return np.random.default_rng(np.random.SeedSequence(words))
 
 
 def plain(value: Any) -> Any:

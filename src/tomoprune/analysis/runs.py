@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv, read_json
+from tomoprune.records.io import read_csv, read_json
 from tomoprune.records.schema import (
     CONFIG_FILE,
     CYCLE_COLUMNS,
@@ -459,10 +459,15 @@ def _list_or_none(v: np.ndarray | None) -> list[float] | None:
 
 
 def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
-    """Write ``config.json``, ``cycles.csv`` and (when present) ``measurements.json``."""
+    """Write ``config.json``, ``cycles.csv``, ``summary.json`` and (when present)
+    ``measurements.json`` through the run record writer's files (``RunDirectory``)."""
+    from tomoprune.records.run_dir import RunDirectory
+    from tomoprune.records.writer import summarize
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / CONFIG_FILE, records.config)
+    directory = RunDirectory(out)
+    directory.write_config(records.config)
     names = list(CYCLE_COLUMNS) + [c for c in records.columns if c not in CYCLE_COLUMNS]
     ints = {"cycle", "width", "parameters", "nonzero_parameters", "train_steps"}
     rows = []
@@ -472,11 +477,13 @@ def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
             v = float(records.columns.get(c, np.full(records.cycle.size, np.nan))[i])
             row[c] = None if not math.isfinite(v) else (int(v) if c in ints else v)
         rows.append(row)
-    atomic_write_csv(out / CYCLES_FILE, names, rows)
+    directory.write_cycles(rows)
+    directory.write_summary(
+        summarize(records.config, rows, records.config.get("status", "finished"))
+    )
     if records.measurements is not None:
-        doc = {
-            "layers": list(MEASUREMENT_LAYERS),
-            "cycles": [
+        directory.write_measurements(
+            [
                 {
                     "cycle": m.cycle,
                     "width_before": m.width_before,
@@ -486,9 +493,8 @@ def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
                     "scores": _list_or_none(m.scores),
                 }
                 for m in records.measurements
-            ],
-        }
-        atomic_write_json(out / MEASUREMENTS_FILE, doc)
+            ]
+        )
     return out
 
 

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from tomoprune import __version__
 from tomoprune.errors import TomopruneError
 
 EXIT_INTERRUPTED = 130
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the fix (no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"tomoprune: error: {message} (see `{self.prog} --help`).\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         sweep_cmd,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tomoprune",
         description="Compress neural networks while they train, and measure what it cost.",
     )
@@ -48,19 +57,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1-5 a TomopruneError, 130 Ctrl-C)."""
+    from tomoprune.runtime import prepare_thread_pools
+
+    prepare_thread_pools()  # before torch starts its thread pools
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        with warnings.catch_warnings():
+            quiet_library_warnings()
+            return int(args.func(args) or 0)
     except TomopruneError as exc:
         print(f"tomoprune: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(
-            "tomoprune: interrupted; finished cycles are saved (resume with --resume RUN_DIR).",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt as exc:
+        print(f"tomoprune: {interrupted_message(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def interrupted_message(exc: KeyboardInterrupt) -> str:
+    """Where the finished work is and how to go on (the real path, not a placeholder)."""
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is None:
+        return "interrupted before any run started; nothing was written."
+    cycles = getattr(exc, "cycles", 0)
+    return (
+        f"interrupted; {cycles} finished cycle(s) saved in {run_dir.resolve()}; run the same "
+        "command again to continue from there, or add --overwrite to start afresh."
+    )
+
+
+def quiet_library_warnings() -> None:
+    """Hide library warnings a user cannot act on; what matters is said in our own errors."""
+    for module in ("torch", "sklearn", "statsmodels", "cvxpy", "matplotlib", "numpy", "scipy"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
 
 
 if __name__ == "__main__":

@@ -40,28 +40,85 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="the recorded run (default: $TOMOPRUNE_REFERENCE or ../shared/reference)",
     )
     g = p.add_argument_group("entropy")
-    g.add_argument("--binning", default="paper", choices=BINNINGS.names(), help="bin strategy")
-    g.add_argument("--bins", type=int, default=50, help="bins for --binning fixed_count")
-    g.add_argument("--formula", default="paper_epsilon", choices=FORMULAS)
-    g.add_argument("--base-previous", default="2", choices=sorted(BASES), help="log base")
-    g.add_argument("--base-next", default="e", choices=sorted(BASES), help="log base")
+    g.add_argument(
+        "--binning",
+        default="paper",
+        choices=BINNINGS.names(),
+        help="bin edges: paper (fixed -50..50 step 0.2) or a data-driven rule "
+        "(default %(default)s)",
+    )
+    g.add_argument(
+        "--bins", type=int, default=50, help="bins for --binning fixed_count (default 50)"
+    )
+    g.add_argument(
+        "--formula",
+        default="paper_epsilon",
+        choices=FORMULAS,
+        help="paper_epsilon: -sum p log(p + 1e-10) as the paper; exact: -sum p log p "
+        "(default %(default)s)",
+    )
+    g.add_argument(
+        "--base-previous",
+        default="2",
+        choices=sorted(BASES),
+        help="log base of the previous-layer entropy (default %(default)s)",
+    )
+    g.add_argument(
+        "--base-next",
+        default="e",
+        choices=sorted(BASES),
+        help="log base of the next-layer entropy (default %(default)s)",
+    )
     g = p.add_argument_group("correlation and controls")
-    g.add_argument("--method", default="pearson", choices=("pearson", "spearman"))
+    g.add_argument(
+        "--method",
+        default="pearson",
+        choices=("pearson", "spearman"),
+        help="correlation coefficient (default %(default)s)",
+    )
     g.add_argument("--frac", type=float, default=0.3, help="LOWESS span (paper 0.3)")
     g.add_argument(
         "--raw-accuracy", action="store_true", help="correlate with raw, not LOWESS, accuracy"
     )
-    g.add_argument("--permutations", type=int, default=2000)
+    g.add_argument(
+        "--permutations",
+        type=int,
+        default=2000,
+        help="shuffles of the permutation test (default %(default)s)",
+    )
     g.add_argument("--bootstrap", type=int, default=2000, help="moving-block bootstrap resamples")
     g.add_argument("--block-length", type=int, default=None, help="default round(n ** (1/3))")
-    g.add_argument("--confidence", type=float, default=0.95)
+    g.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="level of the bootstrap interval (default %(default)s)",
+    )
     g.add_argument("--null-draws", type=int, default=500, help="null vectors per cycle")
     g.add_argument(
         "--null-scale", type=float, default=None, help="scale of the fixed-scale null model"
     )
     g.add_argument("--partial-degree", type=int, default=1, help="polynomial in sparsity")
     g.add_argument("--alpha", type=float, default=0.05, help="significance level of verdicts")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random draws; each run's draws also depend on its own config, so "
+        "its numbers do not change with what else is analysed (default %(default)s)",
+    )
+    g.add_argument(
+        "--cross-pairs",
+        action="store_true",
+        help="also correlate one run's entropy with another run's accuracy (as the paper pairs "
+        "the DTC entropy with the random run's accuracy); default: each run with itself",
+    )
+    g.add_argument(
+        "--min-points",
+        type=int,
+        default=10,
+        help="flag correlations over fewer cycles than this (default %(default)s)",
+    )
     g = p.add_argument_group("figures")
     g.add_argument(
         "--histogram-cycles",
@@ -71,7 +128,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="0-based cycle positions of the measurement histograms",
     )
     g.add_argument("--zoom-sparsity", type=float, default=0.8, help="start of the close-up")
-    g.add_argument("--no-figures", action="store_true")
+    g.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,6 +171,8 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
         partial_degree=args.partial_degree,
         alpha=args.alpha,
         seed=args.seed,
+        cross_pairs=args.cross_pairs,
+        min_points=args.min_points,
         histogram_indices=tuple(args.histogram_cycles),
         zoom_sparsity=args.zoom_sparsity,
         figures=not args.no_figures,
@@ -121,6 +180,9 @@ def settings_from_args(args: argparse.Namespace) -> AnalysisSettings:
 
 
 def _run_dirs(args: argparse.Namespace) -> list[Path]:
+    from tomoprune.cli.common import output_dir
+
+    output_dir(args.out, create=False)
     dirs = [Path(d) for d in args.run_dirs]
     if args.reference:
         from tomoprune.analysis.runs import reference_run_dirs

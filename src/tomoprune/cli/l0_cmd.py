@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tomoprune import config as cfg
-from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
 from tomoprune.reproduce import l0
 
 # table column -> header shown on the console (short, so the table fits 80 columns)
@@ -76,9 +75,8 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
 
 
 def l0_command(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     methods = l0.parse_methods(args.methods)
+    out = output_dir(args.out)
     say = (lambda message: None) if args.quiet else console().print
     run_dirs = l0.run_methods(
         args.data_dir,
@@ -105,9 +103,8 @@ def l0_command(args: argparse.Namespace) -> int:
 
 
 def teacher_student_command(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     config = l0.teacher_student_config(cfg.parse_set_options(args.overrides))
+    out = output_dir(args.out)
     rows, figure = l0.run_teacher_student_figure(config, out)
     if args.quiet:
         print(out)
@@ -116,7 +113,26 @@ def teacher_student_command(args: argparse.Namespace) -> int:
     shown = [{h: _number(row[k]) for k, h in TEACHER_STUDENT_COLUMNS.items()} for row in rows]
     headers = list(TEACHER_STUDENT_COLUMNS.values())
     out_console.print(rows_table("Teacher-student: test loss", shown, headers))
-    out_console.print(f"Figure: {figure.resolve()}")
+    verdicts = [
+        {
+            "samples": v["size"],
+            "regularised": v["regularised_mean"],
+            "unregularised": v["unregularised_mean"],
+            "regularised better": f"{v['regularised_better']} of {v['seeds']} seeds",
+        }
+        for v in l0.teacher_student_verdicts(rows)
+    ]
+    out_console.print(
+        rows_table(
+            "mean test loss over seeds",
+            verdicts,
+            ["samples", "regularised", "unregularised", "regularised better"],
+        )
+    )
+    out_console.print(f"Paper's expectation: {l0.TEACHER_STUDENT_EXPECTATION}.")
+    out_console.print(
+        f"Figure: {figure.resolve()}  Summary: {(out / l0.TEACHER_STUDENT_SUMMARY).resolve()}"
+    )
     return 0
 
 

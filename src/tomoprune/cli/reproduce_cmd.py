@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 
 from tomoprune import config as cfg
-from tomoprune.analysis.comparison import correlation_comparison
 from tomoprune.cli import l0_cmd, mdl_cmd, width_cmd
-from tomoprune.cli.common import add_quiet, console, reporter_for, rows_table
+from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
 from tomoprune.errors import ConfigError
 from tomoprune.records.io import atomic_write_csv
 from tomoprune.report.build import write_report
 from tomoprune.reproduce import table1
+from tomoprune.reproduce.correlations import correlation_comparison
 
 CORRELATION_COLUMNS = ["accuracy_method", "quantity", "published", "reference_recomputed", "ours"]
 
@@ -58,8 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def table1_command(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out)
     say = (lambda message: None) if args.quiet else console().print
     run_dirs = table1.run_methods(
         args.data_dir,

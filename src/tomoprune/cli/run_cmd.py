@@ -7,7 +7,15 @@ import dataclasses
 from pathlib import Path
 
 from tomoprune import config as cfg
-from tomoprune.cli.common import add_quiet, console, format_cell, reporter_for, rows_table
+from tomoprune.cli.common import (
+    add_quiet,
+    add_threads,
+    console,
+    format_cell,
+    reporter_for,
+    rows_table,
+    threads_from_args,
+)
 from tomoprune.engine.runner import run_experiment
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
@@ -19,19 +27,57 @@ from tomoprune.sweep import run_sweep, write_comparison
 SUMMARY_COLUMNS = ["cycle", "width", "sparsity", "test_accuracy", "train_loss", "train_seconds"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="train a model while compressing it; write a run directory",
-        description="Train-compress one model. Every setting can be changed with --set "
-        "KEY=VALUE (see `tomoprune methods` for the keys); --resume continues an interrupted run.",
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead")
+    return value
+
+
+def catalogue() -> str:
+    """Methods, models and datasets with their defaults, for ``run --help``."""
+    from tomoprune.data.datasets import DATASETS
+    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
+
+    load_builtin_methods()
+    load_builtin_models()
+    defaults = cfg.RunConfig()
+    lines = ["methods (default model; `tomoprune methods NAME` lists its settings):"]
+    for name in METHOD_REGISTRY.names():
+        spec = METHOD_REGISTRY.get(name)
+        lines.append(f"  {name:<10} {spec.summary} ({spec.default_model})")
+    lines.append(f"models: {', '.join(MODEL_REGISTRY.names())}")
+    lines.append(
+        f"datasets: {', '.join(DATASETS.names())} (default {defaults.data.dataset}; digits is "
+        "bundled and works offline, the others need their IDX files: `tomoprune data`)"
     )
-    parser.add_argument("--method", help="compression method (see `tomoprune methods`)")
-    parser.add_argument("--dataset", help="mnist, fashion-mnist or digits (bundled, offline)")
-    parser.add_argument("--data-dir", help="directory holding the dataset's IDX files")
-    parser.add_argument("--model", help="model name (mlp, lenet300, lenet5, resnet)")
+    lines.append(
+        f"defaults: --dataset {defaults.data.dataset} --hidden {defaults.model.hidden} "
+        f"--profile {defaults.profile} --device {defaults.device}, train.lr="
+        f"{defaults.train.lr}, train.batch_size={defaults.train.batch_size}, "
+        f"train.steps_per_cycle={defaults.train.steps_per_cycle} (the l0 methods change "
+        "some: see `tomoprune methods NAME`)"
+    )
+    lines.append(
+        "An interrupted or stopped run continues when the same command is run again; "
+        "--overwrite starts it afresh."
+    )
+    return "\n".join(lines)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``compare`` share."""
     parser.add_argument(
-        "--hidden", help="hidden width(s) of the MLP: 512, or 512,256,128 for several layers"
+        "--dataset", help="mnist (default), fashion-mnist or digits (bundled, offline)"
+    )
+    parser.add_argument("--data-dir", help="directory holding the dataset's IDX files")
+    parser.add_argument("--model", help="mlp, lenet300, lenet5 or resnet (default: the method's)")
+    parser.add_argument(
+        "--hidden",
+        help="hidden width(s) of the MLP: 512 (default), or 512,256,128 for several layers",
     )
     parser.add_argument(
         "--groups",
@@ -58,9 +104,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="overrides",
         help="override one setting, e.g. train.lr=0.001 or method.lam=0.3 (repeatable)",
     )
-    parser.add_argument("--max-cycles", type=int, help="stop after this many cycles (resumable)")
-    parser.add_argument("--out", help="run directory to create")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove the records already in the output directory and start afresh",
+    )
+    add_threads(parser)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train a model while compressing it; write a run directory",
+        description="Train-compress one model. Every setting can be changed with --set "
+        "KEY=VALUE (see `tomoprune methods NAME` for the keys).",
+        epilog=catalogue(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--method", help="compression method, e.g. dtc, magnitude, random, drr (see below)"
+    )
+    _add_run_options(parser)
+    parser.add_argument(
+        "--max-cycles",
+        type=_positive_int,
+        help="stop after this many cycles (the same command later continues)",
+    )
+    parser.add_argument("--out", help="run directory to create (or to continue)")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue RUN_DIR with the settings it was started with"
+    )
     add_quiet(parser)
     parser.set_defaults(func=run_command)
 
@@ -68,23 +141,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="run several methods on the same data and settings; print them side by side",
         description="Each method runs into OUT/<method>/ (finished runs are reused, interrupted "
-        "ones resumed); OUT/comparison.csv and comparison.md hold the side-by-side table.",
+        "ones continued); OUT/comparison.csv and comparison.md hold the side-by-side table and "
+        "OUT/report/ the report.",
+        epilog=catalogue(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument(
         "--methods", required=True, help="comma-separated method names, e.g. dtc,magnitude,random"
     )
-    for flag in ("--dataset", "--data-dir", "--model", "--device", "--config"):
-        compare.add_argument(flag)
-    compare.add_argument("--hidden")
-    compare.add_argument("--groups")
-    compare.add_argument("--selection", choices=("per_group", "global"))
-    compare.add_argument("--profile", choices=cfg.profile_names())
-    compare.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
+    _add_run_options(compare)
     compare.add_argument("--out", required=True, help="output directory")
     add_quiet(compare)
     compare.set_defaults(func=compare_command)
 
-    methods = subparsers.add_parser("methods", help="list methods, profiles and their settings")
+    methods = subparsers.add_parser(
+        "methods",
+        help="list the methods; `methods NAME` describes one method's settings",
+        description="Without NAME: every method, the profiles and the run settings. With NAME: "
+        "that method's settings, each with its default and what it does.",
+    )
+    methods.add_argument("name", nargs="?", metavar="NAME", help="a method, e.g. dtc or drr")
     methods.set_defaults(func=methods_command)
 
 
@@ -114,8 +190,11 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
 
 def run_command(args: argparse.Namespace) -> int:
     if args.resume:
-        if args.method or args.out or args.overrides or args.config:
-            raise ConfigError("--resume takes the run directory only; its config.json is reused.")
+        if args.method or args.out or args.overrides or args.config or args.overwrite:
+            raise ConfigError(
+                "--resume takes the run directory only (its config.json is reused); or run the "
+                "command that started it again."
+            )
         config, out = None, args.resume
     else:
         if not args.out:
@@ -125,29 +204,46 @@ def run_command(args: argparse.Namespace) -> int:
         config,
         out,
         resume=bool(args.resume),
+        overwrite=args.overwrite,
         reporter=reporter_for(args),
         max_cycles=args.max_cycles,
+        threads=threads_from_args(args),
     )
     if args.quiet:
         print(outcome.run_dir)
         return 0
     out_console = console()
-    rows = outcome.result.rows
+    rows = outcome.rows
     shown = rows if len(rows) <= 40 else rows[:5] + rows[-30:]
-    out_console.print(
-        rows_table(f"{outcome.config.method} ({outcome.config.profile})", shown, SUMMARY_COLUMNS)
-    )
+    columns = list(SUMMARY_COLUMNS)
     summary = outcome.summary
-    state = "finished" if summary["finished"] else "stopped (continue with --resume)"
+    if "compression_ratio" in summary:  # weight-level methods: zeros, not removed units
+        columns[2:3] = ["sparsity", "nonzero_parameters", "compression_ratio"]
+    out_console.print(
+        rows_table(f"{outcome.config.method} ({outcome.config.profile})", shown, columns)
+    )
+    state = {
+        "finished": "finished",
+        "stopped": "stopped (run the same command again to continue)",
+    }.get(summary.get("status", ""), summary.get("status", ""))
+    if outcome.state == "reused":
+        state = "already finished in this directory (nothing recomputed; --overwrite reruns it)"
+    weights = ""
+    if summary.get("compression_ratio") is not None:
+        weights = (
+            f", {summary['weight_sparsity']:.1%} of weights zero (compression ratio "
+            f"{summary['compression_ratio']:.1f})"
+        )
     out_console.print(
         f"[bold]{summary['method']}[/bold] {state}: {summary['cycles']} cycles, final width "
-        f"{summary['final_width']}, test accuracy {format_cell(summary['final_test_accuracy'])}, "
-        f"train {summary['train_seconds']:.1f}s, prune {summary['prune_seconds']:.1f}s"
+        f"{summary['final_width']}{weights}, test accuracy "
+        f"{format_cell(summary['final_test_accuracy'])}, train {summary['train_seconds']:.1f}s, "
+        f"prune {summary['prune_seconds']:.1f}s"
     )
     cost = cost_line(summary)
     if cost:
         out_console.print(cost)
-    out_console.print(f"Results: {outcome.run_dir.resolve()}")
+    out_console.print(f"Results: {Path(outcome.run_dir).resolve()}")
     return 0
 
 
@@ -181,7 +277,18 @@ def compare_command(args: argparse.Namespace) -> int:
         configs[name] = config_from_args(args)
     out = Path(args.out)
     say = (lambda message: None) if args.quiet else console().print
-    run_dirs = run_sweep(configs, out, reporter_factory=lambda: reporter_for(args), announce=say)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"The '--out' option must name a directory; {out} is a file. Choose another --out."
+        )
+    run_dirs = run_sweep(
+        configs,
+        out,
+        reporter_factory=lambda: reporter_for(args),
+        announce=say,
+        overwrite=args.overwrite,
+        threads=threads_from_args(args),
+    )
     rows = write_comparison(out, run_dirs)
     report = report_step(out, run_dirs)
     if args.quiet:
@@ -217,20 +324,46 @@ def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:
 def methods_command(args: argparse.Namespace) -> int:
     load_builtin_methods()
     out = console()
+    if args.name:
+        spec = METHOD_REGISTRY.get(args.name)
+        out.print(
+            f"[bold]{spec.name}[/bold] ({spec.family}, default model {spec.default_model}): "
+            f"{spec.summary}"
+        )
+        out.print("settings (--set method.KEY=VALUE; default, then what it does):")
+        _print_settings(out, "method.", spec.params_type, spec.settings)
+        defaults = dict(spec.run_defaults)
+        if defaults:
+            shown = ", ".join(f"{k}={v}" for k, v in defaults.items())
+            out.print(f"run defaults of this method: {shown}")
+        out.print("run settings: `tomoprune methods` lists them.")
+        return 0
     for name in METHOD_REGISTRY.names():
         spec = METHOD_REGISTRY.get(name)
         out.print(
             f"[bold]{name}[/bold] ({spec.family}, default model {spec.default_model}): "
             f"{spec.summary}"
         )
-        for field in dataclasses.fields(spec.params_type):
-            out.print(f"    method.{field.name} = {field.default!r}")
+    out.print("`tomoprune methods NAME` lists a method's settings.")
     out.print("[bold]profiles[/bold]")
     for profile, switches in cfg.PROFILES.items():
         shown = ", ".join(f"{k}={v}" for k, v in switches.items()) or "(the defaults)"
         out.print(f"    {profile}: {shown}")
-    out.print("[bold]run settings[/bold] (with their defaults)")
-    for key, value in cfg.flatten(cfg.to_dict(cfg.RunConfig())).items():
-        if not key.startswith("method"):
-            out.print(f"    {key} = {value!r}")
+    out.print("[bold]run settings[/bold] (--set KEY=VALUE; default, then what it does)")
+    for prefix, section in (
+        ("data.", cfg.DataConfig),
+        ("model.", cfg.ModelConfig),
+        ("train.", cfg.TrainConfig),
+    ):
+        _print_settings(out, prefix, section, ())
     return 0
+
+
+def _print_settings(out, prefix: str, cls: type, only: tuple[str, ...]) -> None:
+    descriptions = cfg.describe_fields(cls)
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        if only and field.name not in only:
+            continue
+        key = f"{prefix}{field.name} = {getattr(defaults, field.name)!r}"
+        out.print(f"    {key:<44} {descriptions[field.name]}", highlight=False, soft_wrap=True)

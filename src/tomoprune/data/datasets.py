@@ -283,15 +283,19 @@ def train_validation_split(
     """
     n = len(dataset.train_y)
     if not 0 < n_validation < n:
+        suggestion = max(1, n // 10)
         raise ConfigError(
-            f"The validation size must be between 1 and {n - 1} for {dataset.name} "
-            f"({n} training samples). Got {n_validation} instead."
+            f"The 'data.validation_size' setting must be between 1 and {n - 1} for "
+            f"{dataset.name} ({n} training samples). Got {n_validation} instead; change it with "
+            f"--set data.validation_size=VALUE (e.g. {suggestion}) and --set "
+            "data.train_size=none (all the rest)."
         )
     rest = n - n_validation
     if n_train is not None and not 0 < n_train <= rest:
         raise ConfigError(
-            f"The train size must be between 1 and {rest} for {dataset.name} ({n} training "
-            f"samples, {n_validation} for validation). Got {n_train} instead."
+            f"The 'data.train_size' setting must be between 1 and {rest} for {dataset.name} "
+            f"({n} training samples, {n_validation} for validation). Got {n_train} instead; "
+            "change it with --set data.train_size=VALUE (none: all the rest)."
         )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val_indices = order[:n_validation].sort().values

@@ -61,6 +61,8 @@ def read_idx_bytes(path: str | os.PathLike[str], *, fix: str = DEFAULT_FIX) -> b
         data = path.read_bytes()
     except OSError as exc:
         raise _fail(path, f"cannot be read ({exc.strerror or exc})", fix) from None
+    if not data:
+        raise _fail(path, "the file is empty (0 bytes)", fix)
     return gunzip_if_compressed(data, path, fix=fix)
 
 
@@ -141,9 +143,11 @@ def read_idx(path: str | os.PathLike[str], *, fix: str = DEFAULT_FIX) -> np.ndar
 
 
 def _check_magic(data: bytes, path: Path, expected: int, what: str, fix: str) -> None:
+    if not data:
+        raise _fail(path, "the file is empty (0 bytes)", fix)
     magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
     if magic != expected:
-        found = "no header" if magic is None else f"0x{magic:08X}"
+        found = f"missing (only {len(data)} bytes)" if magic is None else f"0x{magic:08X}"
         raise _fail(path, f"magic number {found} is not 0x{expected:08X} ({what})", fix)
 
 

@@ -3,6 +3,11 @@
 Each cycle: train (the method's phases, extended by hooks), compress (the method), evaluate the
 compressed model before any further training, append a record row, and checkpoint. A run that
 is interrupted continues from its last finished cycle and produces the same records.
+
+The loop writes no file itself: a ``RunRecorder`` (``tomoprune.records.writer``, the one writer
+of the run record format) observes it: ``started``, ``cycle_finished`` after each cycle and
+``stopped`` with the run's status ("finished", "stopped" by ``max_cycles``, "interrupted" by
+Ctrl-C, "failed" by an error) however the loop ends.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, tra
 from tomoprune.errors import UnsupportedModelError
 from tomoprune.models.layout import apply_memory_format
 from tomoprune.models.spec import build_from_spec, describe
-from tomoprune.records.run_dir import RunDirectory
+from tomoprune.records.writer import RunRecorder
 from tomoprune.structure.removal import (
     Removal,
     RemovalRecord,
@@ -69,6 +74,8 @@ class LoopResult:
     seconds: float
     resumed_from: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    status: str = "finished"
+    summary: dict[str, Any] | None = None
 
 
 class CompressionLoop:
@@ -82,7 +89,7 @@ class CompressionLoop:
         task: Task,
         train: Any,  # config.TrainConfig
         device: torch.device,
-        run_dir: RunDirectory | None = None,
+        recorder: RunRecorder | None = None,
         reporter: Reporter | None = None,
         max_cycles: int | None = None,
         seed: int = 0,
@@ -104,7 +111,7 @@ class CompressionLoop:
         self.method = method
         self.task = task
         self.device = device
-        self.run_dir = run_dir
+        self.recorder = recorder
         self.reporter = reporter or Reporter()
         self.max_cycles = max_cycles
         self.criterion = make_criterion(task.kind, train.log_softmax_dim)
@@ -273,13 +280,23 @@ class CompressionLoop:
         planned = getattr(self.method, "planned_widths", None)
         total = len(planned(self.model)) + self.cycle if planned else None
         self.reporter.start(f"{self.method.name}", total)
+        if self.recorder is not None:
+            self.recorder.started(self)
+        status, summary = "failed", None
         try:
             while not (self.cycle and self.method.finished(self.model, self.cycle)):
                 if self.max_cycles is not None and self.cycle >= self.max_cycles:
                     break
                 self.run_cycle()
+            done = bool(self.cycle) and self.method.finished(self.model, self.cycle)
+            status = "finished" if done else "stopped"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
         finally:
             self.reporter.stop()
+            if self.recorder is not None:
+                summary = self.recorder.stopped(self, self.model, status)
         return LoopResult(
             model=self.model,
             rows=self.rows,
@@ -287,17 +304,14 @@ class CompressionLoop:
             measurements=self.measurements,
             seconds=time.perf_counter() - started,
             resumed_from=resumed_from,
+            status=status,
+            summary=summary,
         )
 
     # -- records and checkpoints -------------------------------------------------------
     def _persist(self) -> None:
-        if self.run_dir is None:
-            return
-        self.run_dir.save_checkpoint(self.state_dict())
-        self.run_dir.write_cycles(self.rows)
-        self.run_dir.write_phases(self.phase_rows)
-        if self.measurements:
-            self.run_dir.write_measurements(self.measurements)
+        if self.recorder is not None:
+            self.recorder.cycle_finished(self)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import time
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,11 @@ from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.models import build_model
 from tomoprune.records import schema
-from tomoprune.records.provenance import provenance
+from tomoprune.records.io import read_csv, read_json
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.runtime import configure_threads, solver_threads, thread_report
+from tomoprune.records.writer import RUN_FORMAT, RunRecorder, build_header, clear, run_status
+from tomoprune.runtime import configure_threads, solver_threads
 from tomoprune.structure.saved import write_removal
-
-RUN_FORMAT = "tomoprune.run/1"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,12 +75,18 @@ def build_loop(
     task: Task,
     *,
     device: torch.device | None = None,
-    run_dir: RunDirectory | None = None,
+    recorder: RunRecorder | None = None,
     reporter: Reporter | None = None,
     max_cycles: int | None = None,
     stream: Any = None,
+    run_dir: RunDirectory | None = None,
 ) -> CompressionLoop:
-    """The model, the method and the loop a config describes, ready to ``run()``."""
+    """The model, the method and the loop a config describes, ready to ``run()``.
+
+    ``run_dir`` (without ``recorder``) records into that directory with this config's header.
+    """
+    if recorder is None and run_dir is not None:
+        recorder = RunRecorder(run_dir.path, config_header(config))
     device = device or torch.device("cpu")
     generator = torch.Generator().manual_seed(config.model.init_seed)
     spec = METHOD_REGISTRY.get(config.method)
@@ -97,7 +103,7 @@ def build_loop(
         task=task,
         train=config.train,
         device=device,
-        run_dir=run_dir,
+        recorder=recorder,
         reporter=reporter,
         max_cycles=max_cycles,
         seed=config.model.init_seed,
@@ -111,37 +117,101 @@ def build_loop(
 
 @dataclass
 class RunOutcome:
+    """What ``run_experiment`` did: ``state`` is "started", "resumed" or "reused" (a finished
+    run found in the directory, nothing computed); ``rows`` are its cycle records."""
+
     run_dir: Path
     config: cfg.RunConfig
-    result: LoopResult
+    rows: list[dict[str, Any]]
     summary: dict[str, Any]
+    state: str
+    result: LoopResult | None = None
 
 
-def config_payload(
-    config: cfg.RunConfig, status: str, threads: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    return {
-        "format": RUN_FORMAT,
-        "method": config.method,
-        "profile": config.profile,
-        "status": status,
-        "config": cfg.to_dict(config),
-        "seeds": {
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: its finished cycles are saved in ``run_dir``."""
+
+    def __init__(self, run_dir: Path, cycles: int) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+        self.cycles = cycles
+
+
+def config_header(config: cfg.RunConfig, threads: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` body of a run of ``config`` (the writer adds its status)."""
+    return build_header(
+        method=config.method,
+        profile=config.profile,
+        config=cfg.to_dict(config),
+        seeds={
             "seed": config.seed,
             "init_seed": config.model.init_seed,
             "data_seed": config.train.data_seed,
             "split_seed": config.data.split_seed,
             "method_seed": getattr(config.params, "seed", None),
         },
-        "provenance": {**provenance(), "threads": threads, "thread_pools": thread_report()},
-    }
+        threads=threads,
+    )
 
 
 def load_run_config(run_dir: Path) -> cfg.RunConfig:
     payload = RunDirectory(run_dir).read_config()
-    if payload.get("format") != RUN_FORMAT:
-        raise RecordError(f"{run_dir / schema.CONFIG_FILE}: not a tomoprune run config.")
+    if payload.get("format") != RUN_FORMAT or "config" not in payload:
+        raise RecordError(
+            f"{run_dir / schema.CONFIG_FILE}: not a tomoprune run config; pass --overwrite to "
+            "start a new run there, or choose another --out."
+        )
     return cfg.from_dict(payload["config"])
+
+
+def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's dotted settings, with settings added since it was written filled in
+    with their defaults (every new setting's default keeps the old behaviour)."""
+    with contextlib.suppress(ConfigError):  # written by another version: compare as it is
+        saved = cfg.to_dict(cfg.from_dict(saved))
+    return cfg.flatten(json.loads(json.dumps(saved)))
+
+
+def check_same_config(run_dir: Path, config: cfg.RunConfig) -> None:
+    """Refuse to reuse or resume a run made with different settings."""
+    saved = canonical_settings(read_json(run_dir / schema.CONFIG_FILE).get("config") or {})
+    wanted = cfg.flatten(json.loads(json.dumps(cfg.to_dict(config))))
+    ignored = {"data.data_dir"}  # where the files live does not change the numbers
+    changed = sorted(
+        key for key in (set(saved) | set(wanted)) - ignored if saved.get(key) != wanted.get(key)
+    )
+    if changed:
+        raise ConfigError(
+            f"{run_dir} holds a run with other settings ({', '.join(changed[:4])}); pass "
+            "--overwrite to replace it, or choose another --out."
+        )
+
+
+def _existing_status(out: Path) -> str | None:
+    try:
+        return run_status(out)
+    except RecordError as exc:
+        raise RecordError(f"{exc} Pass --overwrite to start the run afresh.") from None
+
+
+def _reused(out: Path, config: cfg.RunConfig) -> RunOutcome:
+    rows = [
+        {key: _number(value) for key, value in row.items()}
+        for row in read_csv(out / schema.CYCLES_FILE)
+    ]
+    summary = read_json(out / schema.SUMMARY_FILE)
+    return RunOutcome(run_dir=out, config=config, rows=rows, summary=summary, state="reused")
+
+
+def _number(text: str) -> Any:
+    if text in ("", None):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def run_experiment(
@@ -149,92 +219,94 @@ def run_experiment(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     reporter: Reporter | None = None,
     max_cycles: int | None = None,
+    threads: int | None = None,
 ) -> RunOutcome:
-    """Run (or, with ``resume``, continue) one experiment into ``out_dir``."""
+    """Run ``config`` into ``out_dir``, picking up whatever is already there.
+
+    A directory with no run starts one; a finished run of the same config is reused (nothing is
+    computed); an unfinished one (stopped, interrupted or failed, 0 finished cycles included)
+    continues from its last finished cycle. A run with other settings is refused unless
+    ``overwrite``, which removes its records first. With ``resume`` the config is read from
+    the directory's ``config.json``.
+    """
     out = Path(out_dir)
-    run_dir = RunDirectory(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"The '--out' option must name a directory; {out} is a file. Choose another --out."
+        )
+    if max_cycles is not None and max_cycles < 1:
+        raise ConfigError(
+            f"The '--max-cycles' option must be at least 1. Got {max_cycles} instead."
+        )
+    if overwrite and not resume:
+        clear(out)
+    status = _existing_status(out)
     if resume:
-        config = load_run_config(out)
-    else:
-        if config is None:
-            raise ConfigError("no configuration given")
-        if (out / schema.CONFIG_FILE).exists():
-            raise ConfigError(
-                f"{out} already holds a run; pass --resume {out} to continue it, or choose "
-                "another --out."
+        if status is None:
+            raise RecordError(
+                f"{out}: no run to resume (no {schema.CONFIG_FILE}); start one with --out {out}."
             )
+        config = load_run_config(out)
+    elif config is None:
+        raise ConfigError("no configuration given")
+    elif status is not None:
+        check_same_config(out, config)
     assert config is not None
-    threads = configure_threads()
+    if status == "finished":
+        return _reused(out, config)
+    thread_info = configure_threads(threads)
     device = resolve_device(config.device)
     task = make_task(config).to(device)
+    recorder = RunRecorder(out, config_header(config, thread_info))
     loop = build_loop(
-        config, task, device=device, run_dir=run_dir, reporter=reporter, max_cycles=max_cycles
+        config, task, device=device, recorder=recorder, reporter=reporter, max_cycles=max_cycles
     )
-    if resume:
-        state = run_dir.load_checkpoint()
-        if state is None:
-            raise RecordError(f"{out}: no checkpoint to resume from; start the run again.")
+    state = recorder.checkpoint() if status is not None else None
+    if state is not None:
         loop.load_state_dict(state)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-    run_dir.write_config(config_payload(config, "running", threads))
-    accounting = run_dir.read_accounting() or {}
+    accounting = recorder.directory.read_accounting() or {}
     if "before" not in accounting and loop.cycle == 0:
         accounting["before"] = account(loop.model, task.input_shape).as_dict()
-        run_dir.write_accounting(accounting)
-    started = time.perf_counter()
+        recorder.directory.write_accounting(accounting)
     with solver_threads():
-        result = loop.run()
-    finished = bool(result.rows) and loop.method.finished(result.model, loop.cycle)
-    run_dir.save_model(result.model)
-    write_removal(  # reload = build the model below + apply the removal + load the weights
-        out,
-        loop.removal_record,
-        architecture={
-            "model": dataclasses.asdict(config.model),
-            "input_shape": list(task.input_shape),
-            "num_outputs": task.num_outputs,
-        },
-    )
-    if METHOD_REGISTRY.get(config.method).family == "l0":  # honest storage of sparse weights
-        write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)
-    summary = summarize(config, result, time.perf_counter() - started, finished)
-    accounting["after"] = account(result.model, task.input_shape).as_dict()
-    run_dir.write_accounting(accounting)
-    if "before" in accounting:
-        summary.update(
-            summary_columns(Accounting(**accounting["before"]), Accounting(**accounting["after"]))
+        try:
+            result = loop.run()
+        except KeyboardInterrupt:
+            raise RunInterrupted(out, loop.cycle) from None
+    assert result.summary is not None
+    if result.rows:
+        write_removal(  # reload = build the model below + apply the removal + load the weights
+            out,
+            loop.removal_record,
+            architecture={
+                "model": dataclasses.asdict(config.model),
+                "input_shape": list(task.input_shape),
+                "num_outputs": task.num_outputs,
+            },
         )
-    run_dir.write_summary(summary)
-    run_dir.write_config(config_payload(config, "finished" if finished else "stopped", threads))
-    return RunOutcome(run_dir=out, config=config, result=result, summary=summary)
-
-
-def summarize(
-    config: cfg.RunConfig, result: LoopResult, seconds: float, finished: bool
-) -> dict[str, Any]:
-    rows = result.rows
-    last = rows[-1] if rows else {}
-    return {
-        "method": config.method,
-        "profile": config.profile,
-        "dataset": config.data.dataset,
-        "cycles": len(rows),
-        "finished": finished,
-        "final_width": last.get("width"),
-        "final_sparsity": last.get("sparsity"),
-        "final_test_accuracy": last.get("test_accuracy"),
-        "best_test_accuracy": max(
-            (r["test_accuracy"] for r in rows if r["test_accuracy"] is not None), default=None
-        ),
-        "parameters": last.get("parameters"),
-        "nonzero_parameters": last.get("nonzero_parameters"),
-        "train_seconds": sum(r["train_seconds"] for r in rows),
-        "prune_seconds": sum(r["prune_seconds"] for r in rows),
-        "wall_seconds_this_session": seconds,
-    }
+    if result.status == "finished":
+        if METHOD_REGISTRY.get(config.method).family == "l0":
+            write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)  # honest sparse storage
+        accounting["after"] = account(result.model, task.input_shape).as_dict()
+        recorder.directory.write_accounting(accounting)
+        if "before" in accounting:
+            result.summary.update(
+                summary_columns(
+                    Accounting(**accounting["before"]), Accounting(**accounting["after"])
+                )
+            )
+            recorder.directory.write_summary(result.summary)
+    return RunOutcome(
+        run_dir=out,
+        config=config,
+        rows=result.rows,
+        summary=result.summary,
+        state="resumed" if state is not None else "started",
+        result=result,
+    )
 
 
 def post_training_config(
@@ -320,6 +392,10 @@ def run_post_training(
     from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
 
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"The '--out' option must name a directory; {out} is a file. Choose another --out."
+        )
     if (out / schema.CONFIG_FILE).exists():
         raise ConfigError(f"{out} already holds a run; choose another --out.")
     threads = configure_threads()
@@ -328,43 +404,41 @@ def run_post_training(
     model = check_supported(RunDirectory(source).load_model(device))
     dense = RunDirectory(source).load_model(device)
     method = METHOD_REGISTRY.get(config.method).build(config.params, config)
-    run_dir = RunDirectory(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def payload(status: str) -> dict[str, Any]:
-        return {**config_payload(config, status, threads), "source": recorded_source}
-
-    run_dir.write_config(payload("running"))
+    recorder = RunRecorder(out, {**config_header(config, threads), "source": recorded_source})
     loop = CompressionLoop(
         model=model,
         method=method,
         task=task,
         train=config.train,
         device=device,
-        run_dir=run_dir,
+        recorder=recorder,
         reporter=reporter,
         max_cycles=1,
         seed=getattr(config.params, "seed", 0),
     )
     dense_eval = loop._evaluate(task.test_x, task.test_y)
-    started = time.perf_counter()
     result = loop.run()
-    run_dir.save_model(result.model)
+    assert result.summary is not None
     storage = method.export(result.model, out)
     error = normalised_error(dense, result.model, task.test_x, task.kind)
-    summary = summarize(config, result, time.perf_counter() - started, True)
+    summary = result.summary
     summary.update(
         {
             "source_run": str(source),
             "dense_test_accuracy": dense_eval.accuracy,
             "dense_test_loss": dense_eval.loss,
-            "test_loss": result.rows[-1]["test_loss"],
             **error,
             **scale_constants(dense),
             **storage,
             "layers": method.layers,
         }
     )
-    run_dir.write_summary(summary)
-    run_dir.write_config(payload("finished"))
-    return RunOutcome(run_dir=out, config=config, result=result, summary=summary)
+    recorder.directory.write_summary(summary)
+    return RunOutcome(
+        run_dir=out,
+        config=config,
+        rows=result.rows,
+        summary=summary,
+        state="started",
+        result=result,
+    )

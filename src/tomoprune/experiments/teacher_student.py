@@ -19,6 +19,7 @@ initialisation. All randomness comes from generators seeded by ``teacher_seed`` 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,8 +35,9 @@ from tomoprune.engine.task import Task
 from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0.method import L0Params
 from tomoprune.models.lenet import init_layer_
-from tomoprune.records.io import atomic_write_csv, atomic_write_json
-from tomoprune.records.run_dir import RunDirectory
+from tomoprune.records import schema
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv
+from tomoprune.records.writer import RunRecorder, build_header, clear, run_status
 
 RESULTS_FILE = "teacher_student.csv"
 CONFIG_FILE = "teacher_student.json"
@@ -67,7 +69,7 @@ class TeacherStudentConfig:
     student_widths: tuple[int, ...] = (2, 25, 25, 1)
     activation: Literal["relu", "tanh"] = "relu"
     sizes: tuple[int, ...] = (30, 300, 2000)  # labelled samples (training + validation)
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)  # a claim about the method is a claim over seeds
     teacher_seed: int = 1234
     test_size: int = 10000
     validation_fraction: float = 0.2
@@ -167,20 +169,68 @@ def method_params(config: TeacherStudentConfig) -> L0Params:
     return params
 
 
+def run_header(
+    config: TeacherStudentConfig,
+    params: L0Params,
+    train: cfg.TrainConfig,
+    size: int,
+    setting: str,
+    seed: int,
+) -> dict[str, Any]:
+    """``config.json`` of one student's run: everything that determines its numbers."""
+    return build_header(
+        method=config.method,
+        profile="teacher-student",
+        config={
+            "method": config.method,
+            "experiment": "teacher-student",
+            "setting": setting,
+            "size": size,
+            "seed": seed,
+            "data": {"dataset": f"teacher-student-{size}"},
+            "teacher_student": dataclasses.asdict(config),
+            "train": dataclasses.asdict(train),
+            "params": dataclasses.asdict(params),
+        },
+        seeds={"init_seed": seed, "data_seed": seed, "teacher_seed": config.teacher_seed},
+    )
+
+
 def run_one(
     config: TeacherStudentConfig,
     task: Task,
     params: L0Params,
     seed: int,
     run_dir: Path | None,
+    *,
+    setting: str = "regularised",
 ) -> dict[str, Any]:
-    """Train one student through the loop; returns its result-table row."""
+    """Train one student through the loop; returns its result-table row.
+
+    With ``run_dir`` the run is recorded by the run record writer (so ``tomoprune analyze``
+    reads it); a finished run of the same settings found there is reused, an unfinished one
+    continued from its last finished cycle.
+    """
     train = cfg.TrainConfig(
         batch_size=min(config.batch_size, task.train_x.shape[0]),
         lr=config.lr,
         eval_batch_size=max(config.test_size, 1),
         data_seed=seed,
     )
+    header = run_header(
+        config, params, train, int(task.train_x.shape[0] + task.val_x.shape[0]), setting, seed
+    )
+    recorder, state = None, None
+    if run_dir is not None:
+        status = run_status(run_dir)
+        saved = None if status is None else _saved_config(run_dir)
+        if status is not None and saved != json.loads(json.dumps(header["config"])):
+            clear(run_dir)  # other settings: these records do not belong to this experiment
+            status = None
+        if status == "finished":
+            return _row_from_records(run_dir)
+        recorder = RunRecorder(run_dir, header)
+        state = recorder.checkpoint() if status is not None else None
     student = make_student(
         config.student_widths, config.activation, torch.Generator().manual_seed(seed)
     )
@@ -191,12 +241,24 @@ def run_one(
         task=task,
         train=train,
         device=torch.device("cpu"),
-        run_dir=None if run_dir is None else RunDirectory(run_dir),
+        recorder=recorder,
         seed=seed,
     )
+    if state is not None:
+        loop.load_state_dict(state)
     started = time.perf_counter()
     result = loop.run()
-    first, last = result.rows[0], result.rows[-1]
+    return _row(result.rows, time.perf_counter() - started)
+
+
+def _saved_config(run_dir: Path) -> Any:
+    from tomoprune.records.io import read_json
+
+    return read_json(Path(run_dir) / schema.CONFIG_FILE).get("config")
+
+
+def _row(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    first, last = rows[0], rows[-1]
     return {
         "test_loss": last["test_loss"],
         "test_loss_after_threshold": first["test_loss"],
@@ -204,9 +266,25 @@ def run_one(
         "nonzero_parameters": last["nonzero_parameters"],
         "compression_ratio": last["compression_ratio"],
         "threshold": last["threshold"],
-        "train_steps": sum(row["train_steps"] for row in result.rows),
-        "seconds": time.perf_counter() - started,
+        "train_steps": sum(row["train_steps"] for row in rows),
+        "seconds": seconds,
     }
+
+
+def _row_from_records(run_dir: Path) -> dict[str, Any]:
+    """The result row of a finished run, read back from its cycles.csv."""
+    columns = ("test_loss", "initial_parameters", "nonzero_parameters", "compression_ratio")
+    columns += ("threshold", "train_steps", "train_seconds", "prune_seconds")
+    rows = [
+        {key: float(row[key]) if row.get(key) not in ("", None) else None for key in columns}
+        for row in read_csv(Path(run_dir) / schema.CYCLES_FILE)
+    ]
+    row = _row(
+        rows, sum((r.get("train_seconds") or 0) + (r.get("prune_seconds") or 0) for r in rows)
+    )
+    for key in ("parameters", "nonzero_parameters", "train_steps"):
+        row[key] = int(row[key])
+    return row
 
 
 def run_teacher_student(
@@ -256,7 +334,7 @@ def run_teacher_student(
                     "train_samples": int(task.train_x.shape[0]),
                     "validation_samples": int(task.val_x.shape[0]),
                     "test_target_variance": float(task.test_y.var()),
-                    **run_one(config, task, params, seed, run_dir),
+                    **run_one(config, task, params, seed, run_dir, setting=setting),
                 }
                 rows.append(row)
                 if out is not None:

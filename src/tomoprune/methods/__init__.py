@@ -32,6 +32,10 @@ class MethodSpec:
     # run-level defaults this method needs, as dotted overrides applied before the user's
     # (e.g. {"train.batch_size": 500, "data.validation_size": 5000} for the l0 family)
     run_defaults: tuple[tuple[str, Any], ...] = ()
+    # checks the params when the config is resolved (raises ConfigError naming the key)
+    validate: Callable[[Any], None] | None = None
+    # the params fields this method reads (empty: all of them); `tomoprune methods` shows these
+    settings: tuple[str, ...] = ()
 
 
 METHOD_REGISTRY: Registry[MethodSpec] = Registry("method")

@@ -90,5 +90,5 @@ class RunDirectory:
         except Exception as exc:  # torch raises several types for a damaged file
             raise RecordError(
                 f"{self.checkpoint_path}: checkpoint unreadable ({type(exc).__name__}); "
-                "start the run again without --resume."
+                "pass --overwrite to start the run afresh."
             ) from None

@@ -1,9 +1,11 @@
 """``report.md`` and ``report.html`` for one or more runs, built from records only.
 
-The report runs the Gibbs analysis (``gibbs.json`` and figures land beside it), then lays out:
-each run's configuration, the verdicts of every control, a compact table of the correlations,
-the paper comparison (when a DTC run with measurements is present), the figures, the per-cycle
-tables, what could not be computed, and the settings used.
+The report runs the Gibbs analysis (``gibbs.json`` and figures land beside it) and leads with
+its answer: a short verdict on which run kept accuracy and the method comparison table. Then
+the entropy-accuracy correlations (flagged when they rest on too few cycles), the paper
+comparison only where the runs' dataset and profile are the paper's (else a plain sentence),
+the accuracy figure; the long detail (controls, verdicts, other figures, per-cycle tables,
+what could not be computed, settings) follows folded under ``<details>``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from tomoprune import __version__
-from tomoprune.analysis.comparison import correlation_comparison
 from tomoprune.analysis.gibbs import AnalysisSettings, analyze_runs
-from tomoprune.analysis.verdicts import fmt
-from tomoprune.records.io import atomic_write_text
+from tomoprune.records import schema
+from tomoprune.records.io import atomic_write_text, read_json
 from tomoprune.report.document import (
     Block,
     Bullets,
     Code,
+    Details,
     Figure,
     Heading,
     Paragraph,
@@ -30,10 +32,11 @@ from tomoprune.report.document import (
     render_html,
     render_markdown,
 )
+from tomoprune.reproduce.correlations import correlation_comparison
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-TITLE = "Gibbs randomness-compression analysis"
+TITLE = "Compression report"
 
 FIGURE_CAPTIONS = {
     "accuracy_vs_sparsity": "Test accuracy against sparsity: raw points and LOWESS curves.",
@@ -46,11 +49,21 @@ FIGURE_CAPTIONS = {
 
 
 def _num(value: Any, digits: int = 4) -> str:
+    """A number for a table: rounding noise around zero (e.g. -1.4e-10) reads as 0."""
     if value is None:
         return "—"
     if isinstance(value, float):
-        return fmt(value, digits)
+        if abs(value) < 0.5 * 10**-digits:
+            value = 0.0
+        return f"{value:.{digits}f}"
     return str(value)
+
+
+def _p(value: float | None) -> str:
+    """A p-value: three decimals, or '< 0.001'."""
+    if value is None:
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def _caption(path: str) -> str:
@@ -84,12 +97,12 @@ def _correlation_table(doc: dict[str, Any]) -> Table:
             (
                 f"{c['layer']} ({c['entropy_run']})",
                 c["accuracy_run"],
-                _num(prim["r"]),
-                str(prim["n_used"]),
-                _num(ctl["permutation"]["p_value"]),
-                f"[{_num(boot['low'], 3)}, {_num(boot['high'], 3)}]",
-                f"{_num(diff['r'], 3)} (p {_num(diff['p_value'], 3)})",
-                f"{_num(part['r'], 3)} (p {_num(part['p_value'], 3)})",
+                _num(prim["r"], 3),
+                str(prim["n_used"]) + (" (too few)" if c.get("too_few_points") else ""),
+                _p(ctl["permutation"]["p_value"]),
+                f"[{_num(boot['low'], 2)}, {_num(boot['high'], 2)}]",
+                f"{_num(diff['r'], 2)} (p {_p(diff['p_value'])})",
+                f"{_num(part['r'], 2)} (p {_p(part['p_value'])})",
                 _num(nulls["scale_matched"]["r_draws_mean"], 3),
                 _num(nulls["fixed_scale"]["r_draws_mean"], 3),
             )
@@ -100,12 +113,12 @@ def _correlation_table(doc: dict[str, Any]) -> Table:
             "accuracy of",
             "r",
             "cycles",
-            "permutation p",
-            "block-bootstrap CI",
-            "r of differences",
-            "partial r | sparsity",
-            "null r (scale-matched)",
-            "null r (fixed scale)",
+            "perm. p",
+            "bootstrap CI",
+            "r of diffs",
+            "partial r",
+            "null r (matched)",
+            "null r (fixed)",
         ),
         tuple(rows),
     )
@@ -189,19 +202,178 @@ def cost_table(run_dirs: Sequence[str | os.PathLike[str]]) -> Table | None:
     return Table(header, tuple(rows))
 
 
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    path = run.get("path")
+    file = None if path is None else Path(path) / schema.SUMMARY_FILE
+    return read_json(file) if file is not None and file.is_file() else {}
+
+
+def _accuracy_at(run: dict[str, Any], sparsity: float) -> float | None:
+    """Test accuracy of the last cycle at or below ``sparsity``."""
+    best = None
+    for c in run["cycles"]:
+        if c["sparsity"] is not None and c["sparsity"] <= sparsity + 1e-9:
+            best = c["test_accuracy"]
+    return best
+
+
+def _mean_accuracy(run: dict[str, Any], sparsity: float) -> float | None:
+    """Mean test accuracy over the cycles at or below ``sparsity`` (the whole curve, not one
+    noisy last point)."""
+    values = [
+        c["test_accuracy"]
+        for c in run["cycles"]
+        if c["sparsity"] is not None
+        and c["sparsity"] <= sparsity + 1e-9
+        and c["test_accuracy"] is not None
+    ]
+    return sum(values) / len(values) if values else None
+
+
+def method_table(doc: dict[str, Any]) -> tuple[Table, str]:
+    """One row per run (method, data, how far it compressed, what accuracy it kept) and the
+    verdict sentence: which run kept the most accuracy at the deepest sparsity all reached."""
+    runs = [r for r in doc["runs"] if r["cycles"]]
+    finals = [max(c["sparsity"] or 0.0 for c in r["cycles"]) for r in runs]
+    common = min(finals) if finals else None
+    at_common = {r["name"]: _accuracy_at(r, common) for r in runs} if runs else {}
+    mean = {r["name"]: _mean_accuracy(r, common) for r in runs} if runs else {}
+    weight_level = any("compression_ratio" in _summary(r) for r in runs)
+    header = ["run", "method", "dataset", "cycles", "final sparsity", "final accuracy"]
+    if runs:
+        header += [
+            "best accuracy",
+            f"mean accuracy to sparsity {_num(common, 3)}",
+            f"accuracy at {_num(common, 3)}",
+        ]
+    if weight_level:
+        header += ["zero weights", "compression ratio"]
+    rows = []
+    for run in doc["runs"]:
+        last = run["cycles"][-1] if run["cycles"] else {}
+        accuracies = [c["test_accuracy"] for c in run["cycles"] if c["test_accuracy"] is not None]
+        row = [
+            run["name"],
+            run["method"],
+            _num(run["config"].get("dataset")),
+            str(run["n_cycles"]),
+            _num(last.get("sparsity"), 3),
+            _num(last.get("test_accuracy")),
+            _num(max(accuracies) if accuracies else None),
+            _num(mean.get(run["name"])),
+            _num(at_common.get(run["name"])),
+        ]
+        if weight_level:
+            summary = _summary(run)
+            sparsity = summary.get("weight_sparsity")
+            row += [
+                "—" if sparsity is None else f"{sparsity:.1%}",
+                _num(summary.get("compression_ratio"), 1),
+            ]
+        rows.append(tuple(row))
+    return Table(tuple(header), tuple(rows)), _verdict(runs, mean, at_common, common)
+
+
+def _verdict(
+    runs: list[dict[str, Any]],
+    mean: dict[str, Any],
+    at_common: dict[str, Any],
+    common: float | None,
+) -> str:
+    if not runs:
+        return "No run has a finished cycle yet, so there is nothing to compare."
+    ranked = sorted(
+        (r for r in runs if mean.get(r["name"]) is not None), key=lambda r: -mean[r["name"]]
+    )
+    if len(ranked) == 1:
+        r = ranked[0]
+        return (
+            f"One run: {r['name']} ({r['method']}) reached sparsity {_num(common, 3)}; its "
+            f"test accuracy averaged {_num(mean[r['name']])} over the way and ended at "
+            f"{_num(at_common[r['name']])}."
+        )
+    top, rest = ranked[0], ranked[1:]
+    others = ", ".join(f"{r['name']} {_num(mean[r['name']])}" for r in rest)
+    gap = mean[top["name"]] - mean[rest[0]["name"]]
+    last = max(ranked, key=lambda r: at_common[r["name"]] or 0.0)
+    if gap < 0.005:
+        others += ": within half a percentage point, practically a tie"
+    seeds = (
+        " Each method has one run (one seed), so this ranks these runs; a claim about the "
+        "methods needs several seeds and an interval."
+        if len({r["method"] for r in runs}) == len(runs)
+        else ""
+    )
+    return (
+        f"{top['name']} kept the most accuracy: mean test accuracy {_num(mean[top['name']])} "
+        f"over the cycles up to sparsity {_num(common, 3)}, the deepest level every run "
+        f"reached (then {others}; a lead of {gap * 100:.1f} percentage points). At that "
+        f"deepest level {last['name']} was ahead ({_num(at_common[last['name']])}).{seeds}"
+    )
+
+
+def _short_correlations(doc: dict[str, Any]) -> Table:
+    rows = []
+    for c in doc["correlations"]:
+        prim = c["correlations"][c["primary"]]
+        boot = c["controls"]["block_bootstrap"]
+        rows.append(
+            (
+                c["entropy_run"],
+                c["layer"].replace("_", " "),
+                c["accuracy_run"],
+                _num(prim["r"], 3),
+                f"[{_num(boot['low'], 2)}, {_num(boot['high'], 2)}]",
+                str(prim["n_used"]),
+                "too few cycles to mean much" if c.get("too_few_points") else "",
+            )
+        )
+    return Table(
+        ("entropy of", "layer", "accuracy of", "r", "bootstrap CI", "cycles", "caution"),
+        tuple(rows),
+    )
+
+
+def _paper_blocks(doc: dict[str, Any], comparison: list[dict[str, Any]] | None) -> list[Block]:
+    from tomoprune.reproduce.paper import not_comparable_reason
+
+    dtc = [r for r in doc["runs"] if r["method"] == "dtc" and r["has_measurements"]]
+    if not dtc:
+        return []
+    reason = not_comparable_reason(dtc[0]["config"].get("dataset"), dtc[0]["config"].get("profile"))
+    if reason is not None or not comparison:
+        return [
+            Heading(2, "The paper's correlations"),
+            Paragraph(
+                "Not comparable, so not shown: the paper's numbers hold for MNIST under the "
+                f"reference profile, and these runs differ ({reason or 'no comparison'}). Run "
+                "`tomoprune reproduce table1` for the comparison."
+            ),
+        ]
+    return [
+        Heading(2, "The paper's correlations"),
+        Paragraph(comparison[0]["quantity"] + "."),
+        _comparison_table(comparison),
+    ]
+
+
 def build_blocks(
     doc: dict[str, Any], comparison: list[dict[str, Any]] | None, cost: Table | None = None
 ) -> list[Block]:
     """The report's content from a gibbs.json document and the paper comparison rows."""
+    table, verdict = method_table(doc)
     blocks: list[Block] = [
         Heading(1, TITLE),
+        Paragraph(verdict, answer=True),
+        table,
         Paragraph(
-            f"Generated by tomoprune {__version__} from the run records alone. Every number is "
+            f"Generated by tomoprune {__version__} from the run records alone; every number is "
             "in gibbs.json beside this report, with the settings that produced it."
         ),
-        Heading(2, "Runs"),
-        _config_table(doc),
     ]
+    figures = list(doc["figures"])
+    first = [f for f in figures if Path(f).stem == "accuracy_vs_sparsity"]
+    blocks += [Figure(path, _caption(path)) for path in first]
     if cost is not None:
         blocks += [
             Heading(2, "Cost before and after compression"),
@@ -215,42 +387,58 @@ def build_blocks(
         ]
     if doc["correlations"]:
         blocks += [
-            Heading(2, "Correlations and controls"),
+            Heading(2, "Gibbs entropy against accuracy"),
             Paragraph(
-                "r is the primary correlation (settings below); the controls ask whether it "
-                "says more than 'both series fall as the network shrinks'. Null r is the "
-                "typical correlation of entropy computed on random Gaussian vectors of the same "
-                "lengths."
+                "r is the primary correlation (settings below) of each run's measurement "
+                "entropy with its own accuracy; the interval is a moving-block bootstrap. "
+                "Correlations over few cycles are flagged: a trend shared by both series "
+                "makes r large without meaning much (the controls below test that)."
             ),
-            _correlation_table(doc),
-            Heading(2, "Verdicts"),
+            _short_correlations(doc),
         ]
-        for c in doc["correlations"]:
-            blocks += [Heading(3, c["description"]), Bullets(tuple(c["verdicts"]))]
-    if comparison:
-        blocks += [
-            Heading(2, "The paper's correlations"),
-            Paragraph(comparison[0]["quantity"] + "."),
-            _comparison_table(comparison),
-        ]
-    if doc["figures"]:
-        blocks.append(Heading(2, "Figures"))
-        blocks += [Figure(path, _caption(path)) for path in doc["figures"]]
-    blocks.append(Heading(2, "Per-cycle records"))
+    blocks += _paper_blocks(doc, comparison)
+    detail: list[Block] = []
+    if doc["correlations"]:
+        detail.append(
+            Details(
+                "Controls of every correlation (permutation, differences, partial, null models)",
+                (
+                    Paragraph(
+                        "The controls ask whether r says more than 'both series fall as the "
+                        "network shrinks'. Null r is the typical correlation of entropy "
+                        "computed on random Gaussian vectors of the same lengths."
+                    ),
+                    _correlation_table(doc),
+                    *(
+                        block
+                        for c in doc["correlations"]
+                        for block in (Heading(3, c["description"]), Bullets(tuple(c["verdicts"])))
+                    ),
+                ),
+            )
+        )
+    rest = [f for f in figures if f not in first]
+    if rest:
+        detail.append(
+            Details(f"Figures ({len(rest)} more)", tuple(Figure(p, _caption(p)) for p in rest))
+        )
+    detail.append(Details("Runs: configuration, seeds, versions", (_config_table(doc),)))
     for run in doc["runs"]:
-        blocks += [Heading(3, f"{run['name']} ({run['method']})"), _cycle_table(run)]
-    blocks.append(Heading(2, "What could and could not be computed"))
+        detail.append(
+            Details(
+                f"Per-cycle records of {run['name']} ({run['method']}, {run['n_cycles']} cycles)",
+                (_cycle_table(run),),
+            )
+        )
     items = []
     for run in doc["runs"]:
         items.append(f"{run['name']}: computed: {', '.join(run['can_compute'])}.")
         if run["cannot_compute"]:
             items.append(f"{run['name']}: not computable: {', '.join(run['cannot_compute'])}.")
     items += doc["notes"]
-    blocks.append(Bullets(tuple(items)))
-    blocks += [
-        Heading(2, "Settings"),
-        Code(json.dumps(doc["settings"], indent=1)),
-    ]
+    detail.append(Details("What could and could not be computed", (Bullets(tuple(items)),)))
+    detail.append(Details("Analysis settings", (Code(json.dumps(doc["settings"], indent=1)),)))
+    blocks += [Heading(2, "Detail"), *detail]
     return blocks
 
 
@@ -270,8 +458,15 @@ def write_report(
     """
     out = Path(out_dir)
     doc = analyze_runs(run_dirs, settings, out_dir=out)
+    from tomoprune.reproduce.paper import not_comparable_reason
+
     comparison = None
-    if any(r["method"] == "dtc" and r["has_measurements"] for r in doc["runs"]):
+    if any(
+        r["method"] == "dtc"
+        and r["has_measurements"]
+        and not_comparable_reason(r["config"].get("dataset"), r["config"].get("profile")) is None
+        for r in doc["runs"]
+    ):
         comparison = correlation_comparison(list(run_dirs), reference_path=reference_path)
     blocks = build_blocks(doc, comparison, cost_table(run_dirs))
     atomic_write_text(out / REPORT_MD, render_markdown(blocks))

@@ -57,7 +57,8 @@ class L0Params:
     ``"none"``); the methods differ only in that and in their defaults.
     """
 
-    # "none": the dense baseline (train to the plateau, compress nothing)
+    # the sparsity term: rl1 | drr | pmmp | none (the dense baseline: train to the plateau,
+    # compress nothing); must match --method
     regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
     # strength of the sparsity term (l1 norm, DRR surrogate, or PMMP's expected l0 norm)
     alpha: float = 1e-5
@@ -166,6 +167,69 @@ def has_unit_groups(model: nn.Module) -> bool:
 def hidden_units(model: nn.Module, example_inputs: torch.Tensor) -> int:
     """Units of all unit groups (hidden Linear/Conv units) together."""
     return sum(group.width for group in find_groups(model, example_inputs))
+
+
+# the settings each method reads; the other fields of L0Params do not affect it
+_STOP_KEYS = ("regularised_max_steps", "eval_every", "patience", "min_relative_improvement")
+_SHARED_KEYS = (
+    "regulariser",
+    "alpha",
+    "layer_normalise",
+    "include_biases",
+    "warmup_steps",
+    *_STOP_KEYS,
+    "smoothing",
+    "finetune_max_steps",
+    "finetune_fresh_optimizer",
+    "tamade_delta",
+    "tamade_tolerance",
+    "gradient_prune_samples",
+    "gradient_prune_activations",
+)
+_PMMP_KEYS = (
+    "u0",
+    "pmmp_lr",
+    "pmmp_u_lr",
+    "pmmp_decided_tolerance",
+    "pmmp_settled_fraction",
+)
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
+    "dense": ("regulariser", *_STOP_KEYS, "smoothing"),
+    "rl1": (*_SHARED_KEYS, "rho"),
+    "drr": (*_SHARED_KEYS, "beta", "rho"),
+    "pmmp": (*_SHARED_KEYS, *_PMMP_KEYS),
+}
+
+
+# settings of one regulariser only: changing one under another method is an error, not ignored
+_SPECIFIC_KEYS = ("beta", "rho", *_PMMP_KEYS)
+
+
+def validator(name: str):
+    """``validate`` plus: the regulariser matches the method, and no setting specific to
+    another regulariser was changed (it would be silently ignored)."""
+
+    def check(params: L0Params) -> None:
+        validate(params)
+        expected = METHOD_REGULARISERS.get(name, name)
+        if params.regulariser != expected:
+            methods = {regulariser: method for method, regulariser in METHOD_REGULARISERS.items()}
+            other = methods.get(params.regulariser, params.regulariser)
+            raise ConfigError(
+                f"The 'method.regulariser' setting must be {expected!r} for --method {name}. Got "
+                f"{params.regulariser!r} instead; run --method {other} to use that regulariser."
+            )
+        defaults = type(params)()
+        for key in _SPECIFIC_KEYS:
+            if key in METHOD_SETTINGS[name] or getattr(params, key) == getattr(defaults, key):
+                continue
+            readers = [m for m, keys in METHOD_SETTINGS.items() if key in keys]
+            raise ConfigError(
+                f"The 'method.{key}' setting does not apply to --method {name} (only "
+                f"{', '.join(readers)} read it). Got {getattr(params, key)!r}; remove it."
+            )
+
+    return check
 
 
 class L0Method:
@@ -434,5 +498,7 @@ for _name, _params, _summary in (
             summary=_summary,
             family="l0",
             run_defaults=L0_RUN_DEFAULTS,
+            validate=validator(_name),
+            settings=METHOD_SETTINGS[_name],
         )
     )

@@ -45,10 +45,12 @@ class NeuronPruningParams:
 
     fraction: float = 0.1  # share of the current width removed per cycle
     min_width: int = 10  # a group stops shrinking once its width is at or below this
-    keep_rule: Literal["largest", "below_quantile"] = "largest"
+    keep_rule: Literal["largest", "below_quantile"] = "largest"  # see the class docstring
+    # which unit groups to prune: "all" or comma-separated group names (module names)
     groups: str = "all"
+    # per_group: every group loses `fraction`; global: all units together, lowest |score| first
     selection: Literal["per_group", "global"] = "per_group"
-    seed: int = 42424242
+    seed: int = 42424242  # seed of the method's random draws (measurements, random scores)
     # reference: numpy re-seeded with ``seed`` before every random draw
     reseed_each_cycle: bool = False
 
@@ -57,12 +59,12 @@ class NeuronPruningParams:
 class DTCParams(NeuronPruningParams):
     """Inverse compressed sensing settings (lambda, measurement count, solver)."""
 
-    lam: float = 0.3
-    measurement_fraction: float = 0.1
+    lam: float = 0.3  # l1 weight (lambda) of the compressed-sensing solve
+    measurement_fraction: float = 0.1  # measurements per unit: n = fraction x width
     # "reference": n = int(m * (1 - (1 - fraction))) as the notebook computed it (one short
     # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
     measurement_rule: Literal["reference", "round"] = "round"
-    solver: str = "native"
+    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
     # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
     # random_orthogonal); the published DCT-I by default
     basis: str = "dct1"
@@ -72,9 +74,10 @@ class DTCParams(NeuronPruningParams):
     variant: Literal["rays", "weight_level"] = "rays"
     # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
     weight_level_lam: float | None = None
-    weight_level_lam_ratio: float = 0.01
-    # basis of the weight-level reconstruction (same registry; DCT-II by default)
-    weight_level_basis: str = "dct2"
+    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
+    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
+    # random_orthogonal); the published DCT-I by default
+    basis: str = "dct1"
 
 
 def keep_count(width: int, fraction: float) -> int:
@@ -354,5 +357,6 @@ for _name, _params, _summary in (
             default_model="mlp",
             summary=_summary,
             family="neuron-pruning",
+            validate=validate,
         )
     )
