@@ -149,10 +149,13 @@ def parse_widths(value: Any, key: str = "model.hidden") -> int | tuple[int, ...]
     widths: list[int] = []
     for item in items:
         text = str(item).strip()
-        if isinstance(item, bool) or not text.isdigit() or int(text) < 1:
+        if not isinstance(item, bool) and text.lstrip("-").isdigit() and int(text) < 1:
+            raise invalid_setting(key, "at least 1", int(text))
+        if isinstance(item, bool) or not text.isdigit():
             raise ConfigError(
                 f"The '{key}' setting must be a positive width or a comma-separated list of "
-                f"positive widths (e.g. 512,256,128). Got {_shown(value)!r} instead."
+                f"positive widths (e.g. 512,256,128). Got {_shown(value)!r} instead; change it "
+                f"with {FLAGS.get(key, '--set')} or --set {key}=VALUE."
             )
         widths.append(int(text))
     if not widths:

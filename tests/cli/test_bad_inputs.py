@@ -58,7 +58,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, s
     ("argv", "code", "words"),
     [
         (["--hidden", "0"], 2, ["'model.hidden'", "at least 1", "--hidden"]),
-        (["--hidden", "5"], 2, ["hidden width (5)", "min_width"]),
+        (["--hidden", "5"], 2, ["width (5)", "min_width"]),
         (["--max-cycles", "0"], 2, ["--max-cycles", "positive integer"]),
         (["--max-cycles", "-1"], 2, ["--max-cycles", "positive integer"]),
         (["--threads", "0"], 2, ["--threads", "positive integer or auto"]),

@@ -277,7 +277,7 @@ def run_experiment(
         except KeyboardInterrupt:
             raise RunInterrupted(out, loop.cycle) from None
     assert result.summary is not None
-    if result.rows:
+    if result.rows:  # the model as it stands: its removal record and its cost
         write_removal(  # reload = build the model below + apply the removal + load the weights
             out,
             loop.removal_record,
@@ -287,9 +287,6 @@ def run_experiment(
                 "num_outputs": task.num_outputs,
             },
         )
-    if result.status == "finished":
-        if METHOD_REGISTRY.get(config.method).family == "l0":
-            write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)  # honest sparse storage
         accounting["after"] = account(result.model, task.input_shape).as_dict()
         recorder.directory.write_accounting(accounting)
         if "before" in accounting:
@@ -299,6 +296,8 @@ def run_experiment(
                 )
             )
             recorder.directory.write_summary(result.summary)
+    if result.status == "finished" and METHOD_REGISTRY.get(config.method).family == "l0":
+        write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)  # honest sparse storage
     return RunOutcome(
         run_dir=out,
         config=config,
