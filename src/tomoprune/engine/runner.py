@@ -17,11 +17,11 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
+from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.models import build_model
 from tomoprune.records import schema
 from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.runtime import configure_threads, solver_threads, thread_report
 
 RUN_FORMAT = "tomoprune.run/1"

@@ -32,11 +32,11 @@ from tomoprune.experiments.teacher_student import (
     TeacherStudentConfig,
     run_teacher_student,
 )
+from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.plots.common import color, new_figure, save_png
 from tomoprune.records import schema
 from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv, read_json
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.sweep import run_sweep
 
 METHODS = ("dense", "drr", "pmmp", "rl1")

@@ -16,6 +16,7 @@ from torch import nn
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 from tomoprune.models.surgery import (
     WEIGHTED,
     apply_plan,
@@ -23,7 +24,6 @@ from tomoprune.models.surgery import (
     removal_plan,
     unit_count,
 )
-from tomoprune.methods.neuron.scoring import SCORER_REGISTRY, ScoringContext, load_builtin_scorers
 
 
 @dataclass(frozen=True, kw_only=True)
