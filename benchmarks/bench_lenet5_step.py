@@ -4,7 +4,8 @@ The floor of one step is the convolutions' own work at the real shapes, timed al
 process: forward of both convolutions, the weight gradients of both and the input gradient of
 the second (the image needs none), in the faster of the two memory layouts. The loop's step is
 ``train_phase`` as the l0 family runs it (batch 500 gathered from a shuffled 45k set, DRR
-penalty through autograd, fused Adam). Also timed: one validation pass over 5,000 samples (the
+penalty through autograd, fused Adam); the DRR penalty's forward and backward are also timed
+alone (``drr_penalty_s``), the per-step cost of the regulariser hook. Also timed: one validation pass over 5,000 samples (the
 plateau rule measures one every ``eval_every`` = 100 steps) at eval batch 5,000 and 500.
 
 Ratios come from one run, side by side, so machine load affects both sides alike.
@@ -97,6 +98,19 @@ def loop_step_seconds(layout: str, steps: int, repeats: int) -> float:
     return statistics.median(samples)
 
 
+def penalty_seconds(layout: str, calls: int, repeats: int) -> float:
+    """The DRR hook's own share of a step: its penalty's forward and backward alone."""
+    config, model, _, _, _, _ = _setup(layout)
+    hook = DRR(alpha=config.params.alpha, beta=config.params.beta)
+
+    def penalty() -> None:
+        for p in model.parameters():
+            p.grad = None
+        hook.penalty(model).backward()
+
+    return _median_seconds(penalty, calls, repeats)
+
+
 def validation_seconds(layout: str, eval_batch: int, repeats: int) -> float:
     """One validation pass over 5,000 samples (what the plateau rule measures)."""
     _, model, _, _, vx, vy = _setup(layout)
@@ -115,6 +129,7 @@ def run(steps: int = 20, repeats: int = 3) -> list[Measurement]:
     rows = []
     for layout in LAYOUTS:
         validation = {b: validation_seconds(layout, b, repeats) for b in (5000, 500)}
+        penalty = penalty_seconds(layout, steps, repeats)
         per_100 = 100 * steps_s[layout]
         rows.append(
             Measurement(
@@ -126,6 +141,8 @@ def run(steps: int = 20, repeats: int = 3) -> list[Measurement]:
                     "conv_floor_this_layout_s": floors[layout],
                     "ratio_to_floor": steps_s[layout] / floor,
                     "speedup_vs_contiguous": steps_s["contiguous"] / steps_s[layout],
+                    "drr_penalty_s": penalty,
+                    "drr_penalty_share": penalty / steps_s[layout],
                     "validation_eval5000_s": validation[5000],
                     "validation_eval500_s": validation[500],
                     "validation_share_eval5000": validation[5000] / (per_100 + validation[5000]),
