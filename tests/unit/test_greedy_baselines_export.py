@@ -32,6 +32,7 @@ def model_and_data(hidden=64, seed=0):
     return model, x
 
 
+@torch.no_grad()
 def layer_error(model, compressed, x):
     h = torch.relu(model[0](x))
     return float((model[2](h) - compressed[2](h)).pow(2).sum(1).mean())

@@ -7,7 +7,7 @@ import pytest
 from tomoprune.records.io import read_csv
 from tomoprune.reproduce.width import WidthConfig, run_width_experiment
 
-TINY = dict(widths=(6, 12), seeds=2, repeats=2, epochs=2, bits=(2,), calibration_size=32,
+TINY = dict(widths=(4, 8), seeds=2, repeats=2, epochs=1, bits=(2,), calibration_size=32,
             rescore_rounds=2)  # fmt: skip
 
 
@@ -38,7 +38,7 @@ def test_width_experiment_writes_table_nets_and_figures(tmp_path):
 
 def test_missing_housing_falls_back_to_diabetes_and_says_so(tmp_path):
     config = WidthConfig(dataset="california-housing", data_dir=str(tmp_path / "empty"),
-                         **{**TINY, "widths": (6,), "seeds": 1, "architectures": ("structured",)})  # fmt: skip
+                         **{**TINY, "widths": (4,), "seeds": 1, "architectures": ("structured",)})  # fmt: skip
     messages: list[str] = []
     run_width_experiment(config, tmp_path / "out", announce=messages.append)
     assert "NOT the paper's housing numbers" in messages[0]
