@@ -57,9 +57,9 @@ def records(run_dir: Path) -> list[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10, help="training batches per cycle")
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=5, help="training batches per cycle")
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of all three")
     args = parser.parse_args()
     load_before = os.getloadavg()

@@ -31,8 +31,10 @@ from typing import Any, Literal
 Backend = Literal["local", "ray"]
 BACKENDS = ("local", "ray")
 LOCKS_DIR = "locks"
-# one 1-thread run per core measured faster than one 2-thread run at a time on the 2-core
-# development machine (benchmarks/bench_sweep.py); this is the default for the local backend
+# One thread per run, one run per core: on the shared 2-core machine a run with 2 torch threads
+# took 31x the time of the same run with 1 thread (its OpenMP threads wait on each other when the
+# cores are oversubscribed), and two 1-thread workers ran the same runs 7.5x faster than one
+# 2-thread run at a time (benchmarks/bench_sweep.py, results/sweep.json)
 DEFAULT_TORCH_THREADS = 1
 RAY_MAX_RETRIES = 2  # a run whose worker process died is resubmitted by Ray at most this often
 
