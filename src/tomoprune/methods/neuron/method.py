@@ -37,7 +37,9 @@ class NeuronPruningParams:
 
     fraction: float = 0.1  # share of the current width removed per cycle
     min_width: int = 10  # stop once the width is at or below this
-    keep_rule: Literal["largest", "below_quantile"] = "largest"  # see the class docstring
+    # "largest": keep the units of largest |score|; "below_quantile": keep those below the
+    # 1 - fraction quantile, i.e. remove the largest (the published run)
+    keep_rule: Literal["largest", "below_quantile"] = "largest"
     layer: int = 0  # which prunable layer (index into models.surgery.prunable_layers)
     seed: int = 42424242  # seed of the method's random draws (measurements, random scores)
     # reference: numpy re-seeded with ``seed`` before every random draw
@@ -60,7 +62,7 @@ class DTCParams(NeuronPruningParams):
     variant: Literal["rays", "weight_level"] = "rays"
     # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
     weight_level_lam: float | None = None
-    weight_level_lam_ratio: float = 0.01  # see weight_level_lam
+    weight_level_lam_ratio: float = 0.01  # weight-level l1 weight as a share of lambda_max
 
 
 def keep_count(width: int, fraction: float) -> int:
