@@ -36,6 +36,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 SOLVER_BLAS_THREADS = 1
 # what OpenMP (libgomp, and Intel's libiomp through KMP_BLOCKTIME) reads when it loads
 PASSIVE_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+# set when the wait policy was in the environment before torch loaded its OpenMP runtime
+POLICY_IN_FORCE = "TOMOPRUNE_WAIT_POLICY_IN_FORCE"
 
 
 def prepare_thread_pools() -> dict[str, str]:
@@ -44,8 +46,12 @@ def prepare_thread_pools() -> dict[str, str]:
     Effective only before torch (and its OpenMP runtime) is first imported in the process.
     Returns the values in force.
     """
+    import sys
+
     for key, value in PASSIVE_WAITING.items():
         os.environ.setdefault(key, value)
+    if "torch" not in sys.modules:  # recorded: the pools really read these values
+        os.environ[POLICY_IN_FORCE] = "1"
     return {key: os.environ[key] for key in PASSIVE_WAITING}
 
 
@@ -134,6 +140,7 @@ def configure_threads(torch_threads: int | None = None) -> dict[str, Any]:
         "requested": torch_threads,
         "available_cores": available_cores(),
         "wait_policy": {key: os.environ.get(key) for key in PASSIVE_WAITING},
+        "wait_policy_set_before_torch": os.environ.get(POLICY_IN_FORCE) == "1",
     }
 
 

@@ -199,7 +199,7 @@ def test_compare_runs_each_method_and_writes_the_side_by_side_table(tmp_path, ca
     assert str(out.resolve()) in printed.replace("\n", "")
     # the report answers first: the verdict, then the method table
     report = (out / "report" / "report.md").read_text()
-    assert report.index("kept the most accuracy") < report.index("| run | method |")
+    assert report.index("Mean test accuracy over the cycles") < report.index("| run | method |")
     assert report.index("| run | method |") < report.index("## Detail")
     assert "Not comparable" in report  # digits, corrected profile: not the paper's setting
     run_dirs = [str(out / m) for m in ("dtc", "magnitude", "random")]

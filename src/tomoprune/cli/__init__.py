@@ -81,7 +81,7 @@ def interrupted_message(exc: KeyboardInterrupt) -> str:
     """Where the finished work is and how to go on (the real path, not a placeholder)."""
     run_dir = getattr(exc, "run_dir", None)
     if run_dir is None:
-        return "interrupted before any run started; nothing was written."
+        return "interrupted; records already complete are kept (run the same command again)."
     cycles = getattr(exc, "cycles", 0)
     return (
         f"interrupted; {cycles} finished cycle(s) saved in {run_dir.resolve()}; run the same "

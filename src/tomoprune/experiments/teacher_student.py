@@ -247,7 +247,14 @@ def run_one(
     if state is not None:
         loop.load_state_dict(state)
     started = time.perf_counter()
-    result = loop.run()
+    try:
+        result = loop.run()
+    except KeyboardInterrupt:
+        if run_dir is None:
+            raise
+        from tomoprune.engine.runner import RunInterrupted
+
+        raise RunInterrupted(Path(run_dir), loop.cycle) from None
     return _row(result.rows, time.perf_counter() - started)
 
 

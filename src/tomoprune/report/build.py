@@ -292,12 +292,20 @@ def _verdict(
             f"test accuracy averaged {_num(mean[r['name']])} over the way and ended at "
             f"{_num(at_common[r['name']])}."
         )
-    top, rest = ranked[0], ranked[1:]
-    others = ", ".join(f"{r['name']} {_num(mean[r['name']])}" for r in rest)
-    gap = mean[top["name"]] - mean[rest[0]["name"]]
+    top, second = ranked[0], ranked[1]
+    listing = ", ".join(f"{r['name']} {_num(mean[r['name']])}" for r in ranked)
+    gap = mean[top["name"]] - mean[second["name"]]
     last = max(ranked, key=lambda r: at_common[r["name"]] or 0.0)
     if gap < 0.005:
-        others += ": within half a percentage point, practically a tie"
+        lead = (
+            f"{top['name']} and {second['name']} are within half a percentage point: "
+            "practically a tie."
+        )
+    else:
+        lead = (
+            f"{top['name']} kept the most accuracy, {gap * 100:.1f} percentage points ahead "
+            f"of {second['name']}."
+        )
     seeds = (
         " Each method has one run (one seed), so this ranks these runs; a claim about the "
         "methods needs several seeds and an interval."
@@ -305,10 +313,9 @@ def _verdict(
         else ""
     )
     return (
-        f"{top['name']} kept the most accuracy: mean test accuracy {_num(mean[top['name']])} "
-        f"over the cycles up to sparsity {_num(common, 3)}, the deepest level every run "
-        f"reached (then {others}; a lead of {gap * 100:.1f} percentage points). At that "
-        f"deepest level {last['name']} was ahead ({_num(at_common[last['name']])}).{seeds}"
+        f"Mean test accuracy over the cycles up to sparsity {_num(common, 3)}, the deepest "
+        f"level every run reached: {listing}. {lead} At that deepest level "
+        f"{last['name']} was ahead ({_num(at_common[last['name']])}).{seeds}"
     )
 
 

@@ -65,7 +65,7 @@ h1, h2, h3 { color: #123; } h2 { border-bottom: 1px solid #ccd; padding-bottom: 
 .table { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .85rem; }
 th, td { border: 1px solid #ccd; padding: .25rem .45rem; text-align: right; }
-td { white-space: nowrap; } th { vertical-align: bottom; }
+td { white-space: nowrap; } th { vertical-align: bottom; } td.t { text-align: left; }
 p.answer { font-size: 1.08rem; background: #f3f7ee; border-left: 4px solid #5a8f29;
        padding: .6rem .8rem; }
 details { margin: .6rem 0; border: 1px solid #dde; border-radius: 4px; padding: .3rem .7rem; }
@@ -75,6 +75,12 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #dde;
 figcaption { font-size: .9rem; color: #445; } pre { background: #f5f6f8; padding: .6rem;
        overflow-x: auto; font-size: .8rem; } li { margin: .2rem 0; }
 """
+
+
+def _align(cell: str) -> str:
+    """Numbers right-aligned (the default), words left-aligned."""
+    numeric = cell[:1].isdigit() or cell[:1] in "-−[<(—" or cell.startswith("< ")
+    return "" if numeric else ' class="t"'
 
 
 def _md_cell(text: str) -> str:
@@ -142,7 +148,8 @@ def _html_body(blocks: Sequence[Block], base: Path) -> str:
         elif isinstance(b, Table):
             head = "".join(f"<th>{esc(h)}</th>" for h in b.header)
             rows = "".join(
-                "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in b.rows
+                "<tr>" + "".join(f"<td{_align(c)}>{esc(c)}</td>" for c in row) + "</tr>"
+                for row in b.rows
             )
             body.append(
                 f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{rows}'

@@ -45,7 +45,9 @@ class NeuronPruningParams:
 
     fraction: float = 0.1  # share of the current width removed per cycle
     min_width: int = 10  # a group stops shrinking once its width is at or below this
-    keep_rule: Literal["largest", "below_quantile"] = "largest"  # see the class docstring
+    # "largest": keep the units of largest |score|; "below_quantile": keep those below the
+    # 1 - fraction quantile, i.e. remove the largest (the published run)
+    keep_rule: Literal["largest", "below_quantile"] = "largest"
     # which unit groups to prune: "all" or comma-separated group names (module names)
     groups: str = "all"
     # per_group: every group loses `fraction`; global: all units together, lowest |score| first
@@ -74,10 +76,9 @@ class DTCParams(NeuronPruningParams):
     variant: Literal["rays", "weight_level"] = "rays"
     # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
     weight_level_lam: float | None = None
-    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
-    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
-    # random_orthogonal); the published DCT-I by default
-    basis: str = "dct1"
+    weight_level_lam_ratio: float = 0.01  # weight-level l1 weight as a share of lambda_max
+    # basis of the weight-level reconstruction (same registry; DCT-II by default)
+    weight_level_basis: str = "dct2"
 
 
 def keep_count(width: int, fraction: float) -> int:
