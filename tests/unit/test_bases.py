@@ -50,6 +50,6 @@ def test_dtc_refuses_an_unknown_basis_naming_the_setting():
     from tomoprune import config as cfg
     from tomoprune.methods import METHOD_REGISTRY
 
-    config = cfg.resolve_run_config("dtc", overrides={"method.basis": "wavelet"})
     with pytest.raises(ConfigError, match="method.basis"):
+        config = cfg.resolve_run_config("dtc", overrides={"method.basis": "wavelet"})
         METHOD_REGISTRY.get("dtc").build(config.params, config)
