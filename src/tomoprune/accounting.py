@@ -180,6 +180,16 @@ def measure_latency(
     return totals, modules, settings
 
 
+def latency_columns(
+    model: nn.Module, example_inputs: Any, *, input_shape: Sequence[int], repeats: int = 5
+) -> dict[str, float]:
+    """The per-cycle latency columns of ``cycles.csv``: median seconds of one forward at each
+    batch size of ``LATENCY_BATCHES`` (a cheaper measurement than ``account``'s)."""
+    del example_inputs  # the batches are built from ``input_shape``
+    totals, _, _ = measure_latency(model, input_shape, repeats=repeats, warmup=1, per_module=False)
+    return {f"latency_b{batch}_s": seconds for batch, seconds in totals.items()}
+
+
 def _module_latency(
     model: nn.Module, x: torch.Tensor, repeats: int, device: torch.device
 ) -> dict[str, float]:

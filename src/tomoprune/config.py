@@ -75,6 +75,9 @@ class TrainConfig:
     # layout of convolution weights during training (models.layout): "channels_last" halves a
     # LeNet-5 step on CPU; models without Conv2d layers are unaffected either way
     memory_format: Literal["channels_last", "contiguous"] = "channels_last"
+    # measure inference latency after every cycle (median of 5 forwards at batch 1 and 256):
+    # cycles.csv columns latency_b1_s and latency_b256_s (wall-clock, like train_seconds)
+    cycle_latency: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

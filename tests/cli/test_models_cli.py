@@ -58,6 +58,7 @@ def test_a_run_records_flops_per_cycle_and_cost_before_and_after(tmp_path, capsy
     widths = [int(row["width"]) for row in rows]
     # digits: 64 inputs -> width -> 10 classes
     assert [int(row["flops"]) for row in rows] == [2 * (64 * w + w * 10) for w in widths]
+    assert all(float(row["latency_b1_s"]) > 0 and float(row["latency_b256_s"]) > 0 for row in rows)
     summary = read_json(out / "summary.json")
     assert summary["flops_before"] == 2 * (64 * 16 + 16 * 10)
     assert summary["flops_after"] == int(rows[-1]["flops"])

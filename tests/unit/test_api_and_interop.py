@@ -146,3 +146,25 @@ def test_reloading_onto_another_architecture_fails_with_one_line(tmp_path):
     other = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.ReLU(), nn.Linear(10, 3))
     with pytest.raises(RecordError, match="build the model the record was made from"):
         load_compressed(other, x[:1], tmp_path)
+
+
+def test_the_built_in_resnet_is_compressed_by_dtc_through_the_api():
+    """Residual additions tie the stem's channels to every block output of the first stage (and
+    each stage's shortcut to its blocks): those channels go together, and the outputs of a
+    channel removed from all of them are gone from every addition at once."""
+    from tomoprune.models.resnet import ResNet
+
+    torch.manual_seed(0)
+    model = ResNet(in_channels=1, num_classes=10, widths=(8, 16), blocks=(2, 1))
+    x = torch.randn(16, 1, 12, 12)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    compressor = Compressor(model, x[:1], scorer="dtc", schedule=Schedule(fraction=0.25, min_width=2))
+    step = compressor.step(optimizer)
+    smaller = step.model
+    stem, first = smaller.stem[0], smaller.stages[0]
+    # one group: the stem and both blocks of stage 1 produce the same (coupled) channels
+    assert stem.out_channels == first[0].conv2.out_channels == first[1].conv2.out_channels < 8
+    assert first[1].conv1.in_channels == stem.out_channels
+    assert smaller(x).shape == (16, 10)
+    assert sum(p.numel() for p in smaller.parameters()) < sum(p.numel() for p in model.parameters())
+    assert set(step.optimizer.state) <= set(smaller.parameters())

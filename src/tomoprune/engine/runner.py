@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import torch
 
 from tomoprune import config as cfg
-from tomoprune.accounting import Accounting, account, summary_columns
+from tomoprune.accounting import Accounting, account, latency_columns, summary_columns
 from tomoprune.data.datasets import load_dataset, train_validation_split
 from tomoprune.engine.compress import CompressionLoop, LoopResult
 from tomoprune.engine.progress import Reporter
@@ -97,6 +98,9 @@ def build_loop(
         )
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
     method = spec.build(config.params, config)
+    measure = None
+    if config.train.cycle_latency and task.kind != "language-model":
+        measure = functools.partial(latency_columns, input_shape=task.input_shape)
     loop = CompressionLoop(
         model=model,
         method=method,
@@ -108,6 +112,7 @@ def build_loop(
         max_cycles=max_cycles,
         seed=config.model.init_seed,
         stream=stream,
+        measure=measure,
     )
     check = getattr(method, "check_model", None)
     if check is not None:
