@@ -82,6 +82,14 @@ def test_compress_is_reproducible(trained_run, tmp_path):
     assert a == (tmp_path / "b" / "model.safetensors").read_bytes()
 
 
+def test_analyze_accepts_a_post_training_run_directory(trained_run, tmp_path):
+    out = tmp_path / "greedy"
+    assert main(["compress", "--from", str(trained_run), "--method", "greedy-prune",
+                 "--out", str(out), "-q"]) == 0  # fmt: skip
+    assert main(["analyze", str(trained_run), str(out), "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "gibbs.json").is_file()
+
+
 def test_compress_rejects_an_invalid_setting_in_one_line(trained_run, tmp_path, capsys):
     code = main(["compress", "--from", str(trained_run), "--method", "greedy-prune",
                  "--set", "method.alpha=2", "--out", str(tmp_path / "x")])  # fmt: skip

@@ -158,7 +158,9 @@ def test_the_built_in_resnet_is_compressed_by_dtc_through_the_api():
     model = ResNet(in_channels=1, num_classes=10, widths=(8, 16), blocks=(2, 1))
     x = torch.randn(16, 1, 12, 12)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    compressor = Compressor(model, x[:1], scorer="dtc", schedule=Schedule(fraction=0.25, min_width=2))
+    compressor = Compressor(
+        model, x[:1], scorer="dtc", schedule=Schedule(fraction=0.25, min_width=2)
+    )
     step = compressor.step(optimizer)
     smaller = step.model
     stem, first = smaller.stem[0], smaller.stages[0]
