@@ -6,8 +6,9 @@ import pytest
 
 from tomoprune.cli import main
 from tomoprune.records.io import read_csv
+from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
-TIMING = ("train_seconds", "prune_seconds")
+TIMING = WALL_CLOCK_COLUMNS
 FAST = [
     "--set",
     "model.hidden=24",

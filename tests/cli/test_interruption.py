@@ -8,8 +8,9 @@ import pytest
 from tomoprune.cli import EXIT_INTERRUPTED, main
 from tomoprune.engine.compress import CompressionLoop
 from tomoprune.records.io import read_csv
+from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
-TIMING = ("train_seconds", "prune_seconds")
+TIMING = WALL_CLOCK_COLUMNS
 TINY = ["--dataset", "digits", "--hidden", "24", "--set", "train.steps_per_cycle=3"]
 
 

@@ -9,8 +9,9 @@ from tomoprune.cli import main
 from tomoprune.data.datasets import load_dataset
 from tomoprune.engine.train import evaluate
 from tomoprune.records.io import read_csv
+from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
-TIMING = ("train_seconds", "prune_seconds")
+TIMING = WALL_CLOCK_COLUMNS
 LENET = [
     "--model",
     "lenet5",

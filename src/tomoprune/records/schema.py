@@ -51,6 +51,10 @@ CYCLE_COLUMNS = (
     "solver_objective",
 )
 
+# columns measured with a clock (they differ between two runs of the same command; everything
+# else in cycles.csv is reproducible on the same machine)
+WALL_CLOCK_COLUMNS = ("train_seconds", "prune_seconds", "latency_b1_s", "latency_b256_s")
+
 # measurements.json:
 # {
 #   "layers": ["previous_layer", "next_layer"],
