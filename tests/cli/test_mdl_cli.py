@@ -52,6 +52,9 @@ def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, 
         assert float(row["total_bits"]) == pytest.approx(total)
         assert float(row["bits_per_byte"]) == pytest.approx(total / 2000)
     assert "| drr | two-part |" in (out / mdl.TABLE_MD).read_text()
+    # each model's folder is a run directory of the one record writer, which analyze accepts
+    models = [str(out / "models" / m) for m in ("none", "drr")]
+    assert main(["analyze", *models, "--out", str(tmp_path / "analysis")]) == 0
 
 
 def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):

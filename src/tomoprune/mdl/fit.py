@@ -152,8 +152,13 @@ def fit_model(
     *,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
+    recorder: Any = None,
 ) -> FitResult:
-    """Train (and, for a regulariser, sparsify) a byte transformer on ``data``."""
+    """Train (and, for a regulariser, sparsify) a byte transformer on ``data``.
+
+    With ``recorder`` (a ``records.writer.RunRecorder``) the training writes a run directory
+    like every other command's.
+    """
     validate(config)
     if method not in METHODS:
         raise ConfigError(
@@ -175,6 +180,7 @@ def fit_model(
         device=device,
         reporter=reporter,
         seed=config.seed,
+        recorder=recorder,
     )
     result = loop.run()
     stored, blob = round_trip(result.model.cpu())

@@ -24,6 +24,7 @@ from tomoprune.structure.layers import LAYER_TYPES, layer_type
 
 SEQUENTIAL_FORMAT = "tomoprune.sequential/1"
 BUILTIN_FORMAT = "tomoprune.builtin/1"
+TRANSFORMER_BUILDER = "byte-transformer"
 
 
 def builtin_spec(model: nn.Module) -> dict[str, Any] | None:
@@ -38,6 +39,15 @@ def builtin_spec(model: nn.Module) -> dict[str, Any] | None:
     return {"builder": BUILDER_NAME, "arguments": dict(arguments)}
 
 
+def _transformer_spec(model: nn.Module) -> dict[str, Any] | None:
+    """The byte transformer's spec: its architecture (a ``TransformerConfig``)."""
+    from tomoprune.models.transformer import ByteTransformer
+
+    if not isinstance(model, ByteTransformer):
+        return None
+    return {"builder": TRANSFORMER_BUILDER, "arguments": model.config.as_dict()}
+
+
 def describe(model: nn.Module) -> list[dict[str, Any]] | dict[str, Any]:
     """One dict per layer with the constructor arguments needed to rebuild it.
 
@@ -45,7 +55,7 @@ def describe(model: nn.Module) -> list[dict[str, Any]] | dict[str, Any]:
     use, so every model that can be pruned can also be described. For a non-Sequential
     built-in (``builtin_spec``) the builder's name and arguments instead.
     """
-    builtin = builtin_spec(model)
+    builtin = builtin_spec(model) or _transformer_spec(model)
     if builtin is not None:
         return builtin
     if not isinstance(model, nn.Sequential):
@@ -74,6 +84,10 @@ def build_from_spec(spec: list[dict[str, Any]] | dict[str, Any]) -> nn.Module:
         if isinstance(spec, dict):
             from tomoprune.models.resnet import BUILDER_NAME, rebuild
 
+            if spec["builder"] == TRANSFORMER_BUILDER:
+                from tomoprune.models.transformer import ByteTransformer, TransformerConfig
+
+                return ByteTransformer(TransformerConfig(**spec["arguments"]))
             if spec["builder"] != BUILDER_NAME:
                 raise KeyError(spec["builder"])
             return rebuild(spec["arguments"])

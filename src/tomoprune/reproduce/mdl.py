@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from tomoprune.records.io import (
     read_json,
 )
 from tomoprune.records.provenance import provenance
+from tomoprune.records.writer import RunRecorder, build_header, clear
 
 MODEL_FILE = "model.packed.safetensors"
 RESULT_FILE = "result.json"
@@ -102,14 +104,20 @@ def run_model(
     done = _reusable(folder / RESULT_FILE, fingerprint)
     if done is not None and (folder / MODEL_FILE).is_file():
         return done
-    fit = fit_model(data, method, config, reporter=reporter)
+    clear(folder)  # an unfinished earlier fit starts afresh
+    header = build_header(
+        method=method,
+        profile="mdl",
+        config=json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+        seeds={"seed": config.seed, "split_seed": config.split_seed},
+        extra={"task": "language-model", "fingerprint": fingerprint},
+    )
+    # the run directory (config.json, cycles.csv, phases.csv, summary.json, model) comes from
+    # the one record writer; the packed model and the code length are this experiment's own
+    fit = fit_model(data, method, config, reporter=reporter, recorder=RunRecorder(folder, header))
     started = time.perf_counter()
     bits = code_length_bits(fit.model, data, on_progress=on_progress)
-    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / MODEL_FILE, fit.model_bytes)
-    for name, rows in (("cycles.csv", fit.rows), ("phases.csv", fit.phases)):
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        atomic_write_csv(folder / name, columns, rows)
     parameters = sum(p.numel() for p in fit.model.parameters())
     nonzero = sum(int((p != 0).sum()) for p in fit.model.parameters())
     result = {
