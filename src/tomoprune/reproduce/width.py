@@ -179,7 +179,6 @@ def trained_net(config, data, architecture, width, seed, nets: Path):
     if weights.is_file() and spec.is_file():
         return load_model(weights, spec)
     model = paper_mlp(data.inputs, width, MIDDLE[architecture], data.outputs, seed)
-    torch.manual_seed(seed)
     model = train_net(config, data, model, seed)
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, weights, spec)
