@@ -30,6 +30,7 @@ def test_width_experiment_writes_table_nets_and_figures(tmp_path):
     for name in ("width_prune_delta", "width_prune_score", "width_quant_delta"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5000
     assert any("diabetes" in m and "regression" in m for m in messages)
+    assert "## structured, W2, pruning" in (tmp_path / "width_table.md").read_text()
     # a second call finds every net done and measures nothing again
     before = (tmp_path / "results.csv").read_bytes()
     run_width_experiment(config, tmp_path, announce=messages.append)

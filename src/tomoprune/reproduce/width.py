@@ -45,8 +45,9 @@ from tomoprune.methods.greedy.metrics import (
 )
 from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
 from tomoprune.models.spec import load_model, save_model
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.records.provenance import provenance
+from tomoprune.reproduce.width_report import render_width_markdown
 
 MIDDLE = {"unstructured": 40, "structured": 20}
 # (set-up name, weighted layer, role): W1 as a pair scored at layer 2, W2 as a wide layer
@@ -319,6 +320,9 @@ def run_width_experiment(
     table = summarise(rows)
     columns = list(table[0]) if table else []
     atomic_write_csv(out / "width_table.csv", columns, table)
+    atomic_write_text(
+        out / "width_table.md", render_width_markdown(table, dataset=config.dataset, kind=data.kind)
+    )
     from tomoprune.plots.width import plot_width_figures
 
     figures = plot_width_figures(table, out, title=config.dataset, kind=data.kind)

@@ -1,0 +1,113 @@
+"""The width experiment's tables for a reader: ``width_table.md`` beside ``width_table.csv``.
+
+One table per (architecture, set-up, mode, bits): per width the dense score, then Delta and the
+task score (accuracy or R^2) of every method, as the mean over all compressed nets (trained
+seeds x repeats) with the 2.5-97.5 percentile band in brackets. Below the tables, one line per
+set-up says by how much the greedy compressor's Delta fell from the smallest to the largest
+width and how it compares with each baseline at the largest width (ratios of mean Delta).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# greedy first, then the baselines in a fixed order, then anything else as it comes
+METHOD_ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "ls-refit", "rtn", "gptq")
+
+
+def _number(value: Any) -> float:
+    return float(value)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _cell(row: dict[str, Any], field: str) -> str:
+    mean, low, high = (_number(row[f"{field}_{s}"]) for s in ("mean", "lo", "hi"))
+    if low == high:
+        return _fmt(mean)
+    return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _ordered_methods(rows: list[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        if row["method"] not in seen:
+            seen.append(row["method"])
+    known = [m for m in METHOD_ORDER if m in seen]
+    return known + [m for m in seen if m not in known]
+
+
+def _title(key: tuple[str, str, str, str]) -> str:
+    architecture, setup, mode, bits = key
+    what = "pruning" if mode == "prune" else f"quantization, {bits} bits"
+    return f"{architecture}, {setup}, {what}"
+
+
+def _groups(table: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for row in table:
+        key = (row["architecture"], row["setup"], row["mode"], str(row["bits"] or ""))
+        groups.setdefault(key, []).append(row)
+    return groups
+
+
+def render_width_markdown(table: list[dict[str, Any]], *, dataset: str, kind: str) -> str:
+    """Markdown text of the summary table (rows of ``width_table.csv``)."""
+    score = "accuracy" if kind == "classification" else "R^2"
+    lines = [
+        f"# Width experiment on {dataset}",
+        "",
+        f"Delta = c^(-2m) E ||Phi(x) - Phi_hat(x)||^2 on the test split and the {score} of the "
+        "compressed net; each cell is the mean over all compressed nets (trained seeds x "
+        "repeats; a deterministic baseline has one per seed) with the 2.5-97.5 percentile band.",
+    ]
+    groups = _groups(table)
+    for key, rows in groups.items():
+        methods = _ordered_methods(rows)
+        widths = sorted({int(r["width"]) for r in rows})
+        lines += [
+            "",
+            f"## {_title(key)}",
+            "",
+            "| width | dense | "
+            + " | ".join(f"{m} Delta" for m in methods)
+            + " | "
+            + " | ".join(f"{m} {score}" for m in methods)
+            + " | density |",
+            "|" + "---|" * (3 + 2 * len(methods)),
+        ]
+        for width in widths:
+            by = {r["method"]: r for r in rows if int(r["width"]) == width}
+            first = next(iter(by.values()))
+            density = _number(by.get("greedy", first)["density_mean"])
+            lines.append(
+                f"| {width} | {_number(first['dense_score_mean']):.3f} | "
+                + " | ".join(_cell(by[m], "delta") if m in by else "-" for m in methods)
+                + " | "
+                + " | ".join(_cell(by[m], "score") if m in by else "-" for m in methods)
+                + f" | {density:.3f} |"
+            )
+    lines += ["", "## In one line per set-up", ""]
+    for key, rows in groups.items():
+        greedy = sorted((r for r in rows if r["method"] == "greedy"), key=lambda r: int(r["width"]))
+        if len(greedy) < 2:
+            continue
+        first, last = greedy[0], greedy[-1]
+        start, end = _number(first["delta_mean"]), _number(last["delta_mean"])
+        others = {
+            r["method"]: _number(r["delta_mean"])
+            for r in rows
+            if int(r["width"]) == int(last["width"]) and r["method"] != "greedy"
+        }
+        ratios = ", ".join(
+            f"{m} {end / v:.2g}x" for m, v in others.items() if v > 0
+        )  # greedy's Delta over the baseline's
+        fall = f"falls {start / end:.3g}x" if end > 0 else "reaches 0"
+        lines.append(
+            f"- {_title(key)}: greedy Delta {_fmt(start)} at width {first['width']} -> "
+            f"{_fmt(end)} at width {last['width']} ({fall})"
+            + (f"; greedy / baseline at width {last['width']}: {ratios}" if ratios else "")
+        )
+    return "\n".join(lines) + "\n"
