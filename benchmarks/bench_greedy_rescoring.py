@@ -35,7 +35,7 @@ from tomoprune.methods.greedy.metrics import normalised_error
 from tomoprune.methods.greedy.params import GreedyParams
 from tomoprune.reproduce.width import WidthConfig, load_data, paper_mlp, train_net
 
-WIDTH, CALIBRATION, REPEATS = 100, 128, 5
+WIDTH, CALIBRATION, REPEATS = 50, 128, 5
 ROUNDS: tuple[int | None, ...] = (1, 4, 16, 64, 256, None)
 
 

@@ -177,13 +177,15 @@ def pair_weights(
             stop = min(hidden, start + units_per_chunk)
             a = pre[:, start:stop, None]  # (S, k, 1)
             h = act[:, start:stop, None]
-            g = residual_proj[:, start:stop, None]
+            twice_g = 2 * residual_proj[:, start:stop, None]
+            norm = col_norm[start:stop, None]
             w = weight[start:stop]  # (k, n_in)
             expected = 0.0
             for value, weight_of in ((low, 1 - prob), (high, prob)):
                 shift = (value[start:stop] - w)[None] * x[:, None, :]  # (S, k, n_in)
-                d = activation(a + shift) - h
-                change = (-2 * d * g + d.pow(2) * col_norm[start:stop, None]).mean(0)
+                d = activation(shift.add_(a)).sub_(h)
+                # d^2 ||c_k||^2 - 2 d <c_k, r>, in place on the large (S, k, n_in) tensors
+                change = (d * norm).sub_(twice_g).mul_(d).mean(0)
                 expected = expected + weight_of[start:stop] * change
             out[start:stop] = expected.abs()
         return out.reshape(-1)
