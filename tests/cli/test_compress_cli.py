@@ -8,10 +8,13 @@ import pytest
 import torch
 
 from tomoprune.cli import main
+from tomoprune.engine.runner import load_run_config, make_task
 from tomoprune.methods.greedy.export import load_exported, read_quantized_export
 from tomoprune.methods.l0.sparse_export import read_sparse_export
+from tomoprune.models.projection import BallProjection
 from tomoprune.models.spec import load_model
 from tomoprune.records.io import read_csv
+from tomoprune.records.run_dir import RunDirectory
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +128,35 @@ def test_run_refuses_a_post_training_method(tmp_path, capsys):
                  "--out", str(tmp_path / "r")])  # fmt: skip
     assert code == 2
     assert "tomoprune compress --from" in capsys.readouterr().err
+
+
+def test_compress_with_projection_records_the_radius_and_reloads_exactly(
+    trained_run, tmp_path, capsys
+):
+    source = trained_run
+    out = tmp_path / "projected"
+    code = main(["compress", "--from", str(source), "--method", "greedy-prune",
+                 "--set", "method.project_output=true", "--set", "method.wide_layers=[]",
+                 "--set", "method.pair_layers=[0]", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["params"]["project_output"] is True
+    (record,) = json.loads((out / "summary.json").read_text())["layers"]
+    dense = RunDirectory(source).load_model()
+    weights = [m.weight.detach().double() for m in dense if isinstance(m, torch.nn.Linear)]
+    c = max(float(torch.linalg.matrix_norm(w, ord=2)) for w in weights)
+    calibration_x, _ = make_task(load_run_config(out)).calibration
+    r = float(calibration_x.double().flatten(1).norm(dim=1).max())
+    assert record["layer"] == 0 and record["radius"] == pytest.approx(c * r, rel=1e-9)
+    model = load_model(out / "model.safetensors", out / "model.json")
+    (ball,) = [m for m in model if isinstance(m, BallProjection)]
+    assert ball.radius == record["radius"]
+    fresh = load_model(out / "model.safetensors", out / "model.json")
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.zero_()
+    load_exported(fresh, read_sparse_export(out / "model.sparse.safetensors"))
+    x = 10 * torch.randn(50, 1, 8, 8)  # large inputs: the ball binds
+    assert bool(ball.outside(model[: list(model).index(ball)](x)).any())
+    assert torch.equal(fresh(x), model(x))
+    assert "Delta" in capsys.readouterr().out

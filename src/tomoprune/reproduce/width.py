@@ -82,6 +82,8 @@ class WidthConfig:
     calibration_size: int = 512
     # rescoring rounds of unstructured pair layers (None: after every step, the exact greedy)
     rescore_rounds: int | None = 8
+    # the theory's projection of each compressed layer's output (GreedyParams.project_output)
+    project_output: bool = False
 
 
 @dataclass
@@ -241,7 +243,7 @@ def measure_net(
         greedy = GreedyParams(
             alpha=config.alpha, p=config.p, structured=structured,
             calibration_size=config.calibration_size, rescore_rounds=config.rescore_rounds,
-            **sets,
+            project_output=config.project_output, **sets,
         )  # fmt: skip
         modes = [("prune", None)] + ([] if structured else [("quant", b) for b in config.bits])
         for mode, bits in modes:

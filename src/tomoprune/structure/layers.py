@@ -5,8 +5,10 @@ Each supported type has a role:
 - ``weighted``: Linear and Conv layers; their output units (rows, out-channels) can be removed,
   and their input columns follow the units of the layer before;
 - ``per_unit``: BatchNorm; one statistic and affine parameter per unit, removed with the unit;
-- ``pass_through``: layers without per-unit tensors (activations, pooling, Flatten, Dropout)
-  that carry the units through unchanged.
+- ``pass_through``: layers without per-unit tensors (activations, pooling, Flatten, Dropout,
+  ``BallProjection``) that carry the units through unchanged. ``BallProjection`` couples the
+  units of a sample through their joint norm, but a unit whose output is zero adds nothing to
+  that norm, so removing such a unit leaves every other output unchanged.
 
 The same table says how to describe a layer as JSON and rebuild it (``models.spec``), so any
 model that prunes also checkpoints and reloads. A layer type not listed here, or a layer
@@ -22,6 +24,7 @@ from typing import Any, Literal
 from torch import nn
 
 from tomoprune.errors import UnsupportedModelError
+from tomoprune.models.projection import BallProjection
 
 Role = Literal["weighted", "per_unit", "pass_through"]
 
@@ -146,6 +149,11 @@ LAYER_TYPES: dict[type, LayerType] = {
     nn.Tanh: _no_arguments(nn.Tanh),
     nn.Sigmoid: _no_arguments(nn.Sigmoid),
     nn.Identity: _no_arguments(nn.Identity),
+    BallProjection: LayerType(
+        "pass_through",
+        lambda m: {"radius": m.radius},
+        lambda s: BallProjection(s["radius"]),
+    ),
 }
 
 WEIGHTED = tuple(t for t, spec in LAYER_TYPES.items() if spec.role == "weighted")

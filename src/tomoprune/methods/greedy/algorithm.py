@@ -3,7 +3,9 @@ network (Algorithm 1 of El Cheairi, Gamarnik and Mazumder), fast or literal.
 
 For a wide layer l the score is measured at l's own pre-activation output; for a pair layer l
 at the pre-activation output of the next weighted layer. The target at depth kappa is the
-uncompressed network's output there, on the same calibration inputs.
+uncompressed network's output there, on the same calibration inputs. With ``project_output``
+each compressed layer's output is projected onto the theory's ball (``projection``), and the
+later layers are scored on the projected network.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from tomoprune.methods.greedy.layers import (
     weighted_positions,
 )
 from tomoprune.methods.greedy.literal import literal_greedy, reconstruction_loss
+from tomoprune.methods.greedy.metrics import scale_constants
 from tomoprune.methods.greedy.params import GreedyParams, validate_greedy
+from tomoprune.methods.greedy.projection import check_projectable, input_radius, project_after
+from tomoprune.models.projection import BallProjection
 from tomoprune.structure import apply_removal, find_groups, plan_removal
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Dropout)
@@ -58,6 +63,7 @@ def grids_for(model: nn.Sequential, params: Any, layers: list[int]) -> dict[int,
 
 
 def _next_weighted(model: nn.Sequential, layer: int) -> int:
+    """Sequential position of weighted layer ``layer + 1`` (a pair's scoring depth)."""
     positions = weighted_positions(model)
     if layer + 1 >= len(positions):
         raise ConfigError(
@@ -93,13 +99,18 @@ def greedy_compress(
     for index, _ in selected:
         position_of(model, index)
     grids = grids_for(model, params, [i for i, _ in selected]) if params.mode == "quant" else {}
+    if params.project_output:
+        check_projectable(model)
+        c, input_norm = scale_constants(dense)["c1"], input_radius(calibration_x)
     result = GreedyResult(model=work, grids=grids)
     for index, role in selected:
+        # positions in ``work`` move as projections are inserted; ``dense`` has its own
         position = position_of(work, index)
         kappa = position if role == "wide" else _next_weighted(work, index)
+        dense_kappa = position_of(dense, index) if role == "wide" else _next_weighted(dense, index)
         started = time.perf_counter()
         x_in = layer_input(work, position, x)
-        target = layer_output(dense, kappa, x)
+        target = layer_output(dense, dense_kappa, x)
         segment = work[position : kappa + 1]
         layer = work[position]
         kind = "weight" if not params.structured else ("column" if role == "wide" else "row")
@@ -149,6 +160,9 @@ def greedy_compress(
             )
         after = reconstruction_loss(segment(x_in), target)
         result.compressed[index] = chosen
+        projected = (
+            project_after(work, dense, index, c, input_norm, x) if params.project_output else {}
+        )
         result.layers.append(
             {
                 "layer": index,
@@ -159,6 +173,7 @@ def greedy_compress(
                 "scoring": how,
                 "loss_before": before,
                 "loss_after": after,
+                **projected,
                 "seconds": time.perf_counter() - started,
             }
         )
@@ -173,6 +188,11 @@ def remove_dead_units(model: nn.Sequential, example_inputs: torch.Tensor) -> nn.
     Such a unit contributes nothing to the next layer (zero column), or emits zero through a
     positively homogeneous activation (zero row and bias), so the outputs do not change. The
     removal goes through the unit groups (``tomoprune.structure``) traced on ``example_inputs``.
+
+    A ``BallProjection`` between the two layers couples the units through their joint norm: a
+    unit that emits zero adds nothing to the norm and is still removed exactly, but a unit with
+    a zero outgoing column and a non-zero output still counts in the norm that scales the
+    others, so it is kept (its zero column stays in place).
     """
     keep: dict[str, torch.Tensor] = {}
     positions = weighted_positions(model)
@@ -185,11 +205,17 @@ def remove_dead_units(model: nn.Sequential, example_inputs: torch.Tensor) -> nn.
         cols = following.weight.detach().transpose(0, 1).reshape(following.weight.shape[1], -1)
         block = cols.shape[0] // units
         cols_dead = cols.reshape(units, -1).abs().sum(1) == 0 if block else rows_dead
-        homogeneous = all(
-            isinstance(m, (nn.ReLU, nn.Flatten, nn.Identity, nn.MaxPool2d, nn.Dropout))
-            for m in model[pos + 1 : nxt]
+        between = model[pos + 1 : nxt]
+        # layers that map a zero unit to zero and whose other outputs ignore it
+        zero_preserving = all(
+            isinstance(
+                m, (nn.ReLU, nn.Flatten, nn.Identity, nn.MaxPool2d, nn.Dropout, BallProjection)
+            )
+            for m in between
         )
-        dead = cols_dead | (rows_dead if homogeneous else torch.zeros_like(rows_dead))
+        if any(isinstance(m, BallProjection) for m in between):
+            cols_dead = torch.zeros_like(cols_dead)
+        dead = cols_dead | (rows_dead if zero_preserving else torch.zeros_like(rows_dead))
         if 0 < int((~dead).sum()) < units:
             keep[str(pos)] = torch.nonzero(~dead).flatten()
     if not keep:

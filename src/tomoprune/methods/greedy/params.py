@@ -20,6 +20,8 @@ class GreedyParams:
     ``pair_layers`` the set B (layer l compressed, scored at the output of layer l + 1).
     The score's loss at depth kappa is the squared error of the pre-activation output of
     weighted layer kappa against the uncompressed network's, mean over calibration samples.
+    With ``project_output`` each compressed layer's output is projected onto the theory's
+    ball (``methods.greedy.projection``) before the later selected layers are scored.
     """
 
     mode: Literal["prune", "quant"] = "prune"
@@ -43,6 +45,9 @@ class GreedyParams:
     rescore_rounds: int | None = None
     # calibration samples used for scoring (None: all)
     calibration_size: int | None = 1024
+    # the theory's projection of each compressed layer's output onto the l2 ball of radius
+    # c^l R (``methods.greedy.projection``); the paper's experiments leave it out
+    project_output: bool = False
     seed: int = 0
 
 
