@@ -144,8 +144,8 @@ def pair_weights(
     """
     if not (isinstance(layer, nn.Linear) and isinstance(next_layer, nn.Linear)):
         raise ConfigError(
-            "unstructured pair compression of convolutions has no fast path; use "
-            "method.implementation=literal or method.structured=true."
+            "unstructured pair compression has a fast path for Linear and Conv2d pairs only; "
+            "use method.implementation=literal or method.structured=true."
         )
     # in the model's own precision: float64 models (the tests) score exactly as the literal
     # algorithm does, float32 models twice as fast
