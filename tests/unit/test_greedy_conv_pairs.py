@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from torch import nn
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.algorithm import greedy_compress
 from tomoprune.methods.greedy.candidates import make_candidates
-from tomoprune.methods.greedy.conv_pairs import ConvPairScorer
+from tomoprune.methods.greedy.conv_pairs import ConvPairScorer, conv_pair_weights
 from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.literal import reconstruction_loss
 from tomoprune.methods.greedy.params import GreedyParams
@@ -79,10 +80,19 @@ def params(mode: str, **changes) -> GreedyParams:
     return dataclasses.replace(base, **changes)
 
 
+# memory budgets: cached changes and Gram matrices; neither; blocks of one kernel position
+BUDGETS = {
+    "cached": {},
+    "uncached": dict(cache_elements=0),
+    "one position per block": dict(cache_elements=0, chunk_elements=1),
+}
+
+
+@pytest.mark.parametrize("budget", list(BUDGETS))
 @pytest.mark.parametrize("mode", ["prune", "quant"])
 @pytest.mark.parametrize("name", list(STRUCTURES))
 @torch.no_grad()
-def test_expected_loss_change_of_every_candidate_equals_the_literal_evaluation(name, mode):
+def test_expected_loss_change_of_every_candidate_equals_the_literal_evaluation(name, mode, budget):
     model = network(name)
     x = inputs()
     target = model(x)
@@ -92,7 +102,7 @@ def test_expected_loss_change_of_every_candidate_equals_the_literal_evaluation(n
         if zeroed is not None:
             work[0].weight.view(-1)[zeroed] = 0
         cands = candidates_of(work[0], mode)
-        scorer = ConvPairScorer(work[0], work[1:-1], work[-1], x, target, cands)
+        scorer = ConvPairScorer(work[0], work[1:-1], work[-1], x, target, cands, **BUDGETS[budget])
         fast = scorer.expected_changes(torch.arange(cands.count))
         law = cands.replacement
         before = reconstruction_loss(work(x), target)
@@ -120,6 +130,25 @@ def test_fast_conv_pair_chooses_the_literal_weights_in_the_literal_order(name, m
     assert fast.compressed == literal.compressed
     for a, b in zip(fast.model.parameters(), literal.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["conv-relu-conv, padding 1", "conv-relu-flatten-linear"])
+def test_memory_budgets_do_not_change_the_choice(name):
+    model = network(name)
+    x = inputs()
+    target = model(x)
+    runs = []
+    for budget in BUDGETS.values():
+        work = network(name)
+        cands = candidates_of(work[0], "prune")
+        chosen = conv_pair_weights(
+            work[0], work[1:-1], work[-1], x, target, cands, 0.8, np.random.default_rng(3),
+            **budget,
+        )  # fmt: skip
+        runs.append((chosen, work[0].weight.detach().clone()))
+    for chosen, weight in runs[1:]:
+        assert chosen == runs[0][0]
+        assert torch.equal(weight, runs[0][1])
 
 
 @pytest.mark.parametrize("name", ["conv-relu-conv, padding 1", "conv-relu-flatten-linear"])
