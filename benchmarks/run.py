@@ -16,6 +16,7 @@ BENCHMARKS = (
     "lenet5_step",
     "sweep",
     "greedy",
+    "greedy_conv",
     "codec",
     "concurrency",
 )

@@ -25,7 +25,9 @@ channel-local layers) and y = g(h) for the next layer's output, R = target - y t
    layer applied to the residual (``conv2d_input`` for a convolution, R @ W2 reshaped for a
    Linear), computed once per rescoring for all candidates. The squared norm depends only on
    channel o's pre-activation, so it is cached per candidate and recomputed only for channels
-   changed since.
+   changed since; for a next convolution it is d_s^T (A_o^T A_o) d_s with A_o the matrix of
+   g_o, whose Gram matrix (H'W' x H'W') is formed once per channel when they fit the budget
+   (on CPU far cheaper than convolving every candidate's d with a one-channel input).
 5. The replacement t has two outcomes (low with probability 1 - q, high with probability q), so
    the expected loss change is (1 - q) DeltaL(low - w) + q DeltaL(high - w) exactly; the score is
    its absolute value, smallest first, ties to the lower flat index (as the literal algorithm).
@@ -34,7 +36,9 @@ After each round only the changed channels of z and h are recomputed; the next l
 the residual and G are recomputed from h. Everything runs in the model's own dtype, so a
 float64 model scores exactly as the literal algorithm does up to rounding (tested to choose
 the same weights in the same order). Work is chunked by candidates so that no intermediate
-tensor holds more than about ``chunk_elements`` numbers.
+tensor holds more than about ``chunk_elements`` numbers; when every candidate's d (both
+outcomes) fits ``cache_elements`` numbers it is kept too, so that a rescoring recomputes d for
+the changed channels only and the inner products for all candidates in one pass.
 """
 
 from __future__ import annotations
