@@ -36,6 +36,11 @@ STRUCTURES = {
         nn.Tanh(),
         nn.Conv2d(3, 4, 2, dilation=1),
     ],
+    "conv-gelu-conv, dilation 2, next stride 2": lambda: [
+        nn.Conv2d(2, 3, 2, padding=2, dilation=2),
+        nn.GELU(),
+        nn.Conv2d(3, 4, 3, padding=1, stride=2, dilation=2),
+    ],
     "conv-relu-flatten-linear": lambda: [
         nn.Conv2d(2, 3, 3, padding=1),
         nn.ReLU(),
@@ -80,11 +85,13 @@ def params(mode: str, **changes) -> GreedyParams:
     return dataclasses.replace(base, **changes)
 
 
-# memory budgets: cached changes and Gram matrices; neither; blocks of one kernel position
+# memory budgets: cached changes and Gram matrices, or neither; whole channels per block, or
+# one kernel position
 BUDGETS = {
     "cached": {},
     "uncached": dict(cache_elements=0),
-    "one position per block": dict(cache_elements=0, chunk_elements=1),
+    "cached, one position per block": dict(chunk_elements=1),
+    "uncached, one position per block": dict(cache_elements=0, chunk_elements=1),
 }
 
 
