@@ -41,6 +41,12 @@ STRUCTURES = {
         nn.GELU(),
         nn.Conv2d(3, 4, 3, padding=1, stride=2, dilation=2),
     ],
+    "conv-relu-avgpool-conv": lambda: [
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(3, 4, 2),
+    ],
     "conv-relu-flatten-linear": lambda: [
         nn.Conv2d(2, 3, 3, padding=1),
         nn.ReLU(),
