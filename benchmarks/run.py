@@ -17,6 +17,7 @@ BENCHMARKS = (
     "sweep",
     "greedy",
     "greedy_rescoring",
+    "greedy_conv",
     "codec",
     "concurrency",
 )

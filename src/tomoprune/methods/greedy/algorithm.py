@@ -22,6 +22,7 @@ from torch import nn
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy import fast
 from tomoprune.methods.greedy.candidates import make_candidates
+from tomoprune.methods.greedy.conv_pairs import conv_pair_weights
 from tomoprune.methods.greedy.grid import UniformGrid, layer_grid
 from tomoprune.methods.greedy.layers import (
     check_homogeneous_between,
@@ -133,6 +134,23 @@ def greedy_compress(
             next_input = layer_input(work, kappa, x)
             chosen = fast.pair_rows(work[kappa], next_input, candidates, params.alpha, rng)
             how = "closed-form sort"
+        elif isinstance(layer, nn.Conv2d):
+            chosen = conv_pair_weights(
+                layer,
+                work[position + 1 : kappa],
+                work[kappa],
+                x_in,
+                target,
+                candidates,
+                params.alpha,
+                rng,
+                rounds=params.rescore_rounds,
+            )
+            how = (
+                "batched, rescored every step"
+                if params.rescore_rounds is None
+                else f"batched, {params.rescore_rounds} rescoring rounds"
+            )
         else:
             between = work[position + 1 : kappa]
             for module in between:

@@ -13,7 +13,8 @@ Batched scoring (unstructured pairs). Through the activation the scores depend o
 and change after every step. All candidates' expected loss changes are computed at once from
 the residual's projection on each unit's outgoing column, chunked by units; with
 ``rounds=None`` they are recomputed after every step (the exact greedy), otherwise in
-``rounds`` rounds of equal size.
+``rounds`` rounds of equal size. Pairs whose compressed layer is a convolution are scored the
+same way in :mod:`tomoprune.methods.greedy.conv_pairs`.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def pair_weights(
     """
     if not (isinstance(layer, nn.Linear) and isinstance(next_layer, nn.Linear)):
         raise ConfigError(
-            "unstructured pair compression of convolutions has no fast path; use "
-            "method.implementation=literal or method.structured=true."
+            "unstructured pair compression has a fast path for Linear and Conv2d pairs only; "
+            "use method.implementation=literal or method.structured=true."
         )
     # in the model's own precision: float64 models (the tests) score exactly as the literal
     # algorithm does, float32 models twice as fast
