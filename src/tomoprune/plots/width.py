@@ -11,7 +11,7 @@ from typing import Any
 
 from tomoprune.plots.common import color, new_figure, save_png
 
-ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "rtn", "gptq")
+ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "ls-refit", "rtn", "gptq")
 
 
 def _panel(ax, rows, field: str, log_y: bool) -> None:
