@@ -19,10 +19,12 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     names = ", ".join(f.name for f in fields(WidthConfig))
     parser = which.add_parser(
         "width-tradeoff",
-        help="greedy compression paper: Delta and accuracy of pruned/quantized MLPs vs width",
-        description="Trains the paper's MLPs at each width and seed, compresses each net (greedy "
-        "pruning and quantization with repeats, magnitude/Wanda/SparseGPT/round-to-nearest/GPTQ "
-        "beside it) and writes OUT/results.csv, nets.csv (c1, c2), width_table.csv and PNG "
+        help="greedy compression paper: Delta and accuracy of pruned/quantized MLPs and CNNs vs "
+        "width",
+        description="Trains the paper's MLPs (and its CNN with --architectures cnn) at each width "
+        "and seed, compresses each net (greedy pruning and quantization with repeats, "
+        "magnitude/Wanda/SparseGPT/round-to-nearest/GPTQ beside it; for structured and cnn, "
+        "unit-level magnitude/wanda/ls-refit) and writes OUT/results.csv, nets.csv (c1, c2), width_table.csv and PNG "
         "figures. Interrupted runs continue. Settings (--set KEY=VALUE): " + names + ".",
     )
     parser.add_argument("--dataset", default="digits", help="digits (default), mnist, ...")

@@ -123,15 +123,18 @@ def least_squares_refit(
     ``target`` (the dense pre-activation output) from inputs ``x``, ridge-damped.
 
     The normal equations are accumulated over chunks of samples (the unfolded patches of a
-    convolution on a large image never exist all at once) and solved in float64.
+    convolution on a large image never exist all at once) on the data's device and solved in
+    float64 on the CPU (the small k x k system; CPU LAPACK has the gelsd driver).
     """
     k = columns.numel()
-    hessian = torch.zeros(k, k, dtype=torch.float64)
-    cross = torch.zeros(consumer.weight.shape[0], k, dtype=torch.float64)
+    columns = columns.to(x.device)
+    hessian = torch.zeros(k, k, dtype=torch.float64, device=x.device)
+    cross = torch.zeros(consumer.weight.shape[0], k, dtype=torch.float64, device=x.device)
     for inputs, outputs in _matrix_chunks(consumer, x, target, chunk):
         kept = inputs[columns]
         hessian += kept @ kept.T
         cross += outputs @ kept.T
+    hessian, cross = hessian.cpu(), cross.cpu()
     mean_diagonal = float(hessian.diagonal().mean())
     if mean_diagonal > 0 and damp > 0:
         hessian += damp * mean_diagonal * torch.eye(k, dtype=torch.float64)
@@ -143,15 +146,15 @@ def least_squares_refit(
             "the least-squares refit did not converge; raise method.damp or use more "
             "calibration samples."
         ) from None
-    return solution.T
+    return solution.T.to(x.device)
 
 
 @torch.no_grad()
 def _zero_units(layer: nn.Module, role: str, kept: torch.Tensor) -> None:
     """Zero every unit of ``layer`` outside ``kept`` (rows and bias, or input columns)."""
     units = unit_count(layer, role)
-    drop = torch.ones(units, dtype=torch.bool)
-    drop[kept] = False
+    drop = torch.ones(units, dtype=torch.bool, device=layer.weight.device)
+    drop[kept.to(drop.device)] = False
     if role == "wide":
         layer.weight[:, drop] = 0
     else:
@@ -208,9 +211,12 @@ def structured_baseline(
             columns = consumer_columns(consumer, units, kept)
             fitted = least_squares_refit(consumer, inputs, target, columns, damp=params.damp)
             matrix = torch.zeros(
-                consumer.weight.shape[0], consumer.weight[0].numel(), dtype=torch.float64
+                consumer.weight.shape[0],
+                consumer.weight[0].numel(),
+                dtype=torch.float64,
+                device=fitted.device,
             )
-            matrix[:, columns] = fitted
+            matrix[:, columns.to(fitted.device)] = fitted
             consumer.weight.copy_(matrix.reshape(consumer.weight.shape))
         records.append(
             {
