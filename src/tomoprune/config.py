@@ -188,6 +188,16 @@ def _is_widths(annotation: Any) -> bool:
 _KIND = {int: "an integer", float: "a number", str: "a string"}
 
 
+def _list_items(text: str) -> list[Any]:
+    """A JSON list, or the shell-friendly ``[a,b]`` / ``a,b`` with bare words."""
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        inner = text.strip().removeprefix("[").removesuffix("]")
+        return [part.strip().strip("'\"") for part in inner.split(",") if part.strip()]
+    return items if isinstance(items, list) else [items]
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Turn a CLI string (or JSON value) into the annotated type, or raise ConfigError."""
     origin = get_origin(annotation)
@@ -225,7 +235,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
                 f"The '{key}' setting must be {_KIND[annotation]}. Got {value!r} instead."
             ) from None
     if origin in (tuple, list):
-        items = value if isinstance(value, (list, tuple)) else json.loads(str(value))
+        items = value if isinstance(value, (list, tuple)) else _list_items(str(value))
         inner = args[0] if args else Any
         return tuple(_coerce(v, inner, key) for v in items)
     return value

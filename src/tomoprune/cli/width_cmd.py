@@ -8,7 +8,6 @@ from dataclasses import fields
 
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, rows_table
-from tomoprune.errors import ConfigError
 
 TABLE_COLUMNS = ["architecture", "setup", "mode", "bits", "method", "width", "n",
                  "delta_mean", "delta_lo", "delta_hi", "score_mean", "density_mean"]  # fmt: skip
@@ -20,15 +19,26 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     names = ", ".join(f.name for f in fields(WidthConfig))
     parser = which.add_parser(
         "width-tradeoff",
-        help="greedy compression paper: Delta and accuracy of pruned/quantized MLPs vs width",
-        description="Trains the paper's MLPs at each width and seed, compresses each net (greedy "
-        "pruning and quantization with repeats, magnitude/Wanda/SparseGPT/round-to-nearest/GPTQ "
-        "beside it) and writes OUT/results.csv, nets.csv (c1, c2), width_table.csv and PNG "
+        help="greedy compression paper: Delta and accuracy of pruned/quantized MLPs and CNNs vs "
+        "width",
+        description="Trains the paper's MLPs (and its CNN with --architectures cnn) at each width "
+        "and seed, compresses each net (greedy pruning and quantization with repeats, "
+        "magnitude/Wanda/SparseGPT/round-to-nearest/GPTQ beside it; for structured and cnn, "
+        "unit-level magnitude/wanda/ls-refit) and writes OUT/results.csv, nets.csv (c1, c2), width_table.csv and PNG "
         "figures. Interrupted runs continue. Settings (--set KEY=VALUE): " + names + ".",
     )
     parser.add_argument("--dataset", default="digits", help="digits (default), mnist, ...")
     parser.add_argument("--data-dir", help="directory holding the dataset's files")
-    parser.add_argument("--widths", help="comma-separated widths, e.g. 10,50,250,1000")
+    parser.add_argument(
+        "--architectures",
+        help="comma-separated: unstructured, structured (the paper's MLPs), cnn (its CNN, "
+        "image data only); default unstructured,structured",
+    )
+    parser.add_argument(
+        "--widths",
+        help="comma-separated widths, e.g. 10,50,250,1000 (default: each architecture's own, "
+        "MLPs 10..1000, cnn 20,40,60,80,100)",
+    )
     parser.add_argument("--seeds", type=int, help="trained nets per width")
     parser.add_argument("--repeats", type=int, help="greedy draws per trained net (paper: 50)")
     parser.add_argument("--bits", help="comma-separated bit widths for quantization, e.g. 2,3,4,8")
@@ -39,13 +49,13 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
 
 
 def width_config(args: argparse.Namespace):
-    from tomoprune.reproduce.width import WidthConfig
+    from tomoprune.reproduce.width import WidthConfig, check_config
 
     overrides = cfg.parse_set_options(args.overrides)
     overrides["dataset"] = args.dataset
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    for name in ("widths", "bits"):
+    for name in ("widths", "bits", "architectures"):
         value = getattr(args, name)
         if value:
             overrides[name] = "[" + value + "]"
@@ -55,10 +65,7 @@ def width_config(args: argparse.Namespace):
     config = WidthConfig()
     for key, value in overrides.items():
         config = cfg._set_field(config, key.split("."), value, key)
-    if not config.widths or min(config.widths) < 1:
-        raise ConfigError(f"--widths must be positive integers. Got {list(config.widths)}.")
-    if config.seeds < 1 or config.repeats < 1:
-        raise ConfigError("--seeds and --repeats must be at least 1.")
+    check_config(config)
     return config
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import NullFormatter
+
 from tomoprune.plots.common import color, new_figure, save_png
 
-ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "rtn", "gptq")
+ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "ls-refit", "rtn", "gptq")
 
 
 def _panel(ax, rows, field: str, log_y: bool) -> None:
@@ -33,6 +35,11 @@ def _panel(ax, rows, field: str, log_y: bool) -> None:
             ax.plot(*zip(*dense, strict=True), ls="--", color="black", lw=1, label="dense")
     ax.legend(fontsize=7)
     ax.set_xscale("log")
+    # ticks at the measured widths, as plain numbers (a log axis over 20 .. 100 would
+    # otherwise label 2x10^1, 3x10^1, ...)
+    ticks = sorted({int(r["width"]) for r in rows})
+    ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")

@@ -11,7 +11,17 @@ accuracy (R^2 for regression). Architectures (d inputs, o outputs, w the width):
 
 - unstructured: W1 (w x d), W2 (40 x w), W3 (o x 40);
 - structured:   W1 (w x d), W2 (20 x w), W3 (o x 20); whole rows of W1 (pair) or whole
-  columns of W2 (wide) are pruned and the dead units removed.
+  columns of W2 (wide) are pruned and the dead units removed;
+- cnn (image data): softmax(Wfc ReLU(K2 * ReLU(K1 * x))), K1 (w x c x 3 x 3), K2
+  (16 x w x 3 x 3), 3x3 convolutions with padding 1 (the image size is kept), Wfc
+  (o x 16 h w): 1024 inputs on Digits' 8x8 images. Set-up K1 prunes K1's output filters (a
+  pair scored at K2's output), K2 prunes K2's input channels (a wide layer); dead filters are
+  removed.
+
+Structured set-ups (structured, cnn) have unit-level baselines at the same number of units
+kept: magnitude (unit weight norm), wanda (the unit's energy through the next layer) and
+ls-refit (wanda's units, the next layer re-solved by least squares). Without ``widths`` each
+architecture uses its own (MLPs 10 .. 1000, the CNN 20 .. 100 channels as in the paper).
 
 Trained nets are saved under ``nets/`` and every measurement appended to ``results.csv``
 after each net, so an interrupted experiment continues where it stopped.
@@ -34,7 +44,7 @@ from tomoprune.data.datasets import load_dataset
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import make_criterion, make_optimizer, train_phase
-from tomoprune.errors import DataError
+from tomoprune.errors import ConfigError, DataError
 from tomoprune.methods.greedy.algorithm import greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress
 from tomoprune.methods.greedy.metrics import (
@@ -44,14 +54,29 @@ from tomoprune.methods.greedy.metrics import (
     task_score,
 )
 from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
+from tomoprune.methods.greedy.structured_baselines import STRUCTURED_LABELS
 from tomoprune.models.spec import load_model, save_model
 from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.records.provenance import provenance
 from tomoprune.reproduce.width_report import render_width_markdown
 
+ARCHITECTURES = ("unstructured", "structured", "cnn")
+STRUCTURED = ("structured", "cnn")
 MIDDLE = {"unstructured": 40, "structured": 20}
-# (set-up name, weighted layer, role): W1 as a pair scored at layer 2, W2 as a wide layer
-SETUPS = (("W1", 0, "pair"), ("W2", 1, "wide"))
+CNN_MIDDLE_CHANNELS = 16  # K2's output filters
+# each architecture's widths when the user gives none (hidden units, or K1's filters)
+DEFAULT_WIDTHS = {
+    "unstructured": (10, 25, 50, 100, 250, 500, 1000),
+    "structured": (10, 25, 50, 100, 250, 500, 1000),
+    "cnn": (20, 40, 60, 80, 100),
+}
+# (set-up name, weighted layer, role): the first layer as a pair scored at the second layer's
+# output, the second as a wide layer
+SETUPS = {
+    "unstructured": (("W1", 0, "pair"), ("W2", 1, "wide")),
+    "structured": (("W1", 0, "pair"), ("W2", 1, "wide")),
+    "cnn": (("K1", 0, "pair"), ("K2", 1, "wide")),
+}
 RESULT_COLUMNS = [
     "dataset", "architecture", "setup", "mode", "bits", "method", "width", "seed", "repeat",
     "delta", "output_mse", "score", "dense_score", "density", "seconds",
@@ -64,7 +89,8 @@ class WidthConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    widths: tuple[int, ...] = (10, 25, 50, 100, 250, 500, 1000)
+    # None: each architecture's own (DEFAULT_WIDTHS: MLPs 10 .. 1000, CNN 20 .. 100)
+    widths: tuple[int, ...] | None = None
     seeds: int = 3
     repeats: int = 10  # the paper: 50
     architectures: tuple[str, ...] = ("unstructured", "structured")
@@ -99,6 +125,44 @@ class Data:
     name: str = ""
     # why another dataset than the one asked for is used (empty when none)
     substitution: str = ""
+    # (C, H, W) for images, (features,) otherwise; x tensors are flat until ``as_images``
+    input_shape: tuple[int, ...] = ()
+
+    def as_images(self) -> Data:
+        """The same data with x as (N, C, H, W) images (for the CNN)."""
+        shape = self.input_shape
+        return replace(
+            self,
+            train_x=self.train_x.reshape(self.train_x.shape[0], *shape),
+            test_x=self.test_x.reshape(self.test_x.shape[0], *shape),
+        )
+
+
+def widths_of(config: WidthConfig, architecture: str) -> tuple[int, ...]:
+    return config.widths if config.widths is not None else DEFAULT_WIDTHS[architecture]
+
+
+def check_config(config: WidthConfig) -> None:
+    """One-line errors for settings the experiment cannot run."""
+    unknown = [a for a in config.architectures if a not in ARCHITECTURES]
+    if unknown or not config.architectures:
+        raise ConfigError(
+            f"Unknown architecture(s) {', '.join(map(repr, unknown)) or '(none given)'} in the "
+            f"'architectures' setting; valid: {', '.join(ARCHITECTURES)}."
+        )
+    if config.widths is not None and (not config.widths or min(config.widths) < 1):
+        raise ConfigError(f"--widths must be positive integers. Got {list(config.widths)}.")
+    if config.seeds < 1 or config.repeats < 1:
+        raise ConfigError("--seeds and --repeats must be at least 1.")
+
+
+def check_images(data: Data) -> None:
+    if len(data.input_shape) != 3:
+        raise ConfigError(
+            f"the cnn architecture needs image data; {data.name} has inputs of shape "
+            f"{tuple(data.input_shape)}. Use --dataset digits or mnist, or drop cnn from "
+            "--architectures."
+        )
 
 
 # regression sets that may be missing offline, and the bundled one used instead
@@ -137,6 +201,7 @@ def load_data(config: WidthConfig) -> Data:
         source=data.source,
         name=data.name,
         substitution=substitution,
+        input_shape=tuple(data.input_shape),
     )
 
 
@@ -155,6 +220,32 @@ def paper_mlp(inputs: int, width: int, middle: int, outputs_: int, seed: int) ->
             if isinstance(layer, nn.Linear):
                 torch.nn.init.xavier_normal_(layer.weight, generator=generator)
     return model
+
+
+def paper_cnn(image_shape: tuple[int, ...], width: int, outputs_: int, seed: int) -> nn.Sequential:
+    """softmax(Wfc ReLU(K2 * ReLU(K1 * x))): 3x3 convolutions with padding 1, no biases,
+    Glorot-normal initialisation; K1 has ``width`` filters, K2 16."""
+    channels, height, breadth = image_shape
+    generator = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(channels, width, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(width, CNN_MIDDLE_CHANNELS, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(CNN_MIDDLE_CHANNELS * height * breadth, outputs_, bias=False),
+    )
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                torch.nn.init.xavier_normal_(layer.weight, generator=generator)
+    return model
+
+
+def build_net(data: Data, architecture: str, width: int, seed: int) -> nn.Sequential:
+    if architecture == "cnn":
+        return paper_cnn(data.input_shape, width, data.outputs, seed)
+    return paper_mlp(data.inputs, width, MIDDLE[architecture], data.outputs, seed)
 
 
 def train_net(config: WidthConfig, data: Data, model: nn.Sequential, seed: int) -> nn.Sequential:
@@ -181,7 +272,7 @@ def trained_net(config, data, architecture, width, seed, nets: Path):
     weights, spec = folder / "model.safetensors", folder / "model.json"
     if weights.is_file() and spec.is_file():
         return load_model(weights, spec)
-    model = paper_mlp(data.inputs, width, MIDDLE[architecture], data.outputs, seed)
+    model = build_net(data, architecture, width, seed)
     model = train_net(config, data, model, seed)
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, weights, spec)
@@ -211,7 +302,7 @@ def measure_net(
         "dataset": config.dataset, "architecture": architecture, "width": width, "seed": seed,
         "dense_score": dense_score,
     }  # fmt: skip
-    structured = architecture == "structured"
+    structured = architecture in STRUCTURED
 
     constants = scale_constants(model)
 
@@ -222,7 +313,7 @@ def measure_net(
             model, compressed, data.test_x, data.kind, dense_outputs=dense_out,
             constants=constants, compressed_outputs=probabilities,
         )  # fmt: skip
-        # structured pruning removes hidden units: density is the share of units left
+        # structured pruning removes hidden units (filters): density is the share left
         if structured:
             dens = compressed[0].weight.shape[0] / width
         else:
@@ -237,7 +328,7 @@ def measure_net(
         )  # fmt: skip
 
     density = 1 - config.alpha + config.alpha * config.p
-    for setup, layer, role in SETUPS:
+    for setup, layer, role in SETUPS[architecture]:
         sets = {"wide_layers": (layer,), "pair_layers": ()} if role == "wide" else {
             "wide_layers": (), "pair_layers": (layer,)}  # fmt: skip
         greedy = GreedyParams(
@@ -259,17 +350,21 @@ def measure_net(
                 f"{'' if bits is None else f' {bits} bits'}: greedy x{config.repeats} "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            if structured:
-                continue
             names = config.prune_baselines if mode == "prune" else config.quant_baselines
             for name in names:
                 t0 = time.perf_counter()
+                # structured: whole units, rows of a pair layer or columns of a wide one
+                layers = {"layers": (layer,)} if not structured or role == "wide" else {
+                    "layers": (), "pair_layers": (layer,)}  # fmt: skip
                 baseline = BaselineParams(
-                    mode=mode, layers=(layer,), density=density, bits=bits or 4,
-                    calibration_size=config.calibration_size,
+                    mode=mode, density=density, bits=bits or 4, structured=structured,
+                    calibration_size=config.calibration_size, **layers,
                 )  # fmt: skip
                 out = baseline_compress(model, calibration, name, baseline).model
-                label = {"obs": "sparsegpt" if mode == "prune" else "gptq"}.get(name, name)
+                if structured:
+                    label = STRUCTURED_LABELS[name]
+                else:
+                    label = {"obs": "sparsegpt" if mode == "prune" else "gptq"}.get(name, name)
                 record(setup, mode, bits, label, 0, out, layer, time.perf_counter() - t0)
     net = {
         "architecture": architecture, "width": width, "seed": seed, "dense_score": dense_score,
@@ -282,10 +377,13 @@ def run_width_experiment(
     config: WidthConfig, out: str | Path, announce: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Train, compress and measure; resumable. Returns the experiment's record."""
+    check_config(config)
+    data = load_data(config)
+    if "cnn" in config.architectures:
+        check_images(data)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    data = load_data(config)
     results_path, nets_path = out / "results.csv", out / "nets.csv"
     rows = read_csv(results_path) if results_path.is_file() else []
     nets = read_csv(nets_path) if nets_path.is_file() else []
@@ -295,19 +393,21 @@ def run_width_experiment(
     record = {
         "experiment": "width-tradeoff",
         "config": asdict(config),
+        "widths": {a: list(widths_of(config, a)) for a in config.architectures},
         "data": note,
         "provenance": provenance(),
     }
     atomic_write_json(out / "experiment.json", {**record, "status": "running"})
     for architecture in config.architectures:
-        for width in config.widths:
+        arch_data = data.as_images() if architecture == "cnn" else data
+        for width in widths_of(config, architecture):
             for seed in range(config.seeds):
                 if (architecture, width, seed) in done:
                     continue
                 started = time.perf_counter()
-                model = trained_net(config, data, architecture, width, seed, out / "nets")
+                model = trained_net(config, arch_data, architecture, width, seed, out / "nets")
                 new_rows, net = measure_net(
-                    config, data, architecture, width, seed, model, announce
+                    config, arch_data, architecture, width, seed, model, announce
                 )
                 net["seconds"] = time.perf_counter() - started
                 rows += new_rows

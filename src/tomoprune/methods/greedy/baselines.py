@@ -2,7 +2,9 @@
 
 ``magnitude`` (global or per layer), ``wanda`` and SparseGPT (``obs`` in prune mode) zero
 ``1 - density`` of each selected layer; ``rtn`` and GPTQ (``obs`` in quant mode) put every
-weight of each selected layer on the grid. Calibration inputs of a layer come from the
+weight of each selected layer on the grid. With ``structured`` the pruning baselines remove
+whole units instead (``structured_baselines``: magnitude, wanda, and ``obs`` as a least-squares
+refit of the next layer). Calibration inputs of a layer come from the
 already-compressed layers before it, as SparseGPT and GPTQ process a network.
 """
 
@@ -18,10 +20,14 @@ from torch import nn
 
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy import magnitude, obs, rtn, wanda
-from tomoprune.methods.greedy.algorithm import grids_for
+from tomoprune.methods.greedy.algorithm import grids_for, remove_dead_units
 from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import check_supported, layer_input, position_of
 from tomoprune.methods.greedy.params import BaselineParams, validate_baseline
+from tomoprune.methods.greedy.structured_baselines import (
+    STRUCTURED_BASELINES,
+    structured_baseline,
+)
 
 BASELINES = ("magnitude", "wanda", "rtn", "obs")
 PRUNING_ONLY = ("magnitude", "wanda")
@@ -40,10 +46,15 @@ def baseline_compress(
     model: nn.Sequential, calibration_x: torch.Tensor, name: str, params: BaselineParams
 ) -> BaselineResult:
     """Compress a copy of ``model`` with baseline ``name``; ``model`` is left unchanged."""
-    validate_baseline(params)
-    check_supported(model)
     if name not in BASELINES:
         raise ConfigError(f"Unknown baseline {name!r}. Valid names: {', '.join(BASELINES)}.")
+    if params.structured and name not in STRUCTURED_BASELINES:
+        raise ConfigError(
+            f"{name} has no structured version; use method.structured=false, or one of "
+            f"{', '.join(STRUCTURED_BASELINES)}."
+        )
+    validate_baseline(params)
+    check_supported(model)
     if name in PRUNING_ONLY and params.mode != "prune":
         raise ConfigError(f"{name} prunes; use method.mode=prune (or rtn/obs to quantize).")
     if name in QUANT_ONLY and params.mode != "quant":
@@ -52,6 +63,9 @@ def baseline_compress(
     x = calibration_x
     if params.calibration_size is not None and x.shape[0] > params.calibration_size:
         x = x[: params.calibration_size]
+    if params.structured:
+        records = structured_baseline(work, model.eval(), x, name, params)
+        return BaselineResult(model=remove_dead_units(work, calibration_x[:1]), layers=records)
     layers = sorted(set(params.layers))
     positions = [position_of(work, i, "method.layers") for i in layers]
     grids = grids_for(work, params, layers) if params.mode == "quant" else {}

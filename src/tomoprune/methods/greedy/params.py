@@ -58,10 +58,19 @@ class BaselineParams:
     Pruning baselines zero ``1 - density`` of each selected layer's weights (the greedy
     pruner's expected density is 1 - alpha + alpha p, 0.37 at the paper's settings);
     quantization baselines put every weight of the layer on the same ``bits`` grid.
+
+    ``structured``: prune whole units instead, as the structured greedy pruner does: input
+    columns of each layer in ``layers`` (wide layers), output rows of each layer in
+    ``pair_layers`` (scored at the next layer); ``round(density * units)`` units are kept and
+    the others removed physically (``structured_baselines``).
     """
 
     mode: Literal["prune", "quant"] = "prune"
     layers: tuple[int, ...] = (1,)
+    # structured only: layers whose output rows (units, filters) are pruned, as the greedy
+    # compressor's tall-then-wide pairs
+    pair_layers: tuple[int, ...] = ()
+    structured: bool = False
     density: float = 0.37
     bits: int = 4
     grid: Literal["per_layer", "shared"] = "per_layer"
@@ -111,7 +120,22 @@ def validate_baseline(params: BaselineParams) -> None:
         raise ConfigError(
             f"The 'method.density' setting must be between 0 and 1. Got {params.density} instead."
         )
-    if not params.layers:
+    if not params.layers and not params.pair_layers:
         raise ConfigError("Select at least one layer with method.layers.")
+    if params.pair_layers and not params.structured:
+        raise ConfigError(
+            "method.pair_layers applies to structured baselines only; set "
+            "method.structured=true or list the layers in method.layers."
+        )
+    if set(params.layers) & set(params.pair_layers):
+        raise ConfigError(
+            "The 'method.layers' and 'method.pair_layers' settings must be disjoint. "
+            f"Got {list(params.layers)} and {list(params.pair_layers)} instead."
+        )
+    if params.structured and params.mode == "quant":
+        raise ConfigError(
+            "method.structured applies to pruning only (magnitude, wanda, obs); use "
+            "method.mode=prune."
+        )
     if params.damp < 0:
         raise ConfigError(f"The 'method.damp' setting must be >= 0. Got {params.damp} instead.")
