@@ -102,7 +102,7 @@ def render_width_markdown(table: list[dict[str, Any]], *, dataset: str, kind: st
             if int(r["width"]) == int(last["width"]) and r["method"] != "greedy"
         }
         ratios = ", ".join(
-            f"{m} {end / v:.2g}x" for m, v in others.items() if v > 0
+            f"{m} {end / v:.3g}x" for m, v in others.items() if v > 0
         )  # greedy's Delta over the baseline's
         fall = f"falls {start / end:.3g}x" if end > 0 else "reaches 0"
         lines.append(
