@@ -22,18 +22,15 @@ Run: ``python -m benchmarks.bench_greedy_conv``; writes ``benchmarks/results/gre
 from __future__ import annotations
 
 import dataclasses
-import math
-import statistics
 import time
 
 import torch
 from torch import nn
 
+from benchmarks.bench_greedy import literal_evaluations, literal_seconds_per_evaluation
 from benchmarks.common import Measurement, measure, write_results
 from tomoprune.data import load_dataset
 from tomoprune.methods.greedy.algorithm import greedy_compress
-from tomoprune.methods.greedy.candidates import make_candidates
-from tomoprune.methods.greedy.literal import reconstruction_loss
 from tomoprune.methods.greedy.params import GreedyParams
 
 WIDTH, SAMPLES, ROUNDS, ALPHA, P, CHECK_WIDTH = 32, 128, 8, 0.9, 0.3, 8
@@ -55,42 +52,13 @@ def digits_cnn(width: int, dtype: torch.dtype = torch.float32) -> nn.Sequential:
     )
 
 
-def literal_evaluations(candidates: int, alpha: float) -> int:
-    """Expected-loss evaluations of a full literal run: sum over steps of remaining candidates."""
-    steps = math.floor(alpha * candidates)
-    return sum(candidates - k for k in range(steps))
-
-
-@torch.no_grad()
-def literal_seconds_per_evaluation(model: nn.Sequential, x: torch.Tensor) -> float:
-    """Median time of one candidate's exact E_t L (two forward passes and the restore)."""
-    segment = model[:3]
-    target = segment(x)
-    cands = make_candidates(model[0], kind="weight", mode="prune", p=P, grid=None)
-    law = cands.replacement
-    original = cands.original_weight.reshape(-1)
-    times = []
-    for index in range(cands.count):
-        started = time.perf_counter()
-        expected = 0.0
-        for value, prob in (
-            (law.low[index], 1 - law.prob_high[index]),
-            (law.high[index], law.prob_high[index]),
-        ):
-            cands.set(index, float(value))
-            expected += float(prob) * reconstruction_loss(segment(x), target)
-        cands.set(index, float(original[index]))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     x = load_dataset("digits").train_x[:SAMPLES]  # (128, 1, 8, 8)
     model = digits_cnn(WIDTH)
     count = model[0].weight.numel()
     exact = GreedyParams(alpha=ALPHA, p=P, wide_layers=(), pair_layers=(0,), calibration_size=None)
     rows: list[Measurement] = []
-    per_eval = literal_seconds_per_evaluation(model, x)
+    per_eval = literal_seconds_per_evaluation(model, x, 0, 2, count)
     literal = per_eval * literal_evaluations(count, ALPHA)
     for label, params in (
         ("rescored every step", exact),
@@ -120,7 +88,7 @@ def main() -> None:
     small = digits_cnn(CHECK_WIDTH, torch.float64)
     small_x = x.to(torch.float64)
     small_count = small[0].weight.numel()
-    per_eval_small = literal_seconds_per_evaluation(small, small_x)
+    per_eval_small = literal_seconds_per_evaluation(small, small_x, 0, 2, small_count)
     started = time.perf_counter()
     literal_run = greedy_compress(
         small, small_x, dataclasses.replace(exact, implementation="literal")

@@ -29,6 +29,7 @@ from tomoprune.methods.greedy.layers import (
     check_supported,
     layer_input,
     layer_output,
+    next_weighted_position,
     position_of,
     weighted_positions,
 )
@@ -61,17 +62,6 @@ def grids_for(model: nn.Sequential, params: Any, layers: list[int]) -> dict[int,
         shared = max(float(model[p].weight.detach().abs().max()) for p in positions)
         return {i: layer_grid(shared, params.bits) for i in layers}
     return {i: layer_grid(max_abs[i], params.bits) for i in layers}
-
-
-def _next_weighted(model: nn.Sequential, layer: int) -> int:
-    """Sequential position of weighted layer ``layer + 1`` (a pair's scoring depth)."""
-    positions = weighted_positions(model)
-    if layer + 1 >= len(positions):
-        raise ConfigError(
-            f"The 'method.pair_layers' setting names layer {layer}, the last weighted layer; a "
-            "pair needs a following layer. Put it in method.wide_layers instead."
-        )
-    return positions[layer + 1]
 
 
 @torch.no_grad()
@@ -107,8 +97,10 @@ def greedy_compress(
     for index, role in selected:
         # positions in ``work`` move as projections are inserted; ``dense`` has its own
         position = position_of(work, index)
-        kappa = position if role == "wide" else _next_weighted(work, index)
-        dense_kappa = position_of(dense, index) if role == "wide" else _next_weighted(dense, index)
+        kappa = position if role == "wide" else next_weighted_position(work, index)
+        dense_kappa = (
+            position_of(dense, index) if role == "wide" else next_weighted_position(dense, index)
+        )
         started = time.perf_counter()
         x_in = layer_input(work, position, x)
         target = layer_output(dense, dense_kappa, x)
@@ -134,33 +126,20 @@ def greedy_compress(
             next_input = layer_input(work, kappa, x)
             chosen = fast.pair_rows(work[kappa], next_input, candidates, params.alpha, rng)
             how = "closed-form sort"
-        elif isinstance(layer, nn.Conv2d):
-            chosen = conv_pair_weights(
-                layer,
-                work[position + 1 : kappa],
-                work[kappa],
-                x_in,
-                target,
-                candidates,
-                params.alpha,
-                rng,
-                rounds=params.rescore_rounds,
-            )
-            how = (
-                "batched, rescored every step"
-                if params.rescore_rounds is None
-                else f"batched, {params.rescore_rounds} rescoring rounds"
-            )
         else:
             between = work[position + 1 : kappa]
-            for module in between:
-                if not isinstance(module, ELEMENTWISE):
-                    raise ConfigError(
-                        f"unstructured pair compression needs an elementwise activation between "
-                        f"the pair; found {type(module).__name__}. Use "
-                        "method.implementation=literal."
-                    )
-            chosen = fast.pair_weights(
+            if isinstance(layer, nn.Conv2d):
+                pair_scorer = conv_pair_weights
+            else:
+                for module in between:
+                    if not isinstance(module, ELEMENTWISE):
+                        raise ConfigError(
+                            "unstructured pair compression needs an elementwise activation "
+                            f"between the pair; found {type(module).__name__}. Use "
+                            "method.implementation=literal."
+                        )
+                pair_scorer = fast.pair_weights
+            chosen = pair_scorer(
                 layer,
                 between,
                 work[kappa],

@@ -49,6 +49,22 @@ def position_of(model: nn.Sequential, layer: int, setting: str = "method.wide_la
     return positions[layer]
 
 
+def next_weighted_position(
+    model: nn.Sequential, layer: int, single_setting: str = "method.wide_layers"
+) -> int:
+    """Sequential position of weighted layer ``layer + 1`` (a pair's scoring depth).
+
+    ``single_setting`` names where a layer compressed on its own belongs, for the error.
+    """
+    positions = weighted_positions(model)
+    if layer + 1 >= len(positions):
+        raise ConfigError(
+            f"The 'method.pair_layers' setting names layer {layer}, the last weighted layer; a "
+            f"pair needs a following layer. Put it in {single_setting} instead."
+        )
+    return positions[layer + 1]
+
+
 @torch.no_grad()
 def layer_input(model: nn.Sequential, position: int, x: torch.Tensor) -> torch.Tensor:
     """What the layer at Sequential ``position`` receives for inputs ``x``."""

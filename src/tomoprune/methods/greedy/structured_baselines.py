@@ -42,8 +42,8 @@ from tomoprune.methods.greedy.fast import unit_contribution_energy
 from tomoprune.methods.greedy.layers import (
     layer_input,
     layer_output,
+    next_weighted_position,
     position_of,
-    weighted_positions,
 )
 from tomoprune.methods.greedy.magnitude import keep_count
 
@@ -163,16 +163,6 @@ def _zero_units(layer: nn.Module, role: str, kept: torch.Tensor) -> None:
             layer.bias[drop] = 0
 
 
-def _next_position(model: nn.Sequential, index: int) -> int:
-    positions = weighted_positions(model)
-    if index + 1 >= len(positions):
-        raise ConfigError(
-            f"The 'method.pair_layers' setting names layer {index}, the last weighted layer; a "
-            "pair needs a following layer. Put it in method.layers instead."
-        )
-    return positions[index + 1]
-
-
 @torch.no_grad()
 def structured_baseline(
     work: nn.Sequential, dense: nn.Sequential, x: torch.Tensor, name: str, params: Any
@@ -194,7 +184,9 @@ def structured_baseline(
     for index, role in selected:
         started = time.perf_counter()
         position = position_of(work, index, "method.layers")
-        consumer_position = position if role == "wide" else _next_position(work, index)
+        consumer_position = (
+            position if role == "wide" else next_weighted_position(work, index, "method.layers")
+        )
         layer, consumer = work[position], work[consumer_position]
         units = unit_count(layer, role)
         if name == "magnitude":
