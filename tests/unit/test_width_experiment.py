@@ -46,6 +46,9 @@ def test_missing_housing_falls_back_to_diabetes_and_says_so(tmp_path):
     messages: list[str] = []
     run_width_experiment(config, tmp_path / "out", announce=messages.append)
     assert "NOT the paper's housing numbers" in messages[0]
+    summary = (tmp_path / "out" / "width_table.md").read_text()
+    assert summary.startswith("# Width experiment on diabetes")
+    assert "NOT the paper's housing numbers" in summary
 
 
 @pytest.mark.parametrize("dataset", ["digits"])

@@ -423,11 +423,12 @@ def run_width_experiment(
     columns = list(table[0]) if table else []
     atomic_write_csv(out / "width_table.csv", columns, table)
     atomic_write_text(
-        out / "width_table.md", render_width_markdown(table, dataset=config.dataset, kind=data.kind)
+        out / "width_table.md",
+        render_width_markdown(table, dataset=data.name, kind=data.kind, data_note=note),
     )
     from tomoprune.plots.width import plot_width_figures
 
-    figures = plot_width_figures(table, out, title=config.dataset, kind=data.kind)
+    figures = plot_width_figures(table, out, title=data.name, kind=data.kind)
     record.update({"status": "finished", "figures": [str(f.name) for f in figures]})
     atomic_write_json(out / "experiment.json", record)
     return record

@@ -53,12 +53,16 @@ def _groups(table: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list
     return groups
 
 
-def render_width_markdown(table: list[dict[str, Any]], *, dataset: str, kind: str) -> str:
-    """Markdown text of the summary table (rows of ``width_table.csv``)."""
+def render_width_markdown(
+    table: list[dict[str, Any]], *, dataset: str, kind: str, data_note: str = ""
+) -> str:
+    """Markdown text of the summary table (rows of ``width_table.csv``); ``data_note`` (what
+    data was used, and any substitution) is printed under the title."""
     score = "accuracy" if kind == "classification" else "R^2"
-    lines = [
-        f"# Width experiment on {dataset}",
-        "",
+    lines = [f"# Width experiment on {dataset}", ""]
+    if data_note:
+        lines += [data_note, ""]
+    lines += [
         f"Delta = c^(-2m) E ||Phi(x) - Phi_hat(x)||^2 on the test split and the {score} of the "
         "compressed net; each cell is the mean over all compressed nets (trained seeds x "
         "repeats; a deterministic baseline has one per seed) with the 2.5-97.5 percentile band.",
