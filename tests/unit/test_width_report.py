@@ -11,7 +11,7 @@ def _row(method, width, delta, score, setup="W1", mode="prune", bits=""):
         "bits": bits, "method": method, "width": width, "n": 4,
         "delta_mean": delta, "delta_lo": delta / 2, "delta_hi": delta * 2,
         "score_mean": score, "score_lo": score - 0.1, "score_hi": score,
-        "density_mean": 0.37, "dense_score_mean": 0.98,
+        "density_mean": 0.37, "dense_score_mean": 0.98, "output_mse_mean": delta * 1e4,
     }  # fmt: skip
 
 
@@ -31,6 +31,7 @@ def test_markdown_has_one_table_per_setup_with_bands_and_the_fall_factor():
     assert "| 10 | 0.980 | 0.001 [0.0005, 0.002] | 0.0002 [0.0001, 0.0004] |" in text
     # 1e-3 -> 1e-5 is a 100-fold fall; 1e-5 / 4e-6 = 2.5 against magnitude
     assert "falls 100x" in text and "magnitude 2.5x" in text
+    assert "unnormalised output MSE 10 -> 0.1 (100x)" in text
     # a set-up measured at one width gets no fall line
     assert "quantization, 2 bits: greedy Delta" not in text
 

@@ -466,7 +466,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 strict=True)
         )  # fmt: skip
         out["n"] = len(group)
-        for field in ("delta", "score", "density", "dense_score"):
+        for field in ("delta", "score", "output_mse", "density", "dense_score"):
             values = np.array([float(r[field]) for r in group])
             out[f"{field}_mean"] = float(values.mean())
             if field in ("delta", "score"):

@@ -4,7 +4,9 @@ One table per (architecture, set-up, mode, bits): per width the dense score, the
 task score (accuracy or R^2) of every method, as the mean over all compressed nets (trained
 seeds x repeats) with the 2.5-97.5 percentile band in brackets. Below the tables, one line per
 set-up says by how much the greedy compressor's Delta fell from the smallest to the largest
-width and how it compares with each baseline at the largest width (ratios of mean Delta).
+width, how much of that is left without the c^(-2m) normalisation (the unnormalised output
+MSE; c grows with width, so Delta falls faster than the error itself) and how it compares with
+each baseline at the largest width (ratios of mean Delta).
 """
 
 from __future__ import annotations
@@ -109,9 +111,15 @@ def render_width_markdown(
             f"{m} {end / v:.3g}x" for m, v in others.items() if v > 0
         )  # greedy's Delta over the baseline's
         fall = f"falls {start / end:.3g}x" if end > 0 else "reaches 0"
+        raw = ""
+        if "output_mse_mean" in first and first["output_mse_mean"] not in ("", None):
+            mse_start, mse_end = _number(first["output_mse_mean"]), _number(last["output_mse_mean"])
+            raw = f"; unnormalised output MSE {_fmt(mse_start)} -> {_fmt(mse_end)}" + (
+                f" ({mse_start / mse_end:.3g}x)" if mse_end > 0 else ""
+            )
         lines.append(
             f"- {_title(key)}: greedy Delta {_fmt(start)} at width {first['width']} -> "
-            f"{_fmt(end)} at width {last['width']} ({fall})"
+            f"{_fmt(end)} at width {last['width']} ({fall}{raw})"
             + (f"; greedy / baseline at width {last['width']}: {ratios}" if ratios else "")
         )
     return "\n".join(lines) + "\n"
