@@ -62,6 +62,8 @@ def test_run_writes_a_complete_run_directory(tiny_idx_dir, tmp_path, capsys):
     assert config["status"] == "finished"
     assert config["config"]["params"]["lam"] == 0.3
     assert config["provenance"]["packages"]["torch"].startswith("2.13")
+    cpu = config["provenance"]["cpu"]
+    assert cpu["model"] and cpu["logical_cores"] >= 1
     rows = read_csv(out / "cycles.csv")
     assert [int(r["width"]) for r in rows] == [21, 18, 16, 14, 12, 10]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
@@ -24,6 +25,11 @@ PACKAGES = (
     "scikit-learn",
     "matplotlib",
     "safetensors",
+    "torch-pruning",
+    "onnx",
+    "onnxruntime",
+    "constriction",
+    "ray",
 )
 
 
@@ -58,11 +64,31 @@ def git_commit(start: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
+def cpu_description() -> dict[str, Any]:
+    """The processor the numbers were computed on: different CPUs run different float kernels,
+    so records that differ in the last digits across machines say which machine made which."""
+    model = platform.processor() or platform.machine()
+    flags: list[str] = []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                # the vector extensions that decide which float kernels run
+                wanted = ("avx", "avx2", "avx512f", "avx512_bf16", "amx_tile", "fma")
+                flags = [f for f in value.split() if f in wanted]
+    except OSError:
+        pass
+    return {"model": model, "logical_cores": os.cpu_count(), "vector_flags": flags}
+
+
 def provenance() -> dict[str, Any]:
     return {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "packages": package_versions(),
         "git": git_commit(),
         "torch_threads": torch.get_num_threads(),
