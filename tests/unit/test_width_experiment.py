@@ -148,3 +148,21 @@ def test_cli_selects_the_cnn_with_its_own_widths(argv):
     args = build_parser().parse_args(["reproduce", "width-tradeoff", *argv, "--out", "x"])
     config = width_config(args)
     assert config.architectures == ("cnn",) and config.widths is None
+
+
+def test_cli_closes_with_one_summary_row_per_set_up(tmp_path, capsys, monkeypatch):
+    from tomoprune.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line, whatever the terminal
+    out = tmp_path / "w"
+    code = main(
+        ["reproduce", "width-tradeoff", "--dataset", "diabetes", "--architectures", "structured",
+         "--widths", "4,8", "--seeds", "1", "--repeats", "2", "--set", "epochs=1",
+         "--set", "calibration_size=32", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    # the two structured set-ups, each with greedy's fall and the three unit baselines
+    assert printed.count("structured, W") == 2
+    assert "ls-refit" in printed and "falls" in printed
+    assert "width_table.md" in printed and (out / "width_table.md").is_file()

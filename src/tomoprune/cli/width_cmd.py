@@ -9,8 +9,8 @@ from dataclasses import fields
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, rows_table
 
-TABLE_COLUMNS = ["architecture", "setup", "mode", "bits", "method", "width", "n",
-                 "delta_mean", "delta_lo", "delta_hi", "score_mean", "density_mean"]  # fmt: skip
+SUMMARY_COLUMNS = ["set-up", "widths", "greedy Delta", "falls", "output MSE falls",
+                   "greedy / baseline (widest)"]  # fmt: skip
 
 
 def register_reproduce(which: argparse._SubParsersAction) -> None:
@@ -74,6 +74,7 @@ def width_command(args: argparse.Namespace) -> int:
 
     from tomoprune.records.io import read_csv
     from tomoprune.reproduce.width import run_width_experiment
+    from tomoprune.reproduce.width_report import setup_summaries
 
     config = width_config(args)
     out_console = console()
@@ -83,15 +84,24 @@ def width_command(args: argparse.Namespace) -> int:
         print(args.out)
         return 0
     table = read_csv(Path(args.out) / "width_table.csv")
-    shown = [{k: _number(row.get(k)) for k in TABLE_COLUMNS} for row in table]
-    out_console.print(rows_table(f"width trade-off on {config.dataset}", shown, TABLE_COLUMNS))
+    shown = [
+        {
+            "set-up": summary["title"],
+            "widths": f"{summary['first_width']} -> {summary['last_width']}",
+            "greedy Delta": f"{summary['start']:.3g} -> {summary['end']:.3g}",
+            "falls": "-" if summary["fall"] is None else f"{summary['fall']:.3g}x",
+            "output MSE falls": "-"
+            if summary["mse_fall"] is None
+            else f"{summary['mse_fall']:.3g}x",
+            "greedy / baseline (widest)": ", ".join(
+                f"{m} {r:.3g}x" for m, r in summary["ratios"].items()
+            ),
+        }
+        for summary in setup_summaries(table)
+    ]
+    out_console.print(rows_table(f"width trade-off on {config.dataset}", shown, SUMMARY_COLUMNS))
+    out_console.print(
+        f"Every width with its bands: {(Path(args.out) / 'width_table.md').resolve()}"
+    )
     out_console.print(f"Results and figures: {Path(args.out).resolve()}")
     return 0
-
-
-def _number(value):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value
-    return number if not number.is_integer() else int(number)

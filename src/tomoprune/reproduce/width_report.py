@@ -55,6 +55,44 @@ def _groups(table: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list
     return groups
 
 
+def setup_summaries(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per set-up measured at two widths or more: greedy's mean Delta at the smallest and the
+    largest width and the fall between them (``None`` when it reaches 0), the same for the
+    unnormalised output MSE (``None`` when the table lacks it), and greedy's mean Delta over
+    each baseline's at the largest width."""
+    summaries = []
+    for key, rows in _groups(table).items():
+        greedy = sorted((r for r in rows if r["method"] == "greedy"), key=lambda r: int(r["width"]))
+        if len(greedy) < 2:
+            continue
+        first, last = greedy[0], greedy[-1]
+        start, end = _number(first["delta_mean"]), _number(last["delta_mean"])
+        summary: dict[str, Any] = {
+            "title": _title(key),
+            "first_width": int(first["width"]),
+            "last_width": int(last["width"]),
+            "start": start,
+            "end": end,
+            "fall": start / end if end > 0 else None,
+            "mse_start": None,
+            "mse_end": None,
+            "mse_fall": None,
+            "ratios": {
+                r["method"]: end / _number(r["delta_mean"])
+                for r in rows
+                if int(r["width"]) == int(last["width"])
+                and r["method"] != "greedy"
+                and _number(r["delta_mean"]) > 0
+            },
+        }
+        if first.get("output_mse_mean") not in ("", None):
+            mse_start, mse_end = _number(first["output_mse_mean"]), _number(last["output_mse_mean"])
+            summary.update(mse_start=mse_start, mse_end=mse_end)
+            summary["mse_fall"] = mse_start / mse_end if mse_end > 0 else None
+        summaries.append(summary)
+    return summaries
+
+
 def render_width_markdown(
     table: list[dict[str, Any]], *, dataset: str, kind: str, data_note: str = ""
 ) -> str:
@@ -96,30 +134,19 @@ def render_width_markdown(
                 + f" | {density:.3f} |"
             )
     lines += ["", "## In one line per set-up", ""]
-    for key, rows in groups.items():
-        greedy = sorted((r for r in rows if r["method"] == "greedy"), key=lambda r: int(r["width"]))
-        if len(greedy) < 2:
-            continue
-        first, last = greedy[0], greedy[-1]
-        start, end = _number(first["delta_mean"]), _number(last["delta_mean"])
-        others = {
-            r["method"]: _number(r["delta_mean"])
-            for r in rows
-            if int(r["width"]) == int(last["width"]) and r["method"] != "greedy"
-        }
-        ratios = ", ".join(
-            f"{m} {end / v:.3g}x" for m, v in others.items() if v > 0
-        )  # greedy's Delta over the baseline's
-        fall = f"falls {start / end:.3g}x" if end > 0 else "reaches 0"
+    for summary in setup_summaries(table):
         raw = ""
-        if "output_mse_mean" in first and first["output_mse_mean"] not in ("", None):
-            mse_start, mse_end = _number(first["output_mse_mean"]), _number(last["output_mse_mean"])
-            raw = f"; unnormalised output MSE {_fmt(mse_start)} -> {_fmt(mse_end)}" + (
-                f" ({mse_start / mse_end:.3g}x)" if mse_end > 0 else ""
+        if summary["mse_fall"] is not None:
+            raw = (
+                f"; unnormalised output MSE {_fmt(summary['mse_start'])} -> "
+                f"{_fmt(summary['mse_end'])} ({summary['mse_fall']:.3g}x)"
             )
+        fall = "reaches 0" if summary["fall"] is None else f"falls {summary['fall']:.3g}x"
+        ratios = ", ".join(f"{m} {r:.3g}x" for m, r in summary["ratios"].items())
+        last = summary["last_width"]
         lines.append(
-            f"- {_title(key)}: greedy Delta {_fmt(start)} at width {first['width']} -> "
-            f"{_fmt(end)} at width {last['width']} ({fall}{raw})"
-            + (f"; greedy / baseline at width {last['width']}: {ratios}" if ratios else "")
+            f"- {summary['title']}: greedy Delta {_fmt(summary['start'])} at width "
+            f"{summary['first_width']} -> {_fmt(summary['end'])} at width {last} ({fall}{raw})"
+            + (f"; greedy / baseline at width {last}: {ratios}" if ratios else "")
         )
     return "\n".join(lines) + "\n"
