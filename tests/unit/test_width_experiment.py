@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -158,7 +160,7 @@ def test_cli_closes_with_one_summary_row_per_set_up(tmp_path, capsys, monkeypatc
     code = main(
         ["reproduce", "width-tradeoff", "--dataset", "diabetes", "--architectures", "structured",
          "--widths", "4,8", "--seeds", "1", "--repeats", "2", "--set", "epochs=1",
-         "--set", "calibration_size=32", "--out", str(out)]
+         "--set", "calibration_size=32", "--threads", "1", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
@@ -166,3 +168,6 @@ def test_cli_closes_with_one_summary_row_per_set_up(tmp_path, capsys, monkeypatc
     assert printed.count("structured, W") == 2
     assert "ls-refit" in printed and "falls" in printed
     assert "width_table.md" in printed and (out / "width_table.md").is_file()
+    # the thread count changes the float reductions, so the record says what was used
+    record = json.loads((out / "experiment.json").read_text())
+    assert record["threads"]["torch_threads"] == 1 and record["threads"]["requested"] == 1

@@ -6,6 +6,7 @@ import argparse
 
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
+from tomoprune.records.io import csv_value
 from tomoprune.reproduce import l0
 
 # table column -> header shown on the console (short, so the table fits 80 columns)
@@ -110,7 +111,7 @@ def teacher_student_command(args: argparse.Namespace) -> int:
         print(out)
         return 0
     out_console = console()
-    shown = [{h: _number(row[k]) for k, h in TEACHER_STUDENT_COLUMNS.items()} for row in rows]
+    shown = [{h: csv_value(row[k]) for k, h in TEACHER_STUDENT_COLUMNS.items()} for row in rows]
     headers = list(TEACHER_STUDENT_COLUMNS.values())
     out_console.print(rows_table("Teacher-student: test loss", shown, headers))
     verdicts = [
@@ -134,13 +135,3 @@ def teacher_student_command(args: argparse.Namespace) -> int:
         f"Figure: {figure.resolve()}  Summary: {(out / l0.TEACHER_STUDENT_SUMMARY).resolve()}"
     )
     return 0
-
-
-def _number(text: str) -> int | float | str:
-    """A CSV cell as the number it holds (ints stay ints), or the text itself."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text

@@ -7,7 +7,7 @@ import argparse
 from dataclasses import fields
 
 from tomoprune import config as cfg
-from tomoprune.cli.common import add_quiet, console, rows_table
+from tomoprune.cli.common import add_quiet, add_threads, console, rows_table, threads_from_args
 
 SUMMARY_COLUMNS = ["set-up", "widths", "greedy Delta", "falls", "output MSE falls",
                    "greedy / baseline (widest)"]  # fmt: skip
@@ -44,6 +44,7 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     parser.add_argument("--bits", help="comma-separated bit widths for quantization, e.g. 2,3,4,8")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
     parser.add_argument("--out", required=True, help="output directory")
+    add_threads(parser)
     add_quiet(parser)
     parser.set_defaults(func=width_command)
 
@@ -75,11 +76,13 @@ def width_command(args: argparse.Namespace) -> int:
     from tomoprune.records.io import read_csv
     from tomoprune.reproduce.width import run_width_experiment
     from tomoprune.reproduce.width_report import setup_summaries
+    from tomoprune.runtime import configure_threads
 
     config = width_config(args)
     out_console = console()
     say = (lambda m: None) if args.quiet else (lambda m: out_console.print(m, highlight=False))
-    run_width_experiment(config, args.out, announce=say)
+    threads = configure_threads(threads_from_args(args))
+    run_width_experiment(config, args.out, announce=say, threads=threads)
     if args.quiet:
         print(args.out)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import json
@@ -23,7 +24,7 @@ from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.models import build_model
 from tomoprune.records import schema
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.records.io import csv_value, read_csv, read_json
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.writer import RUN_FORMAT, RunRecorder, build_header, clear, run_status
 from tomoprune.runtime import configure_threads, solver_threads
@@ -201,22 +202,11 @@ def _existing_status(out: Path) -> str | None:
 
 def _reused(out: Path, config: cfg.RunConfig) -> RunOutcome:
     rows = [
-        {key: _number(value) for key, value in row.items()}
+        {key: csv_value(value) for key, value in row.items()}
         for row in read_csv(out / schema.CYCLES_FILE)
     ]
     summary = read_json(out / schema.SUMMARY_FILE)
     return RunOutcome(run_dir=out, config=config, rows=rows, summary=summary, state="reused")
-
-
-def _number(text: str) -> Any:
-    if text in ("", None):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
 
 
 def run_experiment(
@@ -406,7 +396,7 @@ def run_post_training(
     device = resolve_device(config.device)
     task = make_task(config).to(device)
     model = check_supported(RunDirectory(source).load_model(device))
-    dense = RunDirectory(source).load_model(device)
+    dense = copy.deepcopy(model)  # the uncompressed reference for Delta and the summary
     method = METHOD_REGISTRY.get(config.method).build(config.params, config)
     recorder = RunRecorder(out, {**config_header(config, threads), "source": recorded_source})
     loop = CompressionLoop(

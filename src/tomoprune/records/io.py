@@ -80,6 +80,19 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
+def csv_value(text: str | None) -> Any:
+    """A CSV cell read back as what ``atomic_write_csv`` wrote: None for an empty cell, an int
+    or a float when it parses as one (ints stay ints), else the text itself."""
+    if text in ("", None):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON record, turning a missing or corrupt file into a one-line RecordError."""
     path = Path(path)

@@ -14,6 +14,7 @@ from typing import Any
 
 from tomoprune import __version__
 from tomoprune.records.io import atomic_write_text, read_csv
+from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (
     Block,
     Bullets,
@@ -24,9 +25,6 @@ from tomoprune.report.document import (
     render_html,
     render_markdown,
 )
-
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
 
 
 def _pts(value: Any) -> str:

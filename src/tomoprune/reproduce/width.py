@@ -374,16 +374,23 @@ def measure_net(
 
 
 def run_width_experiment(
-    config: WidthConfig, out: str | Path, announce: Callable[[str], None] = print
+    config: WidthConfig,
+    out: str | Path,
+    announce: Callable[[str], None] = print,
+    *,
+    threads: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train, compress and measure; resumable. Returns the experiment's record."""
+    """Train, compress and measure; resumable. Returns the experiment's record.
+
+    ``threads`` is what ``runtime.configure_threads`` set (recorded): the numbers depend on the
+    thread count, since it changes how float reductions are split.
+    """
     check_config(config)
     data = load_data(config)
     if "cnn" in config.architectures:
         check_images(data)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     results_path, nets_path = out / "results.csv", out / "nets.csv"
     rows = read_csv(results_path) if results_path.is_file() else []
     nets = read_csv(nets_path) if nets_path.is_file() else []
@@ -396,6 +403,7 @@ def run_width_experiment(
         "widths": {a: list(widths_of(config, a)) for a in config.architectures},
         "data": note,
         "provenance": provenance(),
+        "threads": threads,
     }
     atomic_write_json(out / "experiment.json", {**record, "status": "running"})
     for architecture in config.architectures:

@@ -17,16 +17,12 @@ from typing import Any
 METHOD_ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "ls-refit", "rtn", "gptq")
 
 
-def _number(value: Any) -> float:
-    return float(value)
-
-
 def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
 def _cell(row: dict[str, Any], field: str) -> str:
-    mean, low, high = (_number(row[f"{field}_{s}"]) for s in ("mean", "lo", "hi"))
+    mean, low, high = (float(row[f"{field}_{s}"]) for s in ("mean", "lo", "hi"))
     if low == high:
         return _fmt(mean)
     return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
@@ -66,7 +62,7 @@ def setup_summaries(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(greedy) < 2:
             continue
         first, last = greedy[0], greedy[-1]
-        start, end = _number(first["delta_mean"]), _number(last["delta_mean"])
+        start, end = float(first["delta_mean"]), float(last["delta_mean"])
         summary: dict[str, Any] = {
             "title": _title(key),
             "first_width": int(first["width"]),
@@ -78,15 +74,15 @@ def setup_summaries(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "mse_end": None,
             "mse_fall": None,
             "ratios": {
-                r["method"]: end / _number(r["delta_mean"])
+                r["method"]: end / float(r["delta_mean"])
                 for r in rows
                 if int(r["width"]) == int(last["width"])
                 and r["method"] != "greedy"
-                and _number(r["delta_mean"]) > 0
+                and float(r["delta_mean"]) > 0
             },
         }
         if first.get("output_mse_mean") not in ("", None):
-            mse_start, mse_end = _number(first["output_mse_mean"]), _number(last["output_mse_mean"])
+            mse_start, mse_end = float(first["output_mse_mean"]), float(last["output_mse_mean"])
             summary.update(mse_start=mse_start, mse_end=mse_end)
             summary["mse_fall"] = mse_start / mse_end if mse_end > 0 else None
         summaries.append(summary)
@@ -125,9 +121,9 @@ def render_width_markdown(
         for width in widths:
             by = {r["method"]: r for r in rows if int(r["width"]) == width}
             first = next(iter(by.values()))
-            density = _number(by.get("greedy", first)["density_mean"])
+            density = float(by.get("greedy", first)["density_mean"])
             lines.append(
-                f"| {width} | {_number(first['dense_score_mean']):.3f} | "
+                f"| {width} | {float(first['dense_score_mean']):.3f} | "
                 + " | ".join(_cell(by[m], "delta") if m in by else "-" for m in methods)
                 + " | "
                 + " | ".join(_cell(by[m], "score") if m in by else "-" for m in methods)
