@@ -1,0 +1,210 @@
+"""Plug-ins as typed objects: every method's settings are one frozen dataclass, registered once.
+
+A plug-in family (unit scorers, regularisers, post-training compressors, ...) is a
+``PluginRegistry``. Registering a settings class files it under its name; the same table answers
+lookups by name (CLI flags, config files, records) and by type (the Python API), so
+``Compressor(model, x, scorer=DTC(lam=0.3))`` and ``--method dtc --set method.lam=0.3`` build the
+same object::
+
+    @SCORERS.register("dtc", summary="inverse compressed sensing of weight rays")
+    @dataclass(frozen=True, kw_only=True)
+    class DTC(Settings):
+        lam: float = 0.3  # l1 weight of the compressed-sensing solve
+        constraints = {"lam": Interval(0.0, None, closed="neither")}
+
+        def build(self) -> Scorer: ...
+
+Settings are validated when they are made (``__post_init__``): a value outside its declared
+constraint raises one ``ConfigError`` sentence naming the setting, the allowed values and the value
+given, in the manner of scikit-learn's parameter validation. ``build()`` turns the settings into
+the working object; its contract is the family's (see the family's base class).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from tomoprune.errors import ConfigError
+
+__all__ = ["Interval", "OneOf", "PluginRegistry", "Settings"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A numeric range; ``None`` leaves a side open-ended. ``integer`` also demands an int."""
+
+    low: float | None
+    high: float | None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+    integer: bool = False
+
+    def __call__(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        low_ok = (
+            self.low is None
+            or value > self.low
+            or (value == self.low and self.closed in ("both", "left"))
+        )
+        high_ok = (
+            self.high is None
+            or value < self.high
+            or (value == self.high and self.closed in ("both", "right"))
+        )
+        return low_ok and high_ok
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            left = "[" if self.closed in ("both", "left") else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            sign = ">=" if self.closed in ("both", "left") else ">"
+            return f"{kind} {sign} {self.low:g}"
+        if self.high is not None:
+            sign = "<=" if self.closed in ("both", "right") else "<"
+            return f"{kind} {sign} {self.high:g}"
+        return kind
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of values."""
+
+    values: tuple[Any, ...]
+
+    def __call__(self, value: Any) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+Constraint = Interval | OneOf | Callable[[Any], bool]
+
+
+def _describe(constraint: Constraint) -> str:
+    describe = getattr(constraint, "describe", None)
+    return describe() if describe else getattr(constraint, "__doc__", None) or "valid"
+
+
+class Settings:
+    """Mixin of every plug-in's settings dataclass (subclasses are frozen, keyword-only).
+
+    ``constraints`` maps field names to an ``Interval``, a ``OneOf`` or a predicate; ``Literal``
+    annotations are checked without being listed. ``check()`` is the place for rules that tie
+    several fields together. ``name`` is filled in by the registry.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    constraints: ClassVar[Mapping[str, Constraint]] = {}
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` for the first setting outside its constraint."""
+        hints = get_type_hints(type(self))
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            constraint = self.constraints.get(field.name)
+            if constraint is None and get_origin(hints.get(field.name)) is Literal:
+                constraint = OneOf(get_args(hints[field.name]))
+            if constraint is not None and value is not None and not constraint(value):
+                raise ConfigError(
+                    f"The '{field.name}' setting of {type(self).__name__} must be "
+                    f"{_describe(constraint)}. Got {value!r} instead."
+                )
+        self.check()
+
+    def check(self) -> None:
+        """Rules that tie several settings together (override; raise ConfigError)."""
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as a plain dict (what records store)."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+S = TypeVar("S", bound=Settings)
+
+
+class PluginRegistry(Generic[S]):
+    """One plug-in family: names <-> settings classes, in both directions.
+
+    ``kind`` names the family in error messages ("unit scorer", "post-training compressor").
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._by_name: dict[str, type[S]] = {}
+
+    def register(self, name: str, *, summary: str) -> Callable[[type[S]], type[S]]:
+        """Class decorator filing a settings dataclass under ``name`` (once)."""
+
+        def add(cls: type[S]) -> type[S]:
+            if not dataclasses.is_dataclass(cls):
+                raise TypeError(f"{cls.__name__} must be a dataclass to be a {self.kind}")
+            if name in self._by_name:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            cls.name = name
+            cls.summary = summary
+            self._by_name[name] = cls
+            return cls
+
+        return add
+
+    def get(self, name: str) -> type[S]:
+        """The settings class of ``name``, or a ConfigError with the closest and valid names."""
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            valid = ", ".join(self.names()) or "(none registered)"
+            close = difflib.get_close_matches(str(name), list(self._by_name), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"Unknown {self.kind} {name!r}.{hint} Valid names: {valid}."
+            ) from None
+
+    def create(self, spec: str | S, **overrides: Any) -> S:
+        """Settings from a name (defaults plus ``overrides``) or an instance (plus overrides)."""
+        if isinstance(spec, str):
+            cls = self.get(spec)
+            base: dict[str, Any] = {}
+        elif isinstance(spec, Settings) and type(spec).name in self._by_name:
+            cls = type(spec)
+            base = spec.settings()
+        else:
+            raise ConfigError(
+                f"A {self.kind} must be given by name ({', '.join(self.names())}) or as its "
+                f"settings object. Got {spec!r} instead."
+            )
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        for key in overrides:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"{cls.__name__} has no setting {key!r}.{hint} Its settings: "
+                    f"{', '.join(names) or '(none)'}."
+                )
+        return cls(**{**base, **overrides})
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def items(self) -> list[tuple[str, type[S]]]:
+        return sorted(self._by_name.items())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
