@@ -21,8 +21,7 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
-from tomoprune.models import build_model
+from tomoprune.models import build_model, check_model_fits
 from tomoprune.records import schema
 from tomoprune.records.io import csv_value, read_csv, read_json
 from tomoprune.records.run_dir import RunDirectory
@@ -50,10 +49,13 @@ def make_task(config: cfg.RunConfig) -> Task:
     """Load the dataset and carve the validation split the config asks for."""
     data = load_dataset(config.data.dataset, config.data.data_dir)
     train_x, train_y, val_x, val_y = data.train_x, data.train_y, None, None
-    if config.data.validation_size:
+    held_out = config.data.validation_size or round(
+        config.data.validation_fraction * len(data.train_y)
+    )
+    if held_out:
         split = train_validation_split(
             data,
-            config.data.validation_size,
+            held_out,
             config.data.split_seed,
             n_train=config.data.train_size,
         )
@@ -97,6 +99,7 @@ def build_loop(
             f"{config.method} compresses a trained model and never trains; use `tomoprune "
             f"compress --from RUN_DIR --method {config.method}`."
         )
+    check_model_fits(config.model, task.input_shape, task.num_outputs)  # before allocating
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
     method = spec.build(config.params, config)
     measure = None
@@ -115,9 +118,7 @@ def build_loop(
         stream=stream,
         measure=measure,
     )
-    check = getattr(method, "check_model", None)
-    if check is not None:
-        check(loop.model)
+    method.check_model(loop.model)
     return loop
 
 
@@ -291,8 +292,8 @@ def run_experiment(
                 )
             )
             recorder.directory.write_summary(result.summary)
-    if result.status == "finished" and METHOD_REGISTRY.get(config.method).family == "l0":
-        write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)  # honest sparse storage
+    if result.status == "finished":
+        loop.method.write_exports(result.model, out)
     return RunOutcome(
         run_dir=out,
         config=config,

@@ -87,6 +87,10 @@ TABLE_COLUMNS = (
 )
 
 
+# the paper's MNIST split: 45,000 training, 5,000 validation (10,000 unused), seed 0
+PAPER_SPLIT = {"data.validation_size": 5000, "data.train_size": 45000, "data.split_seed": 0}
+
+
 def parse_methods(text: str | None) -> tuple[str, ...]:
     """``"dense,drr"`` -> ``("dense", "drr")``; unknown or l0-foreign names are rejected."""
     if not text:
@@ -112,7 +116,12 @@ def l0_configs(
         raise ConfigError(
             f"The '--model' option must be one of {', '.join(MODELS)}. Got {model!r} instead."
         )
-    base: dict[str, Any] = {"data.dataset": "mnist", "model.name": model, **MODEL_SETTINGS[model]}
+    base: dict[str, Any] = {
+        "data.dataset": "mnist",
+        **PAPER_SPLIT,
+        "model.name": model,
+        **MODEL_SETTINGS[model],
+    }
     if data_dir is not None:
         base["data.data_dir"] = str(data_dir)
     return {
@@ -124,21 +133,15 @@ def l0_configs(
 
 
 def _applicable(method: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The overrides without the ``method.*`` settings this method does not read (a setting
+    """The overrides without the ``method.*`` settings this method does not have (a setting
     given for the whole table, e.g. PMMP's, applies to the methods that have it)."""
     from tomoprune.methods import METHOD_REGISTRY
 
-    reads = METHOD_REGISTRY.get(method).settings
     known = {f.name for f in dataclasses.fields(METHOD_REGISTRY.get(method).params_type)}
     return {
         key: value
         for key, value in overrides.items()
-        if not (
-            key.startswith("method.")
-            and reads
-            and key.removeprefix("method.") in known
-            and key.removeprefix("method.") not in reads
-        )
+        if not key.startswith("method.") or key.removeprefix("method.") in known
     }
 
 
@@ -175,8 +178,11 @@ def training_samples(config: Mapping[str, Any]) -> int:
     data = config["data"]
     if data.get("train_size"):
         return int(data["train_size"])
-    dataset = load_dataset(data["dataset"], data.get("data_dir"))
-    return len(dataset.train_y) - int(data.get("validation_size") or 0)
+    n = len(load_dataset(data["dataset"], data.get("data_dir")).train_y)
+    held_out = int(data.get("validation_size") or 0) or round(
+        float(data.get("validation_fraction") or 0.0) * n
+    )
+    return n - held_out
 
 
 def _number(value: Any) -> float | None:
