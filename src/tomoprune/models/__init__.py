@@ -9,7 +9,6 @@ saved as safetensors plus a JSON list of layers; ``resnet`` (residual additions)
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 
 import torch
