@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-run
 BENCH_OUT ?= benchmarks/results
 
-.PHONY: venv demo test test-fast bench lint format reproduce-table1 reproduce-l0 clean
+.PHONY: venv demo test test-fast bench bench-full lint format reproduce-table1 reproduce-l0 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,13 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --durations=15 -q
 
-## bench: speed and memory benchmarks; results in benchmarks/results/
+## bench: the quick speed benchmarks (a few minutes); results in benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
+
+## bench-full: every benchmark (long: training runs, sweeps, greedy compression)
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full --out $(BENCH_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
