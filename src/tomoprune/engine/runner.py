@@ -23,7 +23,8 @@ from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.models import build_model, check_model_fits
 from tomoprune.records import schema
-from tomoprune.records.io import csv_value, read_csv, read_json
+from tomoprune.records.io import read_json
+from tomoprune.records.reader import load_run
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.writer import RUN_FORMAT, RunRecorder, build_header, clear, run_status
 from tomoprune.runtime import configure_threads, solver_threads
@@ -202,12 +203,15 @@ def _existing_status(out: Path) -> str | None:
 
 
 def _reused(out: Path, config: cfg.RunConfig) -> RunOutcome:
-    rows = [
-        {key: csv_value(value) for key, value in row.items()}
-        for row in read_csv(out / schema.CYCLES_FILE)
-    ]
-    summary = read_json(out / schema.SUMMARY_FILE)
-    return RunOutcome(run_dir=out, config=config, rows=rows, summary=summary, state="reused")
+    record = load_run(out)
+    if record.summary is None:
+        raise RecordError(
+            f"{out}: the run is finished but has no {schema.SUMMARY_FILE}; pass --overwrite to "
+            "start it afresh."
+        )
+    return RunOutcome(
+        run_dir=out, config=config, rows=list(record.rows), summary=record.summary, state="reused"
+    )
 
 
 def run_experiment(

@@ -14,6 +14,7 @@ from typing import Any
 
 from tomoprune import __version__
 from tomoprune.records.io import atomic_write_text, read_csv
+from tomoprune.records.tables import format_cell
 from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (
     Block,
@@ -32,9 +33,7 @@ def _pts(value: Any) -> str:
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    if value in (None, ""):
-        return "-"
-    return f"{float(value):.{digits}f}"
+    return format_cell(None if value in (None, "") else float(value), digits)
 
 
 def accuracy_table(accuracy_csv: Path, levels: list[float] | None) -> Table:

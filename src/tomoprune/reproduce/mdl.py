@@ -37,6 +37,7 @@ from tomoprune.records.io import (
     read_json,
 )
 from tomoprune.records.provenance import provenance
+from tomoprune.records.tables import format_cell
 from tomoprune.records.writer import RunRecorder, build_header, clear
 
 MODEL_FILE = "model.packed.safetensors"
@@ -212,13 +213,7 @@ def write_table(out: Path, rows: Sequence[dict[str, Any]], source: str, n_bytes:
 
 
 def _cell(value: Any, digits: int) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return format_cell(value, digits, thousands=True)
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], source: str, n_bytes: int) -> str:

@@ -18,8 +18,9 @@ import numpy as np
 from tomoprune import config as cfg
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.engine.progress import Reporter
-from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tomoprune.records.reader import load_run
+from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import (
     LOWESS_FRAC,
     METHODS,
@@ -29,7 +30,9 @@ from tomoprune.reproduce.paper import (
     load_reference_run,
     table1_row_indices,
 )
-from tomoprune.sweep import check_same_config, run_status, run_sweep
+from tomoprune.sweeps.execute import RunOutcome
+from tomoprune.sweeps.runner import SweepResult, execute_runs
+from tomoprune.sweeps.spec import RunSpec
 
 # the checks the reproduction must pass (see the README's "Reproducing the paper")
 FIRST_CYCLE_TOLERANCE = 0.003
@@ -48,16 +51,40 @@ class MethodSeries:
 
 
 def read_series(run_dir: Path, method: str) -> MethodSeries:
-    rows = read_csv(run_dir / schema.CYCLES_FILE)
-    sparsity = np.array([float(r["sparsity"]) for r in rows])
-    accuracy = np.array([float(r["test_accuracy"]) for r in rows])
+    record = load_run(run_dir)
+    sparsity = record.column("sparsity")
+    accuracy = record.column("test_accuracy")
     return MethodSeries(
         method=method,
-        widths=[int(r["width"]) for r in rows],
+        widths=[int(r["width"]) for r in record.rows],
         sparsity=sparsity,
         accuracy=accuracy,
         smoothed=lowess(sparsity, accuracy, LOWESS_FRAC),
     )
+
+
+def method_runs(
+    data_dir: str | None,
+    *,
+    methods: Sequence[str] = METHODS,
+    seeds: Sequence[int] = (0,),
+    overrides: dict[str, Any] | None = None,
+) -> list[RunSpec]:
+    """The reference-profile run of each method and seed, named by ``seed_run_name``."""
+    return [
+        RunSpec(
+            name=seed_run_name(method, seed),
+            axes={"method": method, "seed": seed},
+            config=cfg.resolve_run_config(
+                method,
+                profile="reference",
+                base={**_base(data_dir), **({"seed": seed} if seed else {})},
+                overrides=overrides,
+            ),
+        )
+        for seed in seeds
+        for method in methods
+    ]
 
 
 def run_methods(
@@ -67,18 +94,23 @@ def run_methods(
     methods: Sequence[str] = METHODS,
     overrides: dict[str, Any] | None = None,
     reporter_factory: Callable[[], Reporter] = Reporter,
-    announce: Callable[[str], None] = lambda message: None,
-) -> dict[str, Path]:
-    """Run (or reuse, or resume) each method's reference-profile run under ``out/runs``."""
-    configs = {
-        method: cfg.resolve_run_config(
-            method, profile="reference", base=_base(data_dir), overrides=overrides
-        )
-        for method in methods
-    }
-    return run_sweep(
-        configs, out_dir / "runs", reporter_factory=reporter_factory, announce=announce
+    on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+    backend: str = "inline",
+) -> tuple[dict[str, Path], SweepResult]:
+    """Run (or reuse, or resume) each method's reference-profile run under ``out/runs``
+    through the sweep executor; returns method -> run directory for the runs that finished,
+    and the executor's result (its failures: the runs that did not)."""
+    result = execute_runs(
+        method_runs(data_dir, methods=methods, overrides=overrides),
+        out_dir / "runs",
+        state_dir=out_dir,
+        backend=backend,
+        torch_threads=None,  # the thread default (the cores, or $OMP_NUM_THREADS)
+        on_done=on_done,
+        reporter_factory=reporter_factory,
     )
+    found = {m: out_dir / "runs" / m for m in methods}
+    return {m: p for m, p in found.items() if run_status(p) == "finished"}, result
 
 
 def _base(data_dir: str | None) -> dict[str, Any]:
@@ -100,44 +132,35 @@ def run_seeds(
     *,
     methods: Sequence[str] = METHODS,
     overrides: dict[str, Any] | None = None,
+    backend: str = "local",
     workers: int | None = None,
-    on_done: Callable[[Any], None] = lambda outcome: None,
-) -> dict[str, dict[int, Path]]:
-    """Seeds 1..N-1 of every method through the sweep executor (a process pool), each run in
-    ``out/runs/<method>__seed=<k>`` (finished runs skipped, interrupted ones resumed); returns
-    method -> seed -> run directory for the seeds that finished, seed 0 included when present."""
-    from tomoprune.sweeps.runner import execute
-    from tomoprune.sweeps.spec import RunSpec
-
-    runs_dir = out_dir / "runs"
-    runs = [
-        RunSpec(
-            name=seed_run_name(method, seed),
-            axes={"method": method, "seed": seed},
-            config=cfg.resolve_run_config(
-                method,
-                profile="reference",
-                base={**_base(data_dir), "seed": seed},
-                overrides=overrides,
-            ),
-        )
-        for seed in range(1, seeds)
-        for method in methods
-    ]
-    todo = [r for r in runs if run_status(runs_dir / r.name) != "finished"]
-    from tomoprune.sweeps.runner import tasks_for
-
-    for run in todo:
-        if run_status(runs_dir / run.name) is not None:
-            check_same_config(runs_dir / run.name, run.config)
-    execute(tasks_for(todo, runs_dir, out_dir / "locks", 1), workers=workers, on_done=on_done)
+    address: str | None = None,
+    on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[dict[str, dict[int, Path]], SweepResult]:
+    """Seeds 1..N-1 of every method through the sweep executor (a process pool by default,
+    one thread per run), each run in ``out/runs/<method>__seed=<k>`` (finished runs skipped,
+    interrupted ones resumed, a failing one recorded while the others go on); returns method
+    -> seed -> run directory for the seeds that finished, seed 0 included when present, and
+    the executor's result."""
+    result = execute_runs(
+        method_runs(data_dir, methods=methods, seeds=range(1, seeds), overrides=overrides),
+        out_dir / "runs",
+        state_dir=out_dir,
+        backend=backend,
+        workers=workers,
+        address=address,
+        torch_threads=1,
+        on_done=on_done,
+        progress=progress,
+    )
     found: dict[str, dict[int, Path]] = {m: {} for m in methods}
     for seed in range(seeds):
         for method in methods:
-            path = runs_dir / seed_run_name(method, seed)
+            path = out_dir / "runs" / seed_run_name(method, seed)
             if run_status(path) == "finished":
                 found[method][seed] = path
-    return found
+    return found, result
 
 
 def table_rows(

@@ -30,14 +30,9 @@ import numpy as np
 
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.errors import RecordError
-from tomoprune.records import schema
-from tomoprune.records.io import (
-    atomic_write_csv,
-    atomic_write_json,
-    atomic_write_text,
-    read_csv,
-    read_json,
-)
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tomoprune.records.reader import load_run
+from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import LOWESS_FRAC
 from tomoprune.sweeps import directory, stats
 from tomoprune.sweeps.spec import short_key
@@ -80,18 +75,12 @@ def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
     series, notes = [], []
     for entry in sweep["runs"]:
         path = out / directory.RUNS_DIR / entry["name"]
-        config = path / schema.CONFIG_FILE
-        if not config.is_file() or read_json(config).get("status") != "finished":
+        if run_status(path) != "finished":
             notes.append(f"{entry['name']}: not finished, left out")
             continue
-        rows = read_csv(path / schema.CYCLES_FILE)
-        sparsity = np.array([float(r["sparsity"]) for r in rows])
-        raw = np.array(
-            [
-                float(r["test_accuracy"]) if r["test_accuracy"] not in ("", None) else np.nan
-                for r in rows
-            ]
-        )
+        record = load_run(path)
+        sparsity = record.column("sparsity")
+        raw = record.column("test_accuracy")
         axes = entry["axes"]
         setting = tuple((k, v) for k, v in axes.items() if k not in SKIP_AXES)
         series.append(
@@ -103,7 +92,7 @@ def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
                 setting=setting,
                 sparsity=sparsity,
                 raw=raw,
-                lowess=lowess(sparsity, raw, LOWESS_FRAC) if len(rows) >= 3 else raw.copy(),
+                lowess=lowess(sparsity, raw, LOWESS_FRAC) if len(record.rows) >= 3 else raw.copy(),
             )
         )
     return series, notes
@@ -277,7 +266,7 @@ def _analysis_settings(binning: str):
 def gibbs_rows(groups, binnings: Sequence[str]) -> list[dict[str, Any]]:
     """Per seed with a DTC run: next-layer entropy of DTC vs each method's LOWESS accuracy."""
     from tomoprune.analysis.gibbs import analyze_records
-    from tomoprune.analysis.runs import load_run
+    from tomoprune.analysis.runs import load_analysis_run
 
     rows = []
     for setting, methods in groups.items():
@@ -287,7 +276,7 @@ def gibbs_rows(groups, binnings: Sequence[str]) -> list[dict[str, Any]]:
             peers = [dtc] + [
                 r for m, runs in methods.items() if m != "dtc" for r in runs if r.seed == dtc.seed
             ]
-            records = [load_run(r.path, name=r.name) for r in peers]
+            records = [load_analysis_run(r.path, name=r.name) for r in peers]
             for binning in binnings:
                 analysis = analyze_records(records, _analysis_settings(binning))
                 for entry in analysis.correlations:
