@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tomoprune.cli import main
+from tomoprune.mdl import container
 from tomoprune.records.io import read_csv
 from tomoprune.reproduce import mdl
 
@@ -57,9 +58,10 @@ def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, 
     assert main(["analyze", *models, "--out", str(tmp_path / "analysis")]) == 0
 
 
-def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):
+def test_two_part_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):
     packed = tmp_path / "slice.txt.tpz"
-    argv = ["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]
+    argv = ["data", "compress", str(text_file), "-o", str(packed), "--mode", "two-part"]
+    argv += [*TINY, "-q"]
     assert main(argv) == 0
     restored = tmp_path / "restored.txt"
     assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 0
@@ -69,10 +71,46 @@ def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys)
     assert "--force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cut", ["truncate", "flip", "empty"])
-def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, capsys, cut):
+def test_online_compress_is_the_default_and_round_trips(text_file, tmp_path, capsys):
     packed = tmp_path / "slice.txt.tpz"
-    assert main(["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]) == 0
+    assert main(["data", "compress", str(text_file), "--set", "online.table_bits=18"]) == 0
+    out = capsys.readouterr().out
+    assert "bits per byte" in out and "kB/s" in out
+    assert container.mode_of(packed.read_bytes()) == "online"
+    assert packed.stat().st_size < 0.5 * text_file.stat().st_size
+    restored = tmp_path / "restored.txt"
+    assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 0
+    assert restored.read_bytes() == text_file.read_bytes()
+
+
+@pytest.mark.parametrize("content", [b"", b"!"], ids=["empty", "one-byte"])
+def test_empty_and_one_byte_files_round_trip(tmp_path, content):
+    source = tmp_path / "tiny.bin"
+    source.write_bytes(content)
+    assert main(["data", "compress", str(source), "-q"]) == 0
+    restored = tmp_path / "back.bin"
+    assert main(["data", "decompress", str(source) + ".tpz", "-o", str(restored), "-q"]) == 0
+    assert restored.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--model", "m.safetensors"], ["--set", "model.d_model=8"], ["--set", "online.table_bits=99"]],
+)
+def test_online_mode_rejects_two_part_options_in_one_line(text_file, tmp_path, capsys, extra):
+    code = main(["data", "compress", str(text_file), "-o", str(tmp_path / "x.tpz"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("tomoprune: error:") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("mode", ["online", "two-part"])
+@pytest.mark.parametrize("cut", ["truncate", "flip", "empty"])
+def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, capsys, cut, mode):
+    packed = tmp_path / "slice.txt.tpz"
+    options = TINY if mode == "two-part" else ["--set", "online.table_bits=18"]
+    argv = ["data", "compress", str(text_file), "-o", str(packed), "--mode", mode, *options]
+    assert main([*argv, "-q"]) == 0
     blob = packed.read_bytes()
     damaged = {
         "truncate": blob[:-100],
@@ -84,7 +122,7 @@ def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, cap
     restored = tmp_path / "restored.txt"
     code = main(["data", "decompress", str(packed), "-o", str(restored), "-q"])
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 3
     assert err.startswith("tomoprune: error:") and err.count("\n") == 1
     assert "Traceback" not in err
     assert not restored.exists()

@@ -151,10 +151,10 @@ def mixer_dot(weights, base, inputs, n):
 
 @njit(cache=True)
 def mixer_update(weights, base, inputs, n, err):
-    """One gradient step on coding cost: ``w_i += x_i * err / 1024`` (rounded), where ``err``
+    """One gradient step on coding cost: ``w_i += x_i * err / 2**14`` (rounded), where ``err``
     is ``(bit * 4096 - p) * lr``."""
     for i in range(n):
-        weights[base + i] += (inputs[i] * err + 512) >> 10
+        weights[base + i] += (inputs[i] * err + 8192) >> 14
 
 
 @njit(cache=True)
@@ -175,9 +175,39 @@ def match_bucket(length):
 def match_find(buf, pos, candidate, cap):
     """How many bytes before ``candidate`` equal those before ``pos`` (at most ``cap``)."""
     length = 0
-    while length < cap and length < candidate and buf[candidate - 1 - length] == buf[pos - 1 - length]:
+    while (
+        length < cap and length < candidate and buf[candidate - 1 - length] == buf[pos - 1 - length]
+    ):
         length += 1
     return length
+
+
+@njit(cache=True)
+def match_advance(data, pos, table, mask, min_match, ptr, length):
+    """The match after byte ``data[pos]`` is known: ``(ptr, length)``, where ``data[ptr]`` is
+    the predicted next byte and ``length`` how many bytes before ``ptr`` equal the last ones
+    (0: no match). A match that predicted ``data[pos]`` grows by one; otherwise the last
+    ``min_match`` bytes are hashed, the table's latest position for that hash is verified
+    byte by byte, and the table then points the hash at ``pos + 1``."""
+    if length > 0 and data[ptr] == data[pos]:
+        length += 1
+        ptr += 1
+    else:
+        length = 0
+    if pos + 1 >= min_match:
+        h = 0
+        for j in range(min_match):
+            h = hash2(h, data[pos - j])
+        h &= mask
+        if length == 0:
+            candidate = table[h]
+            if candidate > 0:
+                found = match_find(data, pos + 1, candidate, MATCH_CAP)
+                if found >= min_match:
+                    length = found
+                    ptr = candidate
+        table[h] = pos + 1
+    return ptr, length
 
 
 @njit(cache=True)
@@ -292,10 +322,7 @@ def run(data, code, params, encode, trace):
         ctx_hash[8] = hash2(word, 9)
         ctx_hash[9] = hash2(word, hash2(word_prev, 10))
         ctx_hash[10] = hash2(above, hash2(column if column < 255 else 255, 11))
-        if match_len > 0:
-            predicted = data[match_ptr] | 256
-        else:
-            predicted = 0
+        predicted = (data[match_ptr] | 256) if match_len > 0 else 0
         mb = match_bucket(match_len)
         mset = 0 if mb == 0 else (1 if mb < 16 else (2 if mb < 24 else 3))
 
@@ -343,10 +370,8 @@ def run(data, code, params, encode, trace):
 
             # -- code the bit
             xmid = x1 + ((x2 - x1) >> 12) * p
-            if encode:
-                bit = (data[pos] >> (7 - bitpos)) & 1
-            else:
-                bit = 1 if x <= xmid else 0
+            # the encoder reads the known bit, the decoder reads it off the code
+            bit = ((data[pos] >> (7 - bitpos)) & 1) if encode else (1 if x <= xmid else 0)
             if bit:
                 x2 = xmid
             else:
@@ -394,25 +419,9 @@ def run(data, code, params, encode, trace):
             line_start = pos + 1
         else:
             column += 1
-        # match model: extend the current match or look the context up
-        if match_len > 0 and data[match_ptr] == c:
-            match_len += 1
-            match_ptr += 1
-        else:
-            match_len = 0
-        if pos + 1 >= min_match:
-            mh = 0
-            for j in range(min_match):
-                mh = hash2(mh, data[pos - j])
-            mh &= match_mask
-            if match_len == 0:
-                candidate = match_table[mh]
-                if candidate > 0:
-                    length = match_find(data, pos + 1, candidate, MATCH_CAP)
-                    if length >= min_match:
-                        match_len = length
-                        match_ptr = candidate
-            match_table[mh] = pos + 1
+        match_ptr, match_len = match_advance(
+            data, pos, match_table, match_mask, min_match, match_ptr, match_len
+        )
 
     if encode:
         if cpos + 4 > code.shape[0]:
