@@ -9,7 +9,7 @@ import pytest
 from tomoprune.cli import main
 from tomoprune.mdl import container
 from tomoprune.records.io import read_csv
-from tomoprune.reproduce import mdl
+from tomoprune.reproduce import mdl, mdl_sizes
 
 WORLD192 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text" / "world192.txt"
 TINY = [
@@ -38,14 +38,24 @@ def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, 
     assert capsys.readouterr().out.strip() == str(out)
     rows = read_csv(out / mdl.TABLE_CSV)
     coders = [(r["coder"], r["protocol"]) for r in rows]
-    assert coders[:5] == [
+    assert coders[:6] == [
         ("none", "two-part"),
         ("drr", "two-part"),
         ("rl1", "two-part"),
         ("pmmp", "two-part"),
         ("prequential", "online"),
+        ("tomoprune online", "online (context mixing)"),
     ]
-    assert {c for c, _ in coders[5:]} == {"gzip -9", "bzip2 -9", "xz -9e", "zstd -19"}
+    assert {c for c, _ in coders[6:]} == {"gzip -9", "bzip2 -9", "xz -9e", "zstd -19"}
+    online_row = rows[5]
+    assert int(online_row["total_bytes"]) < min(int(r["total_bytes"]) for r in rows[6:])
+    # the sizes table: the whole 2,000-byte file (the default prefixes exceed it)
+    sizes = read_csv(out / mdl_sizes.SIZES_CSV)
+    assert [r["coder"] for r in sizes] == [
+        "tomoprune online", "gzip -9", "bzip2 -9", "xz -9e", "zstd -19"
+    ]  # fmt: skip
+    assert all(r["prefix_bytes"] == "2000" and r["round_trip"] == "True" for r in sizes)
+    assert int(sizes[0]["compressed_bytes"]) == int(online_row["total_bytes"])
     for row in rows[:4]:
         size = (out / "models" / row["coder"] / mdl.MODEL_FILE).stat().st_size
         assert int(row["model_bytes"]) == size
@@ -126,6 +136,30 @@ def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, cap
     assert err.startswith("tomoprune: error:") and err.count("\n") == 1
     assert "Traceback" not in err
     assert not restored.exists()
+
+
+def test_sizes_table_on_prefixes_with_the_two_part_codec(text_file, tmp_path, capsys):
+    out = tmp_path / "sizes"
+    argv = ["reproduce", "mdl", "--text", str(text_file), "--out", str(out), "--sizes-only"]
+    argv += ["--sizes", "500,1000,99999", "--sizes-two-part", *TINY, "-q"]
+    assert main(argv) == 0
+    rows = read_csv(out / mdl_sizes.SIZES_CSV)
+    assert [int(r["prefix_bytes"]) for r in rows] == [500] * 6 + [1000] * 6
+    assert rows[1]["coder"] == "tomoprune two-part (drr)"
+    assert all(r["round_trip"] == "True" for r in rows)
+    xz = [r for r in rows if r["coder"] == "xz -9e"]
+    assert all(float(r["vs_xz_percent"]) == 0.0 for r in xz)
+    assert (out / "provenance.json").is_file() and not (out / mdl.TABLE_CSV).exists()
+    # the two-part results are reused on a second run
+    stored = (out / "sizes" / "500" / "two_part.json").read_text()
+    assert main(argv) == 0
+    assert (out / "sizes" / "500" / "two_part.json").read_text() == stored
+
+
+def test_bad_sizes_option_is_a_one_line_config_error(text_file, tmp_path, capsys):
+    argv = ["reproduce", "mdl", "--text", str(text_file), "--out", str(tmp_path), "--sizes-only"]
+    assert main([*argv, "--sizes", "12k"]) == 2
+    assert "--sizes" in capsys.readouterr().err
 
 
 def test_missing_text_file_is_a_one_line_error(tmp_path, capsys):

@@ -25,11 +25,20 @@ from tomoprune.mdl.codelength import code_length_bits
 from tomoprune.mdl.fit import METHODS, fit_model
 from tomoprune.mdl.model_io import unpack_model
 from tomoprune.records.io import atomic_write_bytes
-from tomoprune.reproduce import mdl
+from tomoprune.reproduce import mdl, mdl_sizes
 
 SUFFIX = ".tpz"
 MODES = ("online", "two-part")
 SHOWN = ["coder", "protocol", "model_bytes", "data_bits", "total_bytes", "bits_per_byte"]
+SIZES_SHOWN = [
+    "prefix_bytes",
+    "coder",
+    "compressed_bytes",
+    "bits_per_byte",
+    "vs_xz_percent",
+    "encode_kB_per_s",
+    "decode_kB_per_s",
+]
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +59,11 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
         help="l0 paper: description length of a text under byte transformers vs gzip/bzip2/xz/zstd",
         description="Trains unregularised, DRR, R-L1 and PMMP byte transformers on the file "
         "(OUT/models/<method>/, finished models reused) and the prequential code, runs the "
-        "classical compressors on the whole file and on 512-byte chunks, and writes "
-        "OUT/mdl_table.csv and mdl_table.md.",
+        "online context-mixing codec and the classical compressors on the whole file and on "
+        "512-byte chunks, and writes OUT/mdl_table.csv and mdl_table.md. Then the sizes "
+        "table: the online codec and the classical compressors (and with --sizes-two-part "
+        "the two-part codec) on prefixes of the file, with encode/decode throughput, in "
+        "OUT/sizes_table.csv and sizes_table.md.",
     )
     parser.add_argument("--text", metavar="FILE", help="text file (default: world192.txt)")
     parser.add_argument("--out", required=True, help="output directory")
@@ -60,6 +72,21 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--no-prequential", action="store_true", help="skip the online (prequential) code"
+    )
+    parser.add_argument(
+        "--sizes",
+        metavar="LIST",
+        help=f"prefix lengths for the sizes table, bytes or 'all' (default {mdl_sizes.DEFAULT_SIZES})",
+    )
+    parser.add_argument(
+        "--sizes-only",
+        action="store_true",
+        help="only the sizes table (no transformers: a few minutes for world192.txt)",
+    )
+    parser.add_argument(
+        "--sizes-two-part",
+        action="store_true",
+        help="also fit and run the two-part (DRR) codec on every prefix (slow)",
     )
     _add_set(parser)
     add_quiet(parser)
@@ -134,28 +161,47 @@ def _byte_progress(quiet: bool, description: str, total: int):
 
 
 def reproduce_command(args: argparse.Namespace) -> int:
-    config = mdl.resolve_config(cfg.parse_set_options(args.overrides))
+    coder_overrides, model_overrides = _split_overrides(args.overrides)
+    coder = online_config(coder_overrides)
+    config = mdl.resolve_config(model_overrides)
     methods = mdl.parse_methods(args.methods)
     path = find_text_file(args.text)
     data = read_bytes(path, min_bytes=config.model.context)
+    sizes = mdl_sizes.parse_sizes(args.sizes, len(data))
     out = Path(args.out)
     say = (lambda message: None) if args.quiet else console().print
-    rows = mdl.run_mdl(
+    if not args.sizes_only:
+        rows = mdl.run_mdl(
+            data,
+            out,
+            source=path.name,
+            config=config,
+            methods=methods,
+            prequential=not args.no_prequential,
+            online_config=coder,
+            reporter_factory=lambda: reporter_for(args),
+            announce=say,
+        )
+        if not args.quiet:
+            shown = [{k: row.get(k) for k in SHOWN} for row in rows]
+            console().print(rows_table(f"Description length of {path.name}", shown, SHOWN))
+    else:
+        mdl.write_provenance(out, data, config, path.name)
+    size_rows = mdl_sizes.run_sizes(
         data,
         out,
-        source=path.name,
-        config=config,
-        methods=methods,
-        prequential=not args.no_prequential,
+        sizes=sizes,
+        online_config=coder,
+        two_part=config if args.sizes_two_part else None,
         reporter_factory=lambda: reporter_for(args),
         announce=say,
     )
+    mdl_sizes.write_sizes_table(out, size_rows, path.name, coder)
     if args.quiet:
         print(out)
         return 0
-    shown = [{k: row.get(k) for k in SHOWN} for row in rows]
-    console().print(rows_table(f"Description length of {path.name}", shown, SHOWN))
-    console().print(f"Results: {(out / mdl.TABLE_MD).resolve()}")
+    console().print(rows_table(f"Sizes: prefixes of {path.name}", size_rows, SIZES_SHOWN))
+    console().print(f"Results: {out.resolve()}")
     return 0
 
 
