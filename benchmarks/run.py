@@ -19,6 +19,7 @@ BENCHMARKS = (
     "greedy_rescoring",
     "greedy_conv",
     "codec",
+    "online_codec",
     "concurrency",
 )
 
