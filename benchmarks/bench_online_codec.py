@@ -1,7 +1,7 @@
 """Benchmark ``online_codec``: the online context-mixing compressor against its arithmetic floor
 and the classical compressors.
 
-On a 512 KiB slice of world192.txt (a synthetic text when ``../shared`` is absent), one
+On a 256 KiB slice of world192.txt (a synthetic text when ``../shared`` is absent), one
 process, the kernel compiled before timing:
 
 - ``online encode`` / ``online decode``: ``tomoprune.mdl.online`` with its default settings;
@@ -34,14 +34,14 @@ from tomoprune.mdl import cm_kernel, online  # noqa: E402
 from tomoprune.mdl.baselines import COMPRESSORS  # noqa: E402
 
 WORLD192 = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "world192.txt"
-SLICE = 512 * 1024
+SLICE = 256 * 1024
 REPEATS = 3
 
 
 def sample() -> bytes:
     if WORLD192.is_file():
         return WORLD192.read_bytes()[:SLICE]
-    return (b"The World Factbook 1992: area, population, economy. " * 11000)[:SLICE]
+    return (b"The World Factbook 1992: area, population, economy. " * 5500)[:SLICE]
 
 
 @njit(cache=True)
