@@ -83,6 +83,13 @@ def test_online_mode_beats_xz_on_a_few_kilobytes_of_text(text):
     assert len(blob) < 0.9 * len(xz)
 
 
+def test_highly_repetitive_input_stays_within_the_length_bound():
+    data = b"\x00" * 200_000
+    blob = online.compress(data, SMALL)
+    assert len(data) <= online.MAX_BYTES_PER_CODE_BYTE * (len(blob) - online.HEADER.size)
+    assert online.decompress(blob) == data
+
+
 def test_settings_from_the_header_decode_the_file(text):
     other = online.OnlineConfig(table_bits=16, match_bits=12, min_match=4, mixer_lr=3)
     blob = online.compress(text[:1500], other)
@@ -119,10 +126,11 @@ def _flip(blob: bytes, at: int, mask: int = 1) -> bytes:
         lambda b: _flip(b, 8),  # the original length: caught by the CRC
         lambda b: _resealed(_flip(b, len(b) - 20, 0x10)),  # caught by the SHA-256
         lambda b: _resealed(_flip(b, 48, 0xFF)),  # settings out of range
+        lambda b: _resealed(_flip(b, 14, 0x40)),  # a forged length of 2**54 bytes
     ],
     ids=[
         "truncated", "header-cut", "trailing", "empty", "foreign", "version", "code-flip",
-        "length-flip", "resealed-code-flip", "resealed-settings",
+        "length-flip", "resealed-code-flip", "resealed-settings", "forged-length",
     ],
 )  # fmt: skip
 def test_damaged_file_raises_a_one_line_data_error(text, damage):

@@ -33,6 +33,9 @@ MAGIC = b"TPMZ"
 FORMAT_VERSION = 2
 MODE_ONLINE = 1
 HEADER = struct.Struct("<4sHHQ32sBBBBHHQI")
+# a bit costs at least -log2(4095/4096) bits (probabilities are capped at 4095/4096), so a
+# byte at least 0.0028 bits: one code byte cannot stand for more than about 2,840 bytes
+MAX_BYTES_PER_CODE_BYTE = 4096
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -204,6 +207,11 @@ def read_header(blob: bytes, name: str = "input") -> Header:
         )
     if _crc(blob, blob[HEADER.size :]) != crc:
         raise DataError(f"{name}: checksum mismatch, the file is corrupt; compress it again.")
+    if length > MAX_BYTES_PER_CODE_BYTE * (code_bytes + 8):
+        raise DataError(
+            f"{name}: the header announces {length:,} bytes from {code_bytes:,} bytes of code, "
+            "more than the coder can express; the file is corrupt or forged."
+        )
     config = OnlineConfig(
         table_bits=table_bits,
         match_bits=match_bits,
