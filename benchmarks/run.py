@@ -22,6 +22,7 @@ BENCHMARKS = (
     "greedy_rescoring",
     "greedy_conv",
     "codec",
+    "online_codec",
     "concurrency",
 )
 
