@@ -78,8 +78,10 @@ def paired_t_test(a: Any, b: Any, confidence: float = CONFIDENCE) -> PairedTest:
     if sd == 0.0:  # every pair differs by the same amount: no spread to test against
         p = 1.0 if mean == 0.0 else 0.0
         return PairedTest(n, mean, 0.0, None, n - 1, p, mean, mean, wins, losses)
-    result = stats.ttest_1samp(d, 0.0)
-    ci = result.confidence_interval(confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical values: exact anyway
+        result = stats.ttest_1samp(d, 0.0)
+        ci = result.confidence_interval(confidence)
     return PairedTest(
         n=n,
         mean=mean,
