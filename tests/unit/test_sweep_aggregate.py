@@ -113,3 +113,30 @@ def test_runs_on_different_schedules_are_refused(sweep_dir):
     )
     with pytest.raises(RecordError, match="different schedules"):
         aggregate_sweep(folder, gibbs=False, figures=False)
+
+
+def test_verify_results_recomputes_the_committed_page_and_catches_an_edited_record(
+    sweep_dir, tmp_path_factory
+):
+    import shutil
+
+    from tomoprune.cli import main
+    from tomoprune.report.verify import verify_all
+
+    folder, _ = sweep_dir
+    aggregate_sweep(folder, gibbs=False, figures=False)
+    root = tmp_path_factory.mktemp("results")
+    published = root / "hand"
+    shutil.copytree(folder, published / "records")
+    shutil.copy(folder / "aggregate" / "summary.md", published / "summary.md")
+    (result,) = verify_all(root)
+    assert result.ok, result.differences
+    assert "sentences" in result.checked and str(published / "summary.md") in result.checked
+    assert main(["verify-results", str(root)]) == 0
+    # one accuracy changed in a committed record: the numbers no longer follow
+    cycles = published / "records" / "runs" / "method=dtc__seed=1" / "cycles.csv"
+    cycles.write_text(cycles.read_text().replace("0.74", "0.64"))
+    (result,) = verify_all(root)
+    assert not result.ok
+    assert any(d.startswith("pooled_comparisons[0].mean") for d in result.differences)
+    assert main(["verify-results", str(root)]) == 8

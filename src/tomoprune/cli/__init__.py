@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         reproduce_cmd,
         run_cmd,
         sweep_cmd,
+        verify_cmd,
     )
 
     parser = OneLineParser(
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         data_cmd,
         export_cmd,
         sweep_cmd,
+        verify_cmd,
     ):
         module.register(subparsers)
     return parser
