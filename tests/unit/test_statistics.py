@@ -222,3 +222,42 @@ def test_cross_method_control_and_block_bootstrap_of_one_run():
     assert pooled.difference_p < 0.05 and pooled.control_n == 10
     low, high = block_bootstrap_partial(*_series(rng, True), rng=np.random.default_rng(0))
     assert -1 <= low < high <= 1
+
+
+def test_tests_from_a_published_summary_agree_with_the_tests_on_the_values():
+    from tomoprune.statistics.equivalence import tost_from_summary
+    from tomoprune.statistics.tests import t_test_from_interval
+
+    d = np.array([0.012, 0.02, -0.004, 0.015, 0.009])
+    t = paired_t_test(d, np.zeros(5))
+    sd, p = t_test_from_interval(t.mean, t.ci_low, t.ci_high, 5)
+    assert sd == pytest.approx(d.std(ddof=1)) and p == pytest.approx(t.p)
+    e = tost_from_summary(t.mean, sd, 5, margin=0.02)
+    direct = tost_paired(d, np.zeros(5), margin=0.02)
+    assert e.p == pytest.approx(direct.p) and e.equivalent == direct.equivalent
+    assert e.smallest_margin == pytest.approx(direct.smallest_margin)
+
+
+def test_rederiving_an_earlier_summary_page_gives_paired_t_holm_and_tost():
+    from tomoprune.report.rederive import rederive
+
+    page = "\n".join(
+        [
+            "| setting | A - B | n | mean | 95 % bootstrap CI | 95 % t CI | Wilcoxon p | A ahead |",
+            "|---|---|---:|---:|---|---|---:|---:|",
+            "| s=1 | dtc - random | 5 | +1.00 | [+0.5, +1.5] | [+0.50, +1.50] | 0.062 | 5/5 |",
+            "| s=1 | dtc - magnitude | 5 | +0.00 | [-0.1, +0.1] | [-0.10, +0.10] | 0.812 | 2/5 |",
+        ]
+    )
+    first, second = rederive(page, margin=0.005)
+    se = 0.005 / T_975_DF4
+    assert first.sd == pytest.approx(se * math.sqrt(5))
+    from scipy import stats
+
+    assert first.p == pytest.approx(2 * stats.t.sf(0.01 / se, 4))
+    assert first.p_holm == pytest.approx(min(1.0, 2 * first.p))
+    assert second.equivalent and not first.equivalent
+    assert second.p_holm == pytest.approx(1.0)
+
+
+T_975_DF4 = 2.7764451051977987

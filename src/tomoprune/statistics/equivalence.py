@@ -50,3 +50,16 @@ def tost_paired(a: Any, b: Any, margin: float, alpha: float = 0.05) -> Equivalen
     p, _, _ = ttost_paired(d, np.zeros_like(d), -margin, margin)
     p = float(p)
     return Equivalence(n, margin, alpha, p, p < alpha, smallest)
+
+
+def tost_from_summary(mean: float, sd: float, n: int, margin: float, alpha: float = 0.05):
+    """TOST from a mean difference, its standard deviation and ``n`` (same test as
+    ``tost_paired``, for records that kept only the summary)."""
+    from scipy import stats
+
+    se = sd / np.sqrt(n)
+    p_lower = float(stats.t.sf((mean + margin) / se, n - 1))
+    p_upper = float(stats.t.cdf((mean - margin) / se, n - 1))
+    p = max(p_lower, p_upper)
+    half = float(stats.t.ppf(1 - alpha, n - 1)) * se
+    return Equivalence(n, margin, alpha, p, p < alpha, max(abs(mean - half), abs(mean + half)))

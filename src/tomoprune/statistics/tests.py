@@ -145,3 +145,17 @@ def min_detectable_difference(sd: float, n: int, alpha: float = 0.05, power: flo
         return math.inf
     df = n - 1
     return (stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd / math.sqrt(n)
+
+
+def t_test_from_interval(
+    mean: float, low: float, high: float, n: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """The standard deviation of the differences and the two-sided paired t p-value implied
+    by a published mean and its t interval over ``n`` seeds (for records that kept only the
+    summary; as exact as the printed digits)."""
+    half = (high - low) / 2
+    se = half / float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    if se <= 0:
+        return 0.0, (1.0 if mean == 0 else 0.0)
+    p = 2 * float(stats.t.sf(abs(mean) / se, n - 1))
+    return se * math.sqrt(n), p
