@@ -123,4 +123,22 @@ def rederive_page(folders: list[Path], margin: float = 0.005, alpha: float = 0.0
                 f"{verdict(r, alpha, margin)} |"
             )
         lines.append("")
+    joint = [
+        (folder.name, r)
+        for folder in folders
+        for r in rederive((folder / "summary.md").read_text(encoding="utf-8"), margin, alpha)
+    ]
+    if len(joint) > 1:
+        adjusted = holm([r.p for _, r in joint])
+        lines += [
+            f"### All of them as one family ({len(joint)} comparisons)",
+            "",
+            "| sweep | setting | A - B | paired t p | Holm p over all |",
+            "|---|---|---|---:|---:|",
+            *[
+                f"| {name} | {r.setting} | {r.a} - {r.b} | {r.p:.4f} | {p:.4f} |"
+                for (name, r), p in zip(joint, adjusted, strict=True)
+            ],
+            "",
+        ]
     return "\n".join(lines)
