@@ -46,7 +46,7 @@ reproduce-l0: $(STAMP)
 
 ## verify-results: recompute every published sweep number from the committed raw records
 verify-results: $(STAMP)
-	$(BIN)/tomoprune verify-results docs/results/sweeps
+	$(BIN)/tomoprune verify-results docs/results/sweeps --note docs/results/statistics/README.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

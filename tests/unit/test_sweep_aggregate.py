@@ -140,3 +140,15 @@ def test_verify_results_recomputes_the_committed_page_and_catches_an_edited_reco
     assert not result.ok
     assert any(d.startswith("pooled_comparisons[0].mean") for d in result.differences)
     assert main(["verify-results", str(root)]) == 8
+
+
+def test_a_quoted_line_of_a_note_must_appear_in_a_verified_page(tmp_path):
+    from tomoprune.report.verify import verify_quotes
+
+    page = tmp_path / "summary.md"
+    page.write_text("- dtc is better than random (p = 0.010).\n")
+    note = tmp_path / "note.md"
+    note.write_text("Intro.\n> dtc is better than random (p = 0.010).\n")
+    assert verify_quotes(note, [page]).ok
+    note.write_text("> dtc is better than random (p = 0.001).\n")
+    assert not verify_quotes(note, [page]).ok

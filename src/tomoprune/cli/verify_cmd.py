@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "root", nargs="?", default="docs/results/sweeps", help="(default docs/results/sweeps)"
     )
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a Markdown note whose '> ' quoted lines must appear in the verified pages "
+        "(repeatable)",
+    )
     parser.set_defaults(func=run_verify)
 
 
@@ -31,7 +38,7 @@ def run_verify(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise RecordError(f"{root}: not a directory; pass the folder holding the results.")
-    results = verify_all(root)
+    results = verify_all(root, tuple(Path(n) for n in args.note))
     if not results:
         raise RecordError(f"{root}: no results folder with committed records/ to verify.")
     bad = 0

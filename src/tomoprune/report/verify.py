@@ -133,7 +133,26 @@ def _verify_table1(records: Path, committed: Path, result: Verification) -> None
             result.checked.append(str(committed / name))
 
 
-def verify_all(root: str | Path) -> list[Verification]:
-    """Every results folder under ``root`` that holds committed records."""
+def verify_quotes(note: Path, pages: list[Path]) -> Verification:
+    """Every line of ``note`` quoted as ``> text`` must appear word for word in one of the
+    verified ``pages`` (so a number quoted in the docs is one the records reproduce)."""
+    result = Verification(note)
+    texts = [p.read_text(encoding="utf-8") for p in pages if p.is_file()]
+    for line in note.read_text(encoding="utf-8").splitlines():
+        if line.startswith("> ") and line[2:].strip():
+            quote = line[2:].strip()
+            result.checked.append(quote[:60])
+            if not any(quote in text for text in texts):
+                result.differences.append(f"quoted but not in any verified page: {quote[:120]}")
+    return result
+
+
+def verify_all(root: str | Path, notes: tuple[Path, ...] = ()) -> list[Verification]:
+    """Every results folder under ``root`` that holds committed records, then the quotes of
+    each note in ``notes`` against those folders' pages."""
     root = Path(root)
-    return [verify_folder(f) for f in sorted(root.iterdir()) if f.is_dir() and recomputable(f)]
+    folders = [f for f in sorted(root.iterdir()) if f.is_dir() and recomputable(f)]
+    results = [verify_folder(f) for f in folders]
+    pages = [f / PAGE for f in folders] + [f / TABLE1_DIR / "table1.md" for f in folders]
+    results += [verify_quotes(Path(n), pages) for n in notes if Path(n).is_file()]
+    return results
