@@ -261,3 +261,31 @@ def test_rederiving_an_earlier_summary_page_gives_paired_t_holm_and_tost():
 
 
 T_975_DF4 = 2.7764451051977987
+
+
+def test_table1_prediction_count_from_an_earlier_page_by_hand():
+    from tomoprune.report.rederive import table1_prediction_count
+
+    page = "\n".join(
+        [
+            "| sparsity | magnitude paper | magnitude ours | random paper | random ours "
+            "| DTC paper | DTC ours |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| 0.3477 | 0.9735 | 0.9734 | 0.9723 | 0.9716 | 0.9760 | 0.9735 |",
+            "",
+            "## Over 3 seeds: mean [95 % t interval] of the LOWESS accuracy per cell",
+            "",
+            "| sparsity | magnitude | random | DTC |",
+            "|---:|---|---|---|",
+            "| 0.3477 | 0.9730 [0.9726, 0.9734] NO | 0.9729 [0.9723, 0.9736] NO "
+            "| 0.9727 [0.9723, 0.9731] yes |",
+        ]
+    )
+    cells = table1_prediction_count(page, n=3)
+    # half-widths 0.0004, 0.00065, 0.0004 times sqrt(4) = 2
+    assert [(c["pi_low"], c["pi_high"]) for c in cells] == [
+        (0.9722, 0.9738),
+        (0.9716, 0.9742),
+        (0.9719, 0.9735),
+    ]
+    assert [c["inside"] for c in cells] == [True, True, False]

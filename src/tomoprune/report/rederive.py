@@ -142,3 +142,74 @@ def rederive_page(folders: list[Path], margin: float = 0.005, alpha: float = 0.0
             "",
         ]
     return "\n".join(lines)
+
+
+_CELL = re.compile(r"(?P<mean>[\d.]+) \[(?P<low>[\d.]+), (?P<high>[\d.]+)\]")
+
+
+def table1_prediction_count(text: str, n: int) -> list[dict]:
+    """The cells of an earlier ``table1-10-seeds.md`` (printed paper cell; our mean and 95 % t
+    interval of the mean over ``n`` seeds) with the 95 % prediction interval of one run each
+    implies, ``mean +- half sqrt(n + 1)`` (the t interval's half-width times sqrt(n + 1)), and
+    whether the printed cell lies inside it as printed (4 decimals)."""
+    methods = ("magnitude", "random", "dtc")
+    paper: dict[str, dict[str, float]] = {}
+    cells = []
+    in_bands = False
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if line.startswith("## Over"):
+            in_bands = True
+            continue
+        if len(parts) == 7 and not in_bands and re.fullmatch(r"[\d.]+", parts[0]):
+            paper[parts[0]] = {m: float(parts[1 + 2 * i]) for i, m in enumerate(methods)}
+        if len(parts) == 4 and in_bands and parts[0] in paper:
+            for method, cell in zip(methods, parts[1:], strict=True):
+                m = _CELL.match(cell)
+                if m is None:
+                    continue
+                mean, low, high = float(m["mean"]), float(m["low"]), float(m["high"])
+                half = (high - low) / 2 * (n + 1) ** 0.5
+                p_low, p_high = round(mean - half, 4), round(mean + half, 4)
+                printed = paper[parts[0]][method]
+                cells.append(
+                    {
+                        "sparsity": parts[0],
+                        "method": method,
+                        "paper": printed,
+                        "mean": mean,
+                        "pi_low": p_low,
+                        "pi_high": p_high,
+                        "inside": p_low <= printed <= p_high,
+                    }
+                )
+    return cells
+
+
+def table1_page(text: str, n: int) -> str:
+    """Markdown: the 45 cells with the prediction interval of one run and the new count."""
+    cells = table1_prediction_count(text, n)
+    by_level: dict[str, dict[str, dict]] = {}
+    for c in cells:
+        by_level.setdefault(c["sparsity"], {})[c["method"]] = c
+    lines = [
+        "| sparsity | magnitude | random | DTC |",
+        "|---:|---|---|---|",
+    ]
+    for level, row in by_level.items():
+        lines.append(
+            f"| {level} | "
+            + " | ".join(
+                f"{row[m]['paper']:.4f} in [{row[m]['pi_low']:.4f}, {row[m]['pi_high']:.4f}] "
+                f"{'yes' if row[m]['inside'] else 'NO'}"
+                for m in ("magnitude", "random", "dtc")
+            )
+            + " |"
+        )
+    inside = sum(c["inside"] for c in cells)
+    lines += [
+        "",
+        f"Printed cells inside the 95 % prediction interval of one run: {inside} of "
+        f"{len(cells)} (about {0.95 * len(cells):.2f} expected for a faithful reproduction).",
+    ]
+    return "\n".join(lines) + "\n"
