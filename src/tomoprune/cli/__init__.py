@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_cmd", "download, inspect, verify datasets; compress files"),
     "export": ("export_cmd", "export a run's final model (ONNX), checked with onnxruntime"),
     "sweep": ("sweep_cmd", "run a sweep (seeds x methods x settings), aggregated over seeds"),
+    "verify-results": (
+        "verify_cmd",
+        "recompute the published sweep numbers from the committed raw records",
+    ),
 }
 
 
