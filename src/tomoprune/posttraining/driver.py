@@ -12,6 +12,7 @@ theory, where every layer sees the uncompressed network's inputs).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -187,10 +188,8 @@ def _accumulate(
     try:
         for batch in batches:
             fed.clear()
-            try:
+            with contextlib.suppress(_StopForward):
                 _forward(model, batch, device)
-            except _StopForward:
-                pass
     finally:
         for h in handles:
             h.remove()
