@@ -54,5 +54,6 @@ def load_builtin_methods() -> None:
         "tomoprune.methods.neuron.method",
         "tomoprune.methods.l0.method",
         "tomoprune.methods.greedy.method",
+        "tomoprune.posttraining.method",
     ):
         importlib.import_module(module)

@@ -57,7 +57,11 @@ def save_quantized(model: nn.Module, report: PostTrainingReport, path: str | Pat
     for name, state in report.quant.items():
         tensors[f"{name}.qweight"] = pack_codes(state.codes, state.bits)
         tensors[f"{name}.scales"] = state.scales.float().contiguous().cpu()
-        tensors[f"{name}.zeros"] = state.zeros.float().contiguous().cpu()
+        zeros = state.zeros.float().contiguous().cpu()
+        integral = bool(torch.equal(zeros, zeros.round())) and float(zeros.min()) >= 0
+        if integral and float(zeros.max()) < 256:  # integer zero points: one byte each
+            zeros = zeros.to(torch.uint8)
+        tensors[f"{name}.zeros"] = zeros
         tensors[f"{name}.g_idx"] = state.group_index.to(torch.int32).cpu()
         layers[name] = {"bits": state.bits, "columns": int(state.codes.shape[1])}
     seen: set[int] = set()
@@ -92,7 +96,7 @@ def load_quantized(model: nn.Module, path: str | Path) -> nn.Module:
             bits=info["bits"],
             codes=unpack_codes(tensors[f"{name}.qweight"], info["bits"], info["columns"]),
             scales=tensors[f"{name}.scales"],
-            zeros=tensors[f"{name}.zeros"],
+            zeros=tensors[f"{name}.zeros"].float(),
             group_index=tensors[f"{name}.g_idx"].long(),
         )
         module = modules[name]
