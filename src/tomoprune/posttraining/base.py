@@ -102,18 +102,23 @@ def dead_inputs(hessian: torch.Tensor) -> torch.Tensor:
     return hessian.diagonal() == 0
 
 
-def damped_inverse_factor(hessian: torch.Tensor, damp: float, name: str) -> torch.Tensor:
-    """Upper Cholesky factor U of (H + damp * mean(diag H) I)^-1, in float64.
+def damped_inverse_factor(
+    hessian: torch.Tensor, damp: float, name: str, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """Upper Cholesky factor U of (H + damp * mean(diag H) I)^-1, in ``dtype``.
 
     Row j of U, divided by U_jj, is the OBS update that column j's error spreads over the
-    columns after it (Frantar et al.); dead inputs must have been given H_jj = 1 first.
+    columns after it (Frantar et al.); dead inputs must have been given H_jj = 1 first. When
+    the factorisation fails in float32 it is retried in float64 before giving up.
     """
-    h = hessian.to(torch.float64).clone()
+    h = hessian.to(dtype).clone()
     h.diagonal().add_(damp * h.diagonal().mean())
     try:
         lower = torch.linalg.cholesky(h)
         return torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
     except RuntimeError:
+        if dtype != torch.float64:
+            return damped_inverse_factor(hessian, damp, name).to(dtype)
         raise ConfigError(
             f"layer {name}: the calibration Hessian is not positive definite; raise the 'damp' "
             "setting or use more calibration samples."
@@ -121,18 +126,18 @@ def damped_inverse_factor(hessian: torch.Tensor, damp: float, name: str) -> torc
 
 
 def with_dead_inputs_fixed(
-    weight: torch.Tensor, hessian: torch.Tensor
+    weight_t: torch.Tensor, hessian: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """W with the columns of dead inputs zeroed, H with H_jj = 1 there (copies).
+    """W^T (columns, rows) with the rows of dead inputs zeroed, H with H_jj = 1 there (copies).
 
     A weight on an input that is always zero changes nothing on the calibration data, so it is
     removed (it would otherwise take a mask slot or a grid range for nothing), and H_jj = 1
     keeps the Hessian invertible; the SparseGPT and GPTQ reference code do the same.
     """
     dead = dead_inputs(hessian)
-    w = weight.clone()
+    w = weight_t.clone(memory_format=torch.contiguous_format)
     h = hessian.clone()
-    w[:, dead] = 0
+    w[dead] = 0
     h[dead, dead] = 1
     return w, h
 

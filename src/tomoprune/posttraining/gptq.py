@@ -121,33 +121,34 @@ def gptq_quantize(
     name: str = "layer",
 ) -> tuple[torch.Tensor, QuantState]:
     """The quantized (rows, columns) weight and its codes, scales, zeros and column groups."""
-    w, h = with_dead_inputs_fixed(weight.to(torch.float64), hessian.to(torch.float64))
-    rows, columns = w.shape
+    # the sweep runs on W^T, so that a column of W is one contiguous row in memory
+    wt, h = with_dead_inputs_fixed(weight.T.to(dtype), hessian.to(torch.float64))
+    columns, rows = wt.shape
     size = spec.group_size
     static: list[RowGrid] = []
     if static_groups and size:
-        static = [spec.fit(w[:, s : s + size]) for s in range(0, columns, size)]
+        static = [spec.fit(wt[s : s + size].T) for s in range(0, columns, size)]
     perm = torch.argsort(h.diagonal(), descending=True, stable=True) if act_order else None
     if perm is not None:
-        w = w[:, perm]
+        wt = wt[perm]
         h = h[perm][:, perm]
-    u = damped_inverse_factor(h, damp, name).to(dtype)
-    w = w.to(dtype)
-    order = perm if perm is not None else torch.arange(columns, device=w.device)
-    codes = torch.empty((rows, columns), dtype=dtype, device=w.device)
-    group_index = torch.empty(columns, dtype=torch.long, device=w.device)
+    u = damped_inverse_factor(h, damp, name, dtype)
+    order = perm if perm is not None else torch.arange(columns, device=wt.device)
+    order_list = order.tolist()
+    codes_t = torch.empty((columns, rows), dtype=dtype, device=wt.device)
+    group_index = torch.empty(columns, dtype=torch.long, device=wt.device)
     grids: list[RowGrid] = list(static)
-    grid = static[0] if static else spec.fit(w) if not size else None
+    grid = static[0] if static else spec.fit(wt.T) if not size else None
     if not size:
         grids = [grid]  # type: ignore[list-item]
     for i1 in range(0, columns, block_size):
         i2 = min(i1 + block_size, columns)
-        block = w[:, i1:i2].clone()
+        block = wt[i1:i2].clone()  # (block, rows)
         errors = torch.zeros_like(block)
         u_block = u[i1:i2, i1:i2]
         for i in range(i2 - i1):
             column = i1 + i
-            original = int(order[column])
+            original = order_list[column]
             if size and static:
                 group = original // size
                 grid = static[group]
@@ -156,29 +157,31 @@ def gptq_quantize(
                     # the group's columns as updated so far (beyond the block: lazy updates
                     # from earlier blocks plus this block's errors up to now)
                     stop = min(column + size, columns)
-                    part = block[:, i : i + (stop - column)]
+                    part = block[i : i + (stop - column)]
                     if stop > i2:
-                        rest = w[:, i2:stop] - errors[:, :i] @ u[i1 : i1 + i, i2:stop]
-                        part = torch.cat([part, rest], dim=1)
-                    grids.append(spec.fit(part))
+                        rest = wt[i2:stop] - u[i1 : i1 + i, i2:stop].T @ errors[:i]
+                        part = torch.cat([part, rest], dim=0)
+                    grids.append(spec.fit(part.T))
                 group = len(grids) - 1
                 grid = grids[group]
             else:
                 group = 0
             assert grid is not None
-            col = block[:, i]
+            col = block[i]
             code = grid.codes(col)
             q = grid.values(code)
-            codes[:, original] = code
+            codes_t[original] = code
             group_index[original] = group
             error = (col - q) / u_block[i, i]
-            block[:, i:] -= error[:, None] * u_block[i, i:][None, :]
-            block[:, i] = q
-            errors[:, i] = error
-        w[:, i1:i2] = block
-        w[:, i2:] -= errors @ u[i1:i2, i2:]
+            block[i:].addr_(u_block[i, i:], error, alpha=-1)
+            block[i] = q
+            errors[i] = error
+        wt[i1:i2] = block
+        wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
     if perm is not None:
-        w = w[:, torch.argsort(perm)]
+        wt = wt[torch.argsort(perm)]
+    w = wt.T
+    codes = codes_t.T
     state = QuantState(
         bits=spec.bits,
         codes=codes.to(torch.int32),

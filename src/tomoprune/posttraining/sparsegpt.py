@@ -111,48 +111,53 @@ def sparsegpt_prune(
     name: str = "layer",
 ) -> tuple[torch.Tensor, QuantState | None]:
     """The pruned (and optionally quantized) weight, and its quantization state."""
-    w, h = with_dead_inputs_fixed(weight.to(torch.float64), hessian.to(torch.float64))
-    rows, columns = w.shape
-    grid = spec.fit(w) if spec is not None else None
-    u = damped_inverse_factor(h, damp, name).to(dtype)
-    w = w.to(dtype)
-    codes = torch.empty_like(w) if grid is not None else None
+    # the sweep runs on W^T, so that a column of W is one contiguous row in memory
+    wt, h = with_dead_inputs_fixed(weight.T.to(dtype), hessian.to(torch.float64))
+    columns, rows = wt.shape
+    grid = spec.fit(wt.T) if spec is not None else None
+    u = damped_inverse_factor(h, damp, name, dtype)
+    codes_t = torch.empty_like(wt) if grid is not None else None
     counts = cumulative_counts(columns, rows, sparsity, block_size)
     for b, i1 in enumerate(range(0, columns, block_size)):
         i2 = min(i1 + block_size, columns)
-        block = w[:, i1:i2].clone()
+        block = wt[i1:i2].clone()  # (block, rows)
         errors = torch.zeros_like(block)
         u_block = u[i1:i2, i1:i2]
         diag = u_block.diagonal()
         pruned = torch.zeros_like(block, dtype=torch.bool)
         if nm is None and counts[b]:
-            saliency = (block.pow(2) / diag.pow(2)[None, :]).reshape(-1)
+            # one threshold over the block's rows x columns (flattened row by row of W)
+            saliency = (block.pow(2) / diag.pow(2)[:, None]).T.reshape(-1)
             smallest = torch.argsort(saliency, stable=True)[: counts[b]]
-            pruned.view(-1)[smallest] = True
+            flat = torch.zeros(saliency.numel(), dtype=torch.bool, device=wt.device)
+            flat[smallest] = True
+            pruned = flat.reshape(rows, i2 - i1).T.contiguous()
         for i in range(i2 - i1):
             if nm is not None and i % nm[1] == 0:
-                part = block[:, i : i + nm[1]].pow(2) / diag[i : i + nm[1]].pow(2)[None, :]
-                smallest = torch.argsort(part, dim=1, stable=True)[:, : nm[1] - nm[0]]
-                pruned[:, i : i + nm[1]].scatter_(1, smallest, True)
-            col = block[:, i]
-            q = torch.where(pruned[:, i], torch.zeros_like(col), col)
+                part = block[i : i + nm[1]].pow(2) / diag[i : i + nm[1]].pow(2)[:, None]
+                smallest = torch.argsort(part.T, dim=1, stable=True)[:, : nm[1] - nm[0]]
+                chosen = torch.zeros((rows, part.shape[0]), dtype=torch.bool, device=wt.device)
+                pruned[i : i + nm[1]] = chosen.scatter_(1, smallest, True).T
+            col = block[i]
+            q = torch.where(pruned[i], torch.zeros_like(col), col)
             if grid is not None:
-                assert codes is not None
+                assert codes_t is not None
                 code = grid.codes(q)
-                codes[:, i1 + i] = code
+                codes_t[i1 + i] = code
                 q = grid.values(code)
             error = (col - q) / u_block[i, i]
-            block[:, i:] -= error[:, None] * u_block[i, i:][None, :]
-            block[:, i] = q
-            errors[:, i] = error
-        w[:, i1:i2] = block
-        w[:, i2:] -= errors @ u[i1:i2, i2:]
+            block[i:].addr_(u_block[i, i:], error, alpha=-1)
+            block[i] = q
+            errors[i] = error
+        wt[i1:i2] = block
+        wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
+    w = wt.T
     if grid is None:
         return w, None
-    assert codes is not None and spec is not None
+    assert codes_t is not None and spec is not None
     state = QuantState(
         bits=spec.bits,
-        codes=codes.to(torch.int32),
+        codes=codes_t.T.to(torch.int32),
         scales=grid.scale[:, None].to(torch.float32),
         zeros=grid.zero[:, None].to(torch.float32),
         group_index=torch.zeros(columns, dtype=torch.long, device=w.device),
