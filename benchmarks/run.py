@@ -18,6 +18,7 @@ BENCHMARKS = (
     "greedy",
     "greedy_rescoring",
     "greedy_conv",
+    "posttraining",
     "codec",
     "concurrency",
 )

@@ -225,7 +225,8 @@ def compress_(
         Conv1D.
     settings : a compressor's settings (``GPTQ(bits=4, group_size=128)``) or its registered name.
     calibration : a tensor (one batch), a dict (keyword inputs, e.g. ``input_ids``), or an
-        iterable of those or of (inputs, targets) pairs. Not needed by RTN and magnitude.
+        iterable of those or of (inputs, targets) pairs. RTN and magnitude read none (their
+        ``relative_error`` is then measured on the weights, not on calibration outputs).
     layers : fnmatch patterns over qualified module names (``"*.mlp.*"``); None: every layer
         whose weight is not tied to another module.
     sequential : calibrate each layer on its compressed predecessors' outputs (default) or
@@ -240,7 +241,8 @@ def compress_(
             f"Got {settings!r} instead."
         )
     chosen = select_layers(model, layers)
-    batches = _batches(calibration)
+    # compressors that read no statistics (RTN, magnitude) run without forward passes
+    batches = _batches(calibration) if settings.needs_calibration else []
     if settings.needs_calibration and not batches:
         raise ConfigError(f"{type(settings).__name__} needs calibration data; pass calibration=.")
     target = torch.device(device) if device is not None else None
