@@ -152,3 +152,22 @@ def test_layer_errors_are_one_line():
         )
     with pytest.raises(ConfigError, match="needs calibration data"):
         compress_(mlp(), GPTQ())
+
+
+def test_sequential_greedy_and_baselines_take_token_inputs_and_conv1d():
+    from tomoprune.methods.greedy.baselines import baseline_compress
+    from tomoprune.methods.greedy.params import BaselineParams
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    tokens = torch.randn(5, 7, 6)
+    result = greedy_compress(model, tokens, GreedyParams(wide_layers=(0, 1)))
+    assert [r["compressed"] for r in result.layers] == [int(0.9 * 48), int(0.9 * 32)]
+    for name in ("wanda", "obs"):
+        records = baseline_compress(model, tokens, name, BaselineParams(layers=(0, 1))).layers
+        assert [r["calibration_samples"] for r in records] == [35, 35]
+    conv = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(40, 2))
+    signal = torch.randn(6, 3, 10)
+    assert greedy_compress(conv, signal, GreedyParams(wide_layers=(0,))).layers[0]["compressed"]
+    out = baseline_compress(conv, signal, "obs", BaselineParams(layers=(0, 1))).model
+    assert int((out[0].weight != 0).sum()) == round(0.37 * 36)
