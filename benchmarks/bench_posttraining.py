@@ -12,7 +12,9 @@ compares our median against them (the machine is shared: read ratios, not absolu
 
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,9 +23,15 @@ from benchmarks.common import Measurement, measure, write_results
 from tomoprune.posttraining import GPTQ, RTN, SparseGPT, Wanda, oracle
 from tomoprune.posttraining.base import LayerContext, LayerProblem
 from tomoprune.posttraining.statistics import HessianAccumulator
+from tomoprune.records.io import atomic_write_text
+
+DOCS_TABLE = Path(__file__).resolve().parents[1] / "docs" / "results" / "posttraining" / "bench.md"
 
 SAMPLES = 2048
-LAYERS = {"g1024x1024": (1024, 1024), "g4096x1024": (4096, 1024)}
+LAYERS = {"g1024x1024": (1024, 1024), "dead512x784": (512, 784), "g4096x1024": (4096, 1024)}
+# the dead-input layer: 78 of 784 inputs always zero (like MNIST's border pixels), inputs
+# scaled by 0.01 (where an unnormalised Hessian let dead weights win mask slots)
+DEAD_INPUTS, DEAD_SCALE = 78, 0.01
 SETTINGS = {
     "GPTQ 4b gs128 act-order": GPTQ(bits=4, group_size=128, act_order=True),
     "GPTQ 4b per-channel": GPTQ(bits=4),
@@ -48,6 +56,16 @@ REFERENCE_SECONDS = {
         "Wanda 50%": 0.244,
         "Wanda 2:4": 0.189,
     },
+    "dead512x784": {
+        "GPTQ 4b gs128 act-order": 0.345,
+        "GPTQ 4b per-channel": 0.436,
+        "GPTQ 3b per-channel": 0.351,
+        "RTN 4b per-channel": 0.00142,
+        "SparseGPT 50%": 0.322,
+        "SparseGPT 2:4": 0.485,
+        "Wanda 50%": 0.096,
+        "Wanda 2:4": 0.0504,
+    },
     "g4096x1024": {
         "GPTQ 4b gs128 act-order": 0.427,
         "GPTQ 4b per-channel": 0.368,
@@ -61,12 +79,17 @@ REFERENCE_SECONDS = {
 }
 
 
-def make_layer(rows: int, columns: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_layer(name: str, rows: int, columns: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(rows, columns, generator=g) / columns**0.5
     z = torch.randn(SAMPLES, columns, generator=g)
     a = torch.eye(columns) + torch.randn(columns, columns, generator=g) / columns**0.5
-    return w, z @ a
+    x = z @ a
+    if name.startswith("dead"):
+        dead = torch.randperm(columns, generator=g)[:DEAD_INPUTS]
+        x = DEAD_SCALE * x
+        x[:, dead] = 0
+    return w, x
 
 
 def accumulate(x: torch.Tensor, columns: int) -> HessianAccumulator:
@@ -92,11 +115,50 @@ def run_oracle(name: str, settings, w: np.ndarray, h: np.ndarray, x: np.ndarray)
     return w * keep, keep
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_markdown(rows: list[Measurement]) -> None:
+    """The table of docs/results/posttraining/bench.md, from this run's measurements."""
+    lines = [
+        f"Measured by `python -m benchmarks.run --only posttraining` on {cpu_name()} "
+        f"({torch.get_num_threads()} thread, machine shared with other jobs). W Gaussian, "
+        f"X = Z A correlated, {SAMPLES} calibration samples, damping 0.01, block 128. Error = "
+        "||(W - W_hat) X||^2 / ||W X||^2 on the calibration set. Oracle: the papers' equations "
+        "in float64 (`tomoprune.posttraining.oracle`). Reference s: the IST-DASLab / locuslab "
+        "code on this machine, from ../shared/reference/posttraining-anchors.md.",
+        "",
+        "| layer | setting | error | oracle error | ratio | agreement | s | oracle s | "
+        "reference s | s / reference |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        e = row.extra
+        if "error" not in e:
+            lines.append(f"| {row.name} | | | | | | {row.median_s:.3f} | | | |")
+            continue
+        layer, setting = row.name.split(" ", 1)
+        lines.append(
+            f"| {layer} | {setting} | {e['error']:.4g} | {e['oracle_error']:.4g} | "
+            f"{e['error_ratio']:.4f} | {100 * e['agreement']:.2f} % | {row.median_s:.3f} | "
+            f"{e['oracle_s']:.2f} | {e['reference_s']:.3g} | {e['time_vs_reference']:.2f} |"
+        )
+    DOCS_TABLE.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(DOCS_TABLE, "\n".join(lines) + "\n")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     rows_out: list[Measurement] = []
     for layer, (rows, columns) in LAYERS.items():
-        w, x = make_layer(rows, columns)
+        w, x = make_layer(layer, rows, columns)
         hessian_s, acc = measure(
             f"{layer} Hessian (2048 samples, float64)",
             lambda x=x, n=columns: accumulate(x, n),
@@ -141,6 +203,7 @@ def main() -> None:
                 f"(oracle {oracle_s:.2f} s, reference {reference} s)",
                 flush=True,
             )
+    write_markdown(rows_out)
     write_results(
         "posttraining",
         rows_out,
