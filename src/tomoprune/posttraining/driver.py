@@ -241,6 +241,10 @@ def compress_(
             f"Got {settings!r} instead."
         )
     chosen = select_layers(model, layers)
+    for name, module in chosen.items():  # every layer checked before any is changed
+        settings.check_layer(
+            LayerProblem(name=name, weight=weight_matrix(module), hessian=None, samples=0)
+        )
     # compressors that read no statistics (RTN, magnitude) run without forward passes
     batches = _batches(calibration) if settings.needs_calibration else []
     if settings.needs_calibration and not batches:
@@ -272,7 +276,6 @@ def compress_(
                     hessian=acc.hessian if acc is not None else None,
                     samples=acc.samples if acc is not None else 0,
                 )
-                settings.check_layer(problem)
                 result = settings.compress_layer(problem, context)
                 new = result.weight
                 if result.quant is not None:
