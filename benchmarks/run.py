@@ -19,6 +19,7 @@ BENCHMARKS = (
     "greedy_rescoring",
     "greedy_conv",
     "posttraining",
+    "posttraining_24",
     "codec",
     "concurrency",
 )
