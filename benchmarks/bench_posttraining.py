@@ -12,6 +12,8 @@ compares our median against them (the machine is shared: read ratios, not absolu
 
 from __future__ import annotations
 
+import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -100,7 +102,7 @@ def accumulate(x: torch.Tensor, columns: int) -> HessianAccumulator:
     return acc
 
 
-def run_oracle(name: str, settings, w: np.ndarray, h: np.ndarray, x: np.ndarray):
+def run_oracle(label: str, settings, w: np.ndarray, h: np.ndarray, x: np.ndarray):
     """(W_hat, codes or kept mask) from the float64 oracle for one setting."""
     if isinstance(settings, GPTQ):
         return oracle.gptq(
@@ -129,32 +131,50 @@ def write_markdown(rows: list[Measurement]) -> None:
     """The table of docs/results/posttraining/bench.md, from this run's measurements."""
     lines = [
         f"Measured by `python -m benchmarks.run --only posttraining` on {cpu_name()} "
-        f"({torch.get_num_threads()} thread, machine shared with other jobs). W Gaussian, "
+        f"({torch.get_num_threads()} thread, machine shared with other jobs: the 1-minute load "
+        "average of its 2 cores is in the last column). W Gaussian, "
         f"X = Z A correlated, {SAMPLES} calibration samples, damping 0.01, block 128. Error = "
         "||(W - W_hat) X||^2 / ||W X||^2 on the calibration set. Oracle: the papers' equations "
         "in float64 (`tomoprune.posttraining.oracle`). Reference s: the IST-DASLab / locuslab "
         "code on this machine, from ../shared/reference/posttraining-anchors.md.",
         "",
         "| layer | setting | error | oracle error | ratio | agreement | s | oracle s | "
-        "reference s | s / reference |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "reference s | s / reference | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         e = row.extra
         if "error" not in e:
-            lines.append(f"| {row.name} | | | | | | {row.median_s:.3f} | | | |")
+            lines.append(f"| {row.name} | | | | | | {row.median_s:.3f} | | | | |")
             continue
         layer, setting = row.name.split(" ", 1)
+        if "oracle_error" in e:
+            versus = (
+                f"{e['oracle_error']:.4g} | {e['error_ratio']:.4f} | "
+                f"{100 * e['agreement']:.2f} % | {row.median_s:.3f} | {e['oracle_s']:.2f}"
+            )
+        else:
+            versus = f"(not run) | | | {row.median_s:.3f} | "
         lines.append(
-            f"| {layer} | {setting} | {e['error']:.4g} | {e['oracle_error']:.4g} | "
-            f"{e['error_ratio']:.4f} | {100 * e['agreement']:.2f} % | {row.median_s:.3f} | "
-            f"{e['oracle_s']:.2f} | {e['reference_s']:.3g} | {e['time_vs_reference']:.2f} |"
+            f"| {layer} | {setting} | {e['error']:.4g} | {versus} | {e['reference_s']:.3g} | "
+            f"{e['time_vs_reference']:.2f} | {e['load_average']:.1f} |"
         )
     DOCS_TABLE.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(DOCS_TABLE, "\n".join(lines) + "\n")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--oracle-layers",
+        default=",".join(LAYERS),
+        help="layers on which the float64 oracle also runs (it takes minutes per setting on "
+        "a loaded machine); the others are timed without it",
+    )
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated labels")
+    args = parser.parse_args()
+    oracle_layers = set(args.oracle_layers.split(",")) if args.oracle_layers else set()
+    chosen = [label for label in SETTINGS if label in args.settings.split(",")]
     torch.set_num_threads(1)
     rows_out: list[Measurement] = []
     for layer, (rows, columns) in LAYERS.items():
@@ -168,41 +188,40 @@ def main() -> None:
         h = acc.hessian
         problem = LayerProblem(name=layer, weight=w, hessian=h, samples=SAMPLES)
         w64, h64, x64 = w.double().numpy(), h.numpy(), x.double().numpy()
-        for label, settings in SETTINGS.items():
+        for label in chosen:
+            settings = SETTINGS[label]
             context = LayerContext(rng=np.random.default_rng(0))
             ours, result = measure(
                 f"{layer} {label}",
                 lambda s=settings, c=context, p=problem: s.compress_layer(p, c),
                 repeats=3,
             )
-            started = time.perf_counter()
-            expected, marks = run_oracle(label, settings, w64, h64, x64)
-            oracle_s = time.perf_counter() - started
             mine = result.weight.double().numpy()
             err = oracle.relative_error(w64, mine, h64)
-            err_oracle = oracle.relative_error(w64, expected, h64)
-            if result.quant is not None:
-                agreement = float(np.mean(result.quant.codes.numpy() == marks))
-            else:
-                agreement = float(np.mean((mine != 0) == marks))
             reference = REFERENCE_SECONDS[layer][label]
-            rows_out.append(
-                ours.with_extra(
-                    error=err,
+            extra = {
+                "error": err,
+                "reference_s": reference,
+                "time_vs_reference": ours.median_s / reference,
+                "load_average": os.getloadavg()[0],
+            }
+            if layer in oracle_layers:
+                started = time.perf_counter()
+                expected, marks = run_oracle(label, settings, w64, h64, x64)
+                oracle_s = time.perf_counter() - started
+                err_oracle = oracle.relative_error(w64, expected, h64)
+                if result.quant is not None:
+                    agreement = float(np.mean(result.quant.codes.numpy() == marks))
+                else:
+                    agreement = float(np.mean((mine != 0) == marks))
+                extra.update(
                     oracle_error=err_oracle,
                     error_ratio=err / err_oracle,
                     agreement=agreement,
                     oracle_s=oracle_s,
-                    reference_s=reference,
-                    time_vs_reference=ours.median_s / reference,
                 )
-            )
-            print(
-                f"{layer} {label}: error {err:.4g} (oracle {err_oracle:.4g}, ratio "
-                f"{err / err_oracle:.4f}), agreement {agreement:.4f}, {ours.median_s:.3f} s "
-                f"(oracle {oracle_s:.2f} s, reference {reference} s)",
-                flush=True,
-            )
+            rows_out.append(ours.with_extra(**extra))
+            print(f"{layer} {label}: {ours.median_s:.3f} s, {extra}", flush=True)
     write_markdown(rows_out)
     write_results(
         "posttraining",
