@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -130,7 +131,8 @@ def cpu_name() -> str:
 def write_markdown(rows: list[Measurement]) -> None:
     """The table of docs/results/posttraining/bench.md, from this run's measurements."""
     lines = [
-        f"Measured by `python -m benchmarks.run --only posttraining` on {cpu_name()} "
+        f"Measured by `python -m benchmarks.bench_posttraining {' '.join(sys.argv[1:])}` "
+        f"on {cpu_name()} "
         f"({torch.get_num_threads()} thread, machine shared with other jobs: the 1-minute load "
         "average of its 2 cores is in the last column). W Gaussian, "
         f"X = Z A correlated, {SAMPLES} calibration samples, damping 0.01, block 128. Error = "
@@ -180,7 +182,7 @@ def main() -> None:
     for layer, (rows, columns) in LAYERS.items():
         w, x = make_layer(layer, rows, columns)
         hessian_s, acc = measure(
-            f"{layer} Hessian (2048 samples, float64)",
+            f"{layer} Hessian (2048 samples in batches of 256)",
             lambda x=x, n=columns: accumulate(x, n),
             repeats=3,
         )

@@ -121,9 +121,19 @@ class QuantState:
     group_index: torch.Tensor  # (columns,) int
 
     def dequantize(self) -> torch.Tensor:
+        rows, columns = self.codes.shape
+        groups = self.scales.shape[1]
+        codes = self.codes.to(self.scales.dtype)
+        if columns % groups == 0:
+            size = columns // groups
+            contiguous = torch.arange(columns, device=codes.device) // size
+            if torch.equal(self.group_index, contiguous):  # broadcast instead of a gather
+                grouped = codes.reshape(rows, groups, size)
+                scale, zero = self.scales[:, :, None], self.zeros[:, :, None]
+                return (scale * (grouped - zero)).reshape(rows, columns)
         scale = self.scales[:, self.group_index]
         zero = self.zeros[:, self.group_index]
-        return scale * (self.codes.to(scale.dtype) - zero)
+        return scale * (codes - zero)
 
 
 def grid_groups(columns: int, group_size: int | None) -> list[tuple[int, int]]:
