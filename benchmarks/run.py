@@ -21,6 +21,8 @@ BENCHMARKS = (
     "greedy",
     "greedy_rescoring",
     "greedy_conv",
+    "posttraining",
+    "posttraining_24",
     "codec",
     "online_codec",
     "concurrency",

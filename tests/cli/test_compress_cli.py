@@ -160,3 +160,68 @@ def test_compress_with_projection_records_the_radius_and_reloads_exactly(
     assert bool(ball.outside(model[: list(model).index(ball)](x)).any())
     assert torch.equal(fresh(x), model(x))
     assert "Delta" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("gptq", ["--set", "method.bits=4", "--set", "method.group_size=16",
+                  "--set", "method.act_order=true"]),
+        ("sparsegpt", ["--set", "method.nm=2:4", "--set", "method.layers=[3]"]),
+    ],
+)  # fmt: skip
+def test_gptq_and_sparsegpt_run_through_the_driver_and_reload(trained_run, tmp_path, method, extra):
+    from tomoprune.posttraining.export import load_quantized
+
+    out = tmp_path / method
+    code = main(["compress", "--from", str(trained_run), "--method", method, *extra,
+                 "--out", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    layers = [r["layer"] for r in summary["layers"]]
+    model = load_model(out / "model.safetensors", out / "model.json")
+    x = torch.randn(20, 1, 8, 8)
+    if method == "gptq":
+        assert len(layers) == len([m for m in model if isinstance(m, torch.nn.Linear)])
+        fresh = load_quantized(load_model(out / "model.safetensors", out / "model.json"),
+                               out / summary["export_file"])  # fmt: skip
+        assert summary["size_ratio_vs_dense"] < 0.35
+    else:
+        assert layers == ["3"]
+        assert float((model[3].weight == 0).double().mean()) == 0.5
+        fresh = load_model(out / "model.safetensors", out / "model.json")
+        with torch.no_grad():
+            for p in fresh.parameters():
+                p.zero_()
+        load_exported(fresh, read_sparse_export(out / summary["export_file"]))
+    assert torch.equal(fresh(x), model(x))
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "message"),
+    [
+        ("gptq", ["--set", "method.static_groups=true"], "'static_groups' setting of GPTQ"),
+        ("sparsegpt", ["--set", "method.layers=[nope]"], "matches no Linear"),
+        ("obs", ["--set", "method.layers=[7]"], "names weighted layer 7"),
+        ("greedy-prune", ["--set", "method.wide_layers=[9]"], "names weighted layer 9"),
+    ],
+)
+def test_a_refused_setting_leaves_no_run_directory(
+    trained_run, tmp_path, capsys, method, extra, message
+):
+    out = tmp_path / "refused"
+    code = main(["compress", "--from", str(trained_run), "--method", method, *extra,
+                 "--out", str(out)])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_compress_names_a_hugging_face_folder_in_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    code = main(["compress", "--from", str(tmp_path), "--method", "gptq",
+                 "--out", str(tmp_path / "z")])  # fmt: skip
+    assert code == 2
+    assert "Hugging Face" in capsys.readouterr().err

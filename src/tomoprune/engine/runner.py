@@ -308,6 +308,15 @@ def run_experiment(
     )
 
 
+def _is_hf_folder(source: Path) -> bool:
+    """A folder written by transformers' save_pretrained (its config.json names a model_type)."""
+    try:
+        payload = json.loads((source / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and "model_type" in payload
+
+
 def post_training_config(
     method: str,
     source: Path,
@@ -323,6 +332,11 @@ def post_training_config(
     ``dataset`` names the calibration and test data.
     """
     source_dir = RunDirectory(source)
+    if not (source / schema.MODEL_SPEC_FILE).is_file() and _is_hf_folder(source):
+        raise ConfigError(
+            f"{source} is a Hugging Face save_pretrained folder, not a tomoprune run; compress "
+            "it with the Python API tomoprune.posttraining.compress_ (docs/guide/post-training.md)."
+        )
     if (
         not (source / schema.MODEL_FILE).is_file()
         or not (source / schema.MODEL_SPEC_FILE).is_file()
@@ -403,6 +417,7 @@ def run_post_training(
     model = check_supported(RunDirectory(source).load_model(device))
     dense = copy.deepcopy(model)  # the uncompressed reference for Delta and the summary
     method = METHOD_REGISTRY.get(config.method).build(config.params, config)
+    method.preflight(model)  # a refused setting leaves no run directory
     recorder = RunRecorder(out, {**config_header(config, threads), "source": recorded_source})
     loop = CompressionLoop(
         model=model,

@@ -63,6 +63,17 @@ def grids_for(model: nn.Sequential, params: Any, layers: list[int]) -> dict[int,
     return {i: layer_grid(max_abs[i], params.bits) for i in layers}
 
 
+def check_greedy(model: nn.Sequential, params: GreedyParams) -> None:
+    """Every setting and layer index checked against the model (one-line ConfigError)."""
+    validate_greedy(params)
+    check_supported(model)
+    for index in params.wide_layers:
+        position_of(model, index)
+    for index in params.pair_layers:
+        position_of(model, index, "method.pair_layers")
+        next_weighted_position(model, index)
+
+
 @torch.no_grad()
 def greedy_compress(
     model: nn.Sequential,
@@ -75,8 +86,7 @@ def greedy_compress(
     ``rng`` supplies every draw (default: ``np.random.default_rng(params.seed)``), so the same
     seed gives the same network.
     """
-    validate_greedy(params)
-    check_supported(model)
+    check_greedy(model, params)
     rng = rng if rng is not None else np.random.default_rng(params.seed)
     dense = model.eval()
     work = copy.deepcopy(model).eval()

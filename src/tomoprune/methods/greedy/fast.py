@@ -33,12 +33,25 @@ from tomoprune.methods.greedy.candidates import LayerCandidates
 def input_energy(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """E[x'_j^2] for every weight position of ``layer`` (shape of the weight minus dim 0).
 
-    Linear: mean over samples of x_j^2. Conv2d: mean over samples of the sum over output
-    positions of the squared input entry that meets kernel position (c, u, v).
+    Linear: mean over samples (and tokens) of x_j^2. Conv1d/Conv2d: mean over samples of the
+    sum over output positions of the squared input entry that meets kernel position j.
     """
     x = x.to(torch.float64)
     if isinstance(layer, nn.Linear):
-        return x.pow(2).mean(0)
+        return x.reshape(-1, x.shape[-1]).pow(2).mean(0)  # (batch, tokens, features) too
+    if isinstance(layer, nn.Conv1d):
+        if layer.groups != 1:
+            raise ConfigError(
+                "grouped convolutions are not supported by post-training compression."
+            )
+        patches = F.unfold(
+            x.unsqueeze(2),
+            (1, layer.kernel_size[0]),
+            dilation=(1, layer.dilation[0]),
+            padding=(0, layer.padding[0]),
+            stride=(1, layer.stride[0]),
+        )  # (S, C*k, L)
+        return patches.pow(2).sum(2).mean(0).reshape(layer.weight.shape[1:])
     patches = F.unfold(
         x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding, stride=layer.stride
     )  # (S, C*kh*kw, L)

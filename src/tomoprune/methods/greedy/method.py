@@ -3,7 +3,9 @@
 Registered names (family "post-training"): ``greedy-prune``, ``greedy-quant`` (the randomized
 greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress``, which
 differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
-``obs`` (SparseGPT in prune mode, GPTQ in quant mode).
+``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode); layers are
+weighted-layer indices. ``gptq`` and ``sparsegpt`` with all their settings and layer name
+patterns are registered by ``tomoprune.posttraining.method``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from torch import nn
 from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
-from tomoprune.methods.greedy.algorithm import greedy_compress
-from tomoprune.methods.greedy.baselines import baseline_compress
+from tomoprune.methods.greedy.algorithm import check_greedy, greedy_compress
+from tomoprune.methods.greedy.baselines import baseline_compress, check_baseline
 from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
 from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import weighted_positions
@@ -69,6 +71,13 @@ class PostTrainingCompression(CompressionMethod):
 
     def planned_widths(self, model: nn.Module) -> list[int]:
         return [0]
+
+    def preflight(self, model: nn.Sequential) -> None:
+        """Check settings and layer indices before a run directory exists."""
+        if self.name.startswith("greedy"):
+            check_greedy(model, self.params)
+        else:
+            check_baseline(model, BASELINE_OF[self.name], self.params)
 
     def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
         if context.calibration_data is None:

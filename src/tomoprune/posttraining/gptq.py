@@ -1,0 +1,192 @@
+"""GPTQ (Frantar, Ashkboos, Hoefler and Alistarh, 2023): quantize a layer column by column,
+spreading each column's rounding error over the columns not yet quantized.
+
+With H = E[x x^T] + damp * mean(diag) I and U the upper Cholesky factor of H^-1, quantizing
+column j to q_j leaves the error e = (w_j - q_j) / U_jj, and the optimal (OBS) correction of the
+later columns is W[:, k] -= e U_jk. The solver does this in blocks of ``block_size`` columns:
+inside a block the update is applied column by column to the block only, and the later columns
+receive the block's errors in one matrix product ("lazy batch" updates), which is the same
+arithmetic in a cache-friendly order.
+
+Grids (``grid``): per output channel or one per tensor, optionally per group of ``group_size``
+columns (a group's grid is fitted when its first column is reached, on the weights as updated
+so far); ``act_order`` processes columns by decreasing H_jj (the inputs with most energy first);
+``static_groups`` fits every group's grid before any update, on the original column order, so
+that act-order keeps one contiguous group per ``group_size`` columns in storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from tomoprune.errors import ConfigError
+from tomoprune.plugins import Interval, OneOf
+from tomoprune.posttraining.base import (
+    POSTTRAINING,
+    Compressor,
+    LayerContext,
+    LayerProblem,
+    LayerResult,
+    damped_inverse_factor,
+    with_dead_inputs_fixed,
+)
+from tomoprune.posttraining.grid import GridKind, GridSpec, QuantState, RowGrid
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@POSTTRAINING.register("gptq", summary="GPTQ: column-wise quantization with OBS error feedback")
+@dataclass(frozen=True, kw_only=True)
+class GPTQ(Compressor):
+    """GPTQ settings. Defaults: 4 bits, per-channel asymmetric grid, block 128, damping 0.01."""
+
+    bits: int = 4
+    grid: GridKind = "asymmetric"
+    # one grid per output row (True) or one for the whole tensor (False)
+    per_channel: bool = True
+    # columns sharing one grid within a row; None: the whole row
+    group_size: int | None = None
+    act_order: bool = False
+    static_groups: bool = False
+    block_size: int = 128
+    # Hessian damping, as a fraction of the mean of its diagonal
+    damp: float = 0.01
+    # arithmetic of the column sweep (the Hessian inverse is always taken in float64)
+    precision: Literal["float32", "float64"] = "float32"
+    # the 'span' grid's radius M (None: the largest |w| of the row or tensor)
+    span_radius: float | None = None
+
+    constraints = {
+        "bits": Interval(1, 16, integer=True),
+        "group_size": Interval(1, None, integer=True),
+        "block_size": Interval(1, None, integer=True),
+        "damp": Interval(0, None),
+        "span_radius": Interval(0, None, closed="neither"),
+        "per_channel": OneOf((False, True)),
+        "act_order": OneOf((False, True)),
+        "static_groups": OneOf((False, True)),
+    }
+
+    def check(self) -> None:
+        if self.static_groups and self.group_size is None:
+            raise ConfigError(
+                "The 'static_groups' setting of GPTQ needs 'group_size' (a number of columns "
+                "per grid). Got static_groups=True with group_size=None instead."
+            )
+        if self.span_radius is not None and self.grid != "span":
+            raise ConfigError(
+                "The 'span_radius' setting of GPTQ applies to grid='span' only. "
+                f"Got grid={self.grid!r} instead."
+            )
+
+    def spec(self) -> GridSpec:
+        return GridSpec(
+            bits=self.bits,
+            kind=self.grid,
+            per_channel=self.per_channel,
+            group_size=self.group_size,
+            span_radius=self.span_radius,
+        )
+
+    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
+        assert problem.hessian is not None
+        weight, state = gptq_quantize(
+            problem.weight,
+            problem.hessian,
+            self.spec(),
+            act_order=self.act_order,
+            static_groups=self.static_groups,
+            block_size=self.block_size,
+            damp=self.damp,
+            dtype=DTYPES[self.precision],
+            name=problem.name,
+        )
+        return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
+
+
+@torch.no_grad()
+def gptq_quantize(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    spec: GridSpec,
+    *,
+    act_order: bool = False,
+    static_groups: bool = False,
+    block_size: int = 128,
+    damp: float = 0.01,
+    dtype: torch.dtype = torch.float32,
+    name: str = "layer",
+) -> tuple[torch.Tensor, QuantState]:
+    """The quantized (rows, columns) weight and its codes, scales, zeros and column groups."""
+    # the sweep runs on W^T, so that a column of W is one contiguous row in memory
+    wt, h = with_dead_inputs_fixed(weight.T.to(dtype), hessian.to(torch.float64))
+    columns, rows = wt.shape
+    size = spec.group_size
+    static: list[RowGrid] = []
+    if static_groups and size:
+        static = [spec.fit(wt[s : s + size].T) for s in range(0, columns, size)]
+    perm = torch.argsort(h.diagonal(), descending=True, stable=True) if act_order else None
+    if perm is not None:
+        wt = wt[perm]
+        h = h[perm][:, perm]
+    u = damped_inverse_factor(h, damp, name, dtype)
+    order = perm if perm is not None else torch.arange(columns, device=wt.device)
+    order_list = order.tolist()
+    codes_t = torch.empty((columns, rows), dtype=dtype, device=wt.device)
+    group_index = torch.empty(columns, dtype=torch.long, device=wt.device)
+    grids: list[RowGrid] = list(static)
+    grid = static[0] if static else spec.fit(wt.T) if not size else None
+    if not size:
+        grids = [grid]  # type: ignore[list-item]
+    for i1 in range(0, columns, block_size):
+        i2 = min(i1 + block_size, columns)
+        block = wt[i1:i2].clone()  # (block, rows)
+        errors = torch.zeros_like(block)
+        u_block = u[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            column = i1 + i
+            original = order_list[column]
+            if size and static:
+                group = original // size
+                grid = static[group]
+            elif size:
+                if column % size == 0:
+                    # the group's columns as updated so far (beyond the block: lazy updates
+                    # from earlier blocks plus this block's errors up to now)
+                    stop = min(column + size, columns)
+                    part = block[i : i + (stop - column)]
+                    if stop > i2:
+                        rest = wt[i2:stop] - u[i1 : i1 + i, i2:stop].T @ errors[:i]
+                        part = torch.cat([part, rest], dim=0)
+                    grids.append(spec.fit(part.T))
+                group = len(grids) - 1
+                grid = grids[group]
+            else:
+                group = 0
+            assert grid is not None
+            col = block[i]
+            code = grid.codes(col)
+            q = grid.values(code)
+            codes_t[original] = code
+            group_index[original] = group
+            error = (col - q) / u_block[i, i]
+            block[i:].addr_(u_block[i, i:], error, alpha=-1)
+            block[i] = q
+            errors[i] = error
+        wt[i1:i2] = block
+        wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
+    if perm is not None:
+        wt = wt[torch.argsort(perm)]
+    w = wt.T
+    codes = codes_t.T
+    state = QuantState(
+        bits=spec.bits,
+        codes=codes.to(torch.int32),
+        scales=torch.stack([g.scale for g in grids], 1).to(torch.float32),
+        zeros=torch.stack([g.zero for g in grids], 1).to(torch.float32),
+        group_index=group_index,
+    )
+    return w, state

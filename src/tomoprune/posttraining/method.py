@@ -1,0 +1,164 @@
+"""``tomoprune compress --method gptq|sparsegpt``: the post-training driver as a run method.
+
+Each compressor's settings dataclass is extended with what a run adds to it -- the layer
+patterns (Sequential positions such as "2" in a run's model; empty: every weighted layer),
+sequential or dense-input calibration, and how many calibration samples to use (none: all) --
+and registered in the method table, so ``--set method.group_size=128`` and the config records
+speak the compressor's own setting names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.errors import ConfigError
+from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods.l0.sparse_export import (
+    SPARSE_EXPORT_FILE,
+    storage_report,
+    write_sparse_export,
+)
+from tomoprune.plugins import Interval
+from tomoprune.posttraining.base import Compressor, LayerProblem
+from tomoprune.posttraining.driver import PostTrainingReport, compress_, select_layers
+from tomoprune.posttraining.export import save_quantized
+from tomoprune.posttraining.gptq import GPTQ
+from tomoprune.posttraining.layers import weight_matrix
+from tomoprune.posttraining.sparsegpt import SparseGPT
+
+FAMILY = "post-training"
+QUANTIZED_FILE = "model.packed.safetensors"
+# rows of calibration inputs per forward pass (the Hessian is accumulated batch by batch)
+CALIBRATION_BATCH = 256
+
+
+def run_params(settings: type[Compressor]) -> type:
+    """``settings`` plus the run's layer selection, calibration mode and sample count."""
+
+    @dataclass(frozen=True, kw_only=True)
+    class RunParams(settings):  # type: ignore[misc, valid-type]
+        layers: tuple[str, ...] = ()
+        sequential: bool = True
+        calibration_size: int | None = None
+        constraints = {
+            **settings.constraints,
+            "calibration_size": Interval(1, None, integer=True),
+        }
+
+        def compressor(self) -> Compressor:
+            names = {f.name for f in dataclasses.fields(settings)}
+            values = {k: v for k, v in self.settings().items() if k in names}
+            return settings(**values)
+
+    RunParams.__name__ = RunParams.__qualname__ = settings.__name__
+    return RunParams
+
+
+class DriverCompression:
+    """Compresses a trained model once with ``compress_``; never trains."""
+
+    def __init__(self, name: str, params: Any) -> None:
+        self.name = name
+        self.params = params
+        self.settings: Compressor = params.compressor()
+        self.done = False
+        self.layers: list[dict[str, Any]] = []
+        self.report: PostTrainingReport | None = None
+
+    def patterns(self) -> list[str] | None:
+        return list(self.params.layers) or None
+
+    def preflight(self, model: nn.Module) -> None:
+        """Check layers and shapes before a run directory exists (one-line ConfigError)."""
+        for name, module in select_layers(model, self.patterns()).items():
+            w = weight_matrix(module)
+            self.settings.check_layer(LayerProblem(name=name, weight=w, hessian=None, samples=0))
+
+    def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
+        return []
+
+    def width(self, model: nn.Module) -> int:
+        return sum(int(torch.count_nonzero(p)) for p in model.parameters())
+
+    def planned_widths(self, model: nn.Module) -> list[int]:
+        return [0]
+
+    def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        if context.calibration_data is None:
+            raise ConfigError(f"{self.name} needs calibration data; the loop provided none.")
+        x, _ = context.calibration_data()
+        if self.params.calibration_size is not None:
+            x = x[: self.params.calibration_size]
+        batches = list(torch.split(x, CALIBRATION_BATCH))
+        self.report = compress_(
+            model,
+            self.settings,
+            calibration=batches,
+            layers=self.patterns(),
+            sequential=self.params.sequential,
+        )
+        self.layers = self.report.layers
+        self.done = True
+        row = {
+            "post_training": self.name,
+            "bits": self.settings.quant_bits,
+            "layers": ";".join(r["layer"] for r in self.layers),
+            "calibration_samples": int(x.shape[0]),
+        }
+        return CompressionOutcome(model=model, row=row)
+
+    def finished(self, model: nn.Module, cycle: int) -> bool:
+        return self.done
+
+    def export(self, model: nn.Module, out: Path) -> dict[str, Any]:
+        """The packed quantized file, or the sparse file, with its size against float32."""
+        dense_bytes = 4 * sum(p.numel() for p in model.parameters())
+        assert self.report is not None
+        if self.report.quant:
+            path = out / QUANTIZED_FILE
+            size = save_quantized(model, self.report, path)
+        else:
+            path = out / SPARSE_EXPORT_FILE
+            size = write_sparse_export(model, path)
+        report = storage_report(model)
+        return {
+            "export_file": path.name,
+            "export_bytes": size,
+            "dense_float32_bytes": dense_bytes,
+            "size_ratio_vs_dense": size / dense_bytes,
+            "nonzero_parameters": report.nonzero,
+            "parameters": report.parameters,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done = bool(state.get("done", False))
+
+
+def _build(name: str):
+    def build(params: Any, run_config: Any) -> DriverCompression:
+        return DriverCompression(name, params)
+
+    return build
+
+
+for _settings in (GPTQ, SparseGPT):
+    register_method(
+        MethodSpec(
+            name=_settings.name,
+            params_type=run_params(_settings),
+            build=_build(_settings.name),
+            default_model="mlp",
+            summary=f"post-training: {_settings.summary}",
+            family=FAMILY,
+        )
+    )

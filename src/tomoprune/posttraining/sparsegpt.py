@@ -1,0 +1,165 @@
+"""SparseGPT (Frantar and Alistarh, 2023): prune a layer column by column with OBS updates,
+choosing the mask block by block from the saliency w^2 / [H^-1]_jj^2.
+
+For every block of ``block_size`` columns the mask is chosen once, when the sweep reaches the
+block, from the weights as updated so far: the ``sparsity`` share of the block's entries with
+the smallest saliency over all its rows together (one threshold per rows x block, as the
+paper and its reference code do, so rows may differ in sparsity). Block counts are rounded so
+that the layer's total is exactly round(sparsity * numel). With ``nm = "N:M"`` each row keeps
+the N entries of largest saliency in every M consecutive columns, chosen when the sweep reaches
+those M columns. Pruned entries are set to 0 (then quantized, with ``bits``: joint sparsity and
+quantization, every column's error -- pruning plus rounding -- fed forward alike), and the OBS
+update spreads the error over the columns not yet processed (see ``gptq`` for the lazy block
+update).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from tomoprune.errors import ConfigError
+from tomoprune.plugins import Interval
+from tomoprune.posttraining.base import (
+    POSTTRAINING,
+    Compressor,
+    LayerContext,
+    LayerProblem,
+    LayerResult,
+    cumulative_counts,
+    damped_inverse_factor,
+    parse_nm,
+    with_dead_inputs_fixed,
+)
+from tomoprune.posttraining.gptq import DTYPES
+from tomoprune.posttraining.grid import GridSpec, QuantState
+
+
+@POSTTRAINING.register("sparsegpt", summary="SparseGPT: OBS pruning, block-wise mask, N:M, +quant")
+@dataclass(frozen=True, kw_only=True)
+class SparseGPT(Compressor):
+    """SparseGPT settings. ``nm`` ("2:4") replaces ``sparsity`` by an N:M pattern."""
+
+    sparsity: float = 0.5
+    nm: Any = None  # "N:M", [N, M] or None; stored as (N, M)
+    # joint quantization of the kept weights (None: keep float weights)
+    bits: int | None = None
+    grid: Literal["asymmetric", "symmetric"] = "asymmetric"
+    block_size: int = 128
+    damp: float = 0.01
+    precision: Literal["float32", "float64"] = "float32"
+
+    constraints = {
+        "sparsity": Interval(0, 1, closed="left"),
+        "bits": Interval(1, 16, integer=True),
+        "block_size": Interval(1, None, integer=True),
+        "damp": Interval(0, None),
+    }
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nm", parse_nm(self.nm, "nm", "SparseGPT"))
+        super().__post_init__()
+
+    def check(self) -> None:
+        if self.nm is not None and self.block_size % self.nm[1]:
+            raise ConfigError(
+                f"The 'block_size' setting of SparseGPT must be a multiple of M = {self.nm[1]} "
+                f"with nm='{self.nm[0]}:{self.nm[1]}'. Got {self.block_size} instead."
+            )
+
+    @property
+    def density(self) -> float:
+        return self.nm[0] / self.nm[1] if self.nm is not None else 1.0 - self.sparsity
+
+    def check_layer(self, problem: LayerProblem) -> None:
+        if self.nm is not None and problem.weight.shape[1] % self.nm[1]:
+            raise ConfigError(
+                f"layer {problem.name} has {problem.weight.shape[1]} input columns, not a "
+                f"multiple of M = {self.nm[1]}; leave it out of the layer patterns for N:M."
+            )
+
+    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
+        assert problem.hessian is not None
+        spec = GridSpec(bits=self.bits, kind=self.grid) if self.bits else None
+        weight, state = sparsegpt_prune(
+            problem.weight,
+            problem.hessian,
+            sparsity=self.sparsity,
+            nm=self.nm,
+            spec=spec,
+            block_size=self.block_size,
+            damp=self.damp,
+            dtype=DTYPES[self.precision],
+            name=problem.name,
+        )
+        return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
+
+
+@torch.no_grad()
+def sparsegpt_prune(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    *,
+    sparsity: float = 0.5,
+    nm: tuple[int, int] | None = None,
+    spec: GridSpec | None = None,
+    block_size: int = 128,
+    damp: float = 0.01,
+    dtype: torch.dtype = torch.float32,
+    name: str = "layer",
+) -> tuple[torch.Tensor, QuantState | None]:
+    """The pruned (and optionally quantized) weight, and its quantization state."""
+    # the sweep runs on W^T, so that a column of W is one contiguous row in memory
+    wt, h = with_dead_inputs_fixed(weight.T.to(dtype), hessian.to(torch.float64))
+    columns, rows = wt.shape
+    grid = spec.fit(wt.T) if spec is not None else None
+    u = damped_inverse_factor(h, damp, name, dtype)
+    codes_t = torch.empty_like(wt) if grid is not None else None
+    counts = cumulative_counts(columns, rows, sparsity, block_size)
+    for b, i1 in enumerate(range(0, columns, block_size)):
+        i2 = min(i1 + block_size, columns)
+        block = wt[i1:i2].clone()  # (block, rows)
+        errors = torch.zeros_like(block)
+        u_block = u[i1:i2, i1:i2]
+        diag = u_block.diagonal()
+        pruned = torch.zeros_like(block, dtype=torch.bool)
+        if nm is None and counts[b]:
+            # one threshold over the block's rows x columns (flattened row by row of W)
+            saliency = (block.pow(2) / diag.pow(2)[:, None]).T.reshape(-1)
+            smallest = torch.argsort(saliency, stable=True)[: counts[b]]
+            flat = torch.zeros(saliency.numel(), dtype=torch.bool, device=wt.device)
+            flat[smallest] = True
+            pruned = flat.reshape(rows, i2 - i1).T.contiguous()
+        for i in range(i2 - i1):
+            if nm is not None and i % nm[1] == 0:
+                part = block[i : i + nm[1]].pow(2) / diag[i : i + nm[1]].pow(2)[:, None]
+                smallest = torch.argsort(part.T, dim=1, stable=True)[:, : nm[1] - nm[0]]
+                chosen = torch.zeros((rows, part.shape[0]), dtype=torch.bool, device=wt.device)
+                pruned[i : i + nm[1]] = chosen.scatter_(1, smallest, True).T
+            col = block[i]
+            q = torch.where(pruned[i], torch.zeros_like(col), col)
+            if grid is not None:
+                assert codes_t is not None
+                code = grid.codes(q)
+                codes_t[i1 + i] = code
+                q = grid.values(code)
+            error = (col - q) / u_block[i, i]
+            block[i:].addr_(u_block[i, i:], error, alpha=-1)
+            block[i] = q
+            errors[i] = error
+        wt[i1:i2] = block
+        wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
+    w = wt.T
+    if grid is None:
+        return w, None
+    assert codes_t is not None and spec is not None
+    state = QuantState(
+        bits=spec.bits,
+        codes=codes_t.T.to(torch.int32),
+        scales=grid.scale[:, None].to(torch.float32),
+        zeros=grid.zero[:, None].to(torch.float32),
+        group_index=torch.zeros(columns, dtype=torch.long, device=w.device),
+    )
+    return w, state
