@@ -34,6 +34,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
 from tomoprune.methods.neuron.method import NeuronPruning
 from tomoprune.structure import RemovalRecord, UnitGroup
+from tomoprune.structure.attention import find_attention
 from tomoprune.structure.removal import Removal, slice_parameter_state
 from tomoprune.structure.saved import load_compressed, read_removal, save_compressed
 
@@ -150,6 +151,7 @@ class Compressor:
         self.measurements: list[dict[str, Any]] = []
         self.initial_width = self.method.width(model)
         self._original_groups = [g.describe() for g in self.groups]
+        self._attention = find_attention(model)
 
     @property
     def groups(self) -> list[UnitGroup]:
@@ -273,6 +275,13 @@ class Compressor:
             architecture=architecture,
             groups=self._original_groups,
         )
+
+    def pretrained(self) -> nn.Module:
+        """The compressed Hugging Face model with its config rewritten (head counts or
+        ``pruned_heads``, MLP width), ready for ``save_pretrained``; see ``tomoprune.huggingface``."""
+        from tomoprune.huggingface import rewrite_config
+
+        return rewrite_config(self.model, self.record, self._attention)
 
 
 def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:

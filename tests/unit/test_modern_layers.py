@@ -370,3 +370,38 @@ def test_a_model_that_rejects_the_example_inputs_is_refused_in_one_line():
     with pytest.raises(UnsupportedModelError) as err:
         find_groups(net, torch.randn(2, 7))
     assert "\n" not in str(err.value) and "could not be traced" in str(err.value)
+
+
+def _small_vit() -> nn.Module:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(10)
+    return torchvision.models.VisionTransformer(
+        image_size=16, patch_size=8, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=12,
+        num_classes=3,
+    ).eval()  # fmt: skip
+
+
+def _depthwise_separable() -> nn.Module:
+    torch.manual_seed(11)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU6(),
+        nn.Conv2d(8, 8, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("build", [_depthwise_separable, _small_vit], ids=["dw-separable", "vit"])
+def test_pruned_modern_models_export_to_onnx_and_agree_under_onnxruntime(build, tmp_path):
+    from tomoprune import Compressor, Schedule
+    from tomoprune.export.onnx import export_onnx, verify_onnx
+
+    model = build()
+    x = torch.randn(2, 3, 16, 16)
+    compressor = Compressor(
+        model, x, scorer="magnitude", schedule=Schedule(fraction=0.4, min_width=1)
+    )
+    compressor.step()
+    pruned = compressor.model.eval()
+    assert sum(p.numel() for p in pruned.parameters()) < sum(p.numel() for p in model.parameters())
+    path = export_onnx(pruned, x, tmp_path / "model.onnx")
+    assert verify_onnx(path, pruned, torch.randn(3, 3, 16, 16)).passed

@@ -185,4 +185,46 @@ def sync_attention(model: nn.Module, before: list[AttentionBlock]) -> None:
         else:
             module.num_heads = heads
             module.split_size = heads * block.head_dim
-            module.embed_dim = heads * block.head_dim
+
+
+# -- MLPs of transformer blocks ---------------------------------------------------------------
+# (producer layers, consumer layer) relative to a block, by family: LLaMA-style gated MLPs,
+# BERT/ViT's intermediate/output pair, GPT-2's c_fc/c_proj.
+_MLP_LAYOUTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("mlp.gate_proj", "mlp.up_proj"), "mlp.down_proj"),
+    (("intermediate.dense",), "output.dense"),
+    (("mlp.c_fc",), "mlp.c_proj"),
+    (("mlp.fc1",), "mlp.fc2"),
+)
+
+
+def _linear_like(module: nn.Module | None) -> bool:
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def find_mlp_groups(model: nn.Module) -> list[UnitGroup]:
+    """The hidden neurons of every transformer block's MLP, found by the layouts above: unit
+    ``j`` is row ``j`` of each producer (up/gate projection) and column ``j`` of the down
+    projection. Used for Hugging Face models, whose blocks follow these layouts."""
+    modules = dict(model.named_modules())
+    groups = []
+    for name in modules:
+        for producers, consumer in _MLP_LAYOUTS:
+            names = [_join(name, p) for p in producers]
+            down = _join(name, consumer)
+            if not all(_linear_like(modules.get(n)) for n in (*names, down)):
+                continue
+            width = _rows(modules[names[0]])
+            if any(_rows(modules[n]) != width for n in names):
+                continue
+            units = torch.arange(width)
+            members: list[Member] = []
+            for n in names:
+                transposed = not isinstance(modules[n], nn.Linear)
+                members.append(Member(f"{n}.weight", int(transposed), units, units, "producer"))
+                if getattr(modules[n], "bias", None) is not None:
+                    members.append(Member(f"{n}.bias", 0, units, units, "state"))
+            transposed = not isinstance(modules[down], nn.Linear)
+            members.append(Member(f"{down}.weight", int(not transposed), units, units, "consumer"))
+            groups.append(UnitGroup(names[0], width, tuple(names), (down,), tuple(members)))
+    return groups

@@ -167,6 +167,8 @@ def find_groups(
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
     modes = {m: m.training for m in model.modules()}
     blocks = [b for b in find_attention(model) if not ignored_ids & b.module_ids(model)]
+    if blocks and _is_pretrained(model):
+        return _transformer_groups(model, example_inputs, blocks, ignored_ids, order)
     # Ignored layers stay nodes of the graph, so their inputs and outputs are cut apart (a
     # group never runs through them) and every group touching them is dropped below; types
     # Torch-Pruning does not know become opaque nodes for that, and the types tomoprune knows
@@ -210,6 +212,44 @@ def find_groups(
     groups += [head_group(model, b) for b in blocks]
     groups.sort(key=lambda g: order[g.name])
     return groups
+
+
+def _is_pretrained(model: nn.Module) -> bool:
+    return hasattr(model, "config") and hasattr(model, "save_pretrained")
+
+
+def _transformer_groups(
+    model: nn.Module, example_inputs: Any, blocks: list, ignored_ids: set[int], order: dict
+) -> list[UnitGroup]:
+    """A Hugging Face transformer's groups: whole attention heads and MLP neurons, found by
+    the blocks' layouts (``structure.attention``) instead of tracing; its hidden size stays
+    (the config ties the head size and every layer to it). The example inputs are still run
+    once, so inputs the model rejects fail here in one line."""
+    from tomoprune.structure.attention import find_mlp_groups, head_group
+
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            inputs = _tp_inputs(example_inputs)
+            model(**inputs) if isinstance(inputs, dict) else model(*inputs)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UnsupportedModelError(
+            f"the model could not be run with the example inputs ({type(exc).__name__}: "
+            f"{first}); pass the keyword inputs it accepts, e.g. {{'input_ids': ...}}."
+        ) from None
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+    groups = [head_group(model, b) for b in blocks] + find_mlp_groups(model)
+    modules = dict(model.named_modules())
+    groups = [
+        g
+        for g in groups
+        if not any(id(modules[n]) in ignored_ids for n in g.producers + g.consumers)
+    ]
+    return sorted(groups, key=lambda g: order[g.name])
 
 
 def _fixed_width_tensors(model: nn.Module) -> set[str]:

@@ -526,8 +526,18 @@ def check_supported(model: nn.Module, ignored: Iterable[nn.Module] = ()) -> None
             )
 
 
+# Containers that keep a width of their own besides their layers' tensors: (the attribute, the
+# child layer whose output width it must equal). torchvision's VisionTransformer reshapes its
+# patch embedding with ``hidden_dim``.
+CONTAINER_WIDTHS: tuple[tuple[str, str], ...] = (("hidden_dim", "conv_proj"),)
+
+
 def sync_shape_attributes(module: nn.Module) -> None:
     """Make a sliced layer's size attributes agree with its tensors."""
     rule = slicing_rule(module)
     if rule is not None:
         rule.sync(module)
+    for attr, child in CONTAINER_WIDTHS:
+        layer = getattr(module, child, None)
+        if isinstance(getattr(module, attr, None), int) and isinstance(layer, _CONV):
+            setattr(module, attr, layer.weight.shape[0])
