@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-run
 BENCH_OUT ?= benchmarks/results
 
-.PHONY: venv demo test test-fast bench lint format reproduce-table1 reproduce-l0 clean
+.PHONY: venv demo test test-fast bench bench-full lint format reproduce-table1 reproduce-l0 verify-results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,13 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --durations=15 -q
 
-## bench: speed and memory benchmarks; results in benchmarks/results/
+## bench: the quick speed benchmarks (a few minutes); results in benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
+
+## bench-full: every benchmark (long: training runs, sweeps, greedy compression)
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full --out $(BENCH_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -43,6 +47,10 @@ reproduce-table1: $(STAMP)
 ## reproduce-l0: DRR, PMMP, R-L1 and the dense baseline on LeNet-300-100 (a few minutes)
 reproduce-l0: $(STAMP)
 	$(BIN)/tomoprune reproduce l0 --data-dir ../shared/data/mnist --out out/l0
+
+## verify-results: recompute every published sweep number from the committed raw records
+verify-results: $(STAMP)
+	$(BIN)/tomoprune verify-results docs/results/sweeps --note docs/results/statistics/README.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

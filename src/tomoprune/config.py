@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from tomoprune.errors import ConfigError
+from tomoprune.errors import ConfigError, InvalidSetting
 
 REFERENCE_SEED = 42424242
 
@@ -29,8 +29,11 @@ class DataConfig:
 
     dataset: str = "mnist"  # mnist | fashion-mnist (IDX files) | digits (bundled, offline)
     data_dir: str | None = None  # folder holding the IDX files (default: search, see README)
-    # samples held out of the training split for validation/calibration (0 = none)
+    # samples held out of the training split for validation/calibration (0 = none, or
+    # validation_fraction of them)
     validation_size: int = 0
+    # with validation_size 0: this share of the training samples is held out (0 = none)
+    validation_fraction: float = 0.0
     # training samples kept after the validation split (None = all the rest); the l0 family's
     # paper split is 45k train / 5k validation / 10k test
     train_size: int | None = None
@@ -254,9 +257,15 @@ def _set_field(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
         hint = f" Did you mean '{prefix}{suggestion[0]}'?" if suggestion else ""
         valid = ", ".join(prefix + n for n in names)
         raise ConfigError(f"Unknown setting '{full_key}'.{hint} Valid settings here: {valid}.")
-    if len(path) == 1:
-        return replace(obj, **{name: _coerce(value, hints[name], full_key)})
-    return replace(obj, **{name: _set_field(getattr(obj, name), path[1:], value, full_key)})
+    prefix = full_key[: len(full_key) - len(".".join(path))]
+    try:
+        if len(path) == 1:
+            return replace(obj, **{name: _coerce(value, hints[name], full_key)})
+        return replace(obj, **{name: _set_field(getattr(obj, name), path[1:], value, full_key)})
+    except InvalidSetting as exc:
+        if exc.owner:  # named by its settings class: name it by the key a user types
+            raise exc.under(prefix) from None
+        raise
 
 
 def apply_overrides(
@@ -412,6 +421,12 @@ def validate_run_config(config: RunConfig) -> None:
         ("model.hidden", min(_widths(model.hidden)) >= 1, "at least 1", model.hidden),
         ("model.init_seed", model.init_seed >= 0, "a non-negative integer", model.init_seed),
         ("data.validation_size", data.validation_size >= 0, "0 or more", data.validation_size),
+        (
+            "data.validation_fraction",
+            0.0 <= data.validation_fraction < 1.0,
+            "between 0 and 1 (1 excluded)",
+            data.validation_fraction,
+        ),
         (
             "data.train_size",
             data.train_size is None or data.train_size >= 1,

@@ -54,6 +54,12 @@ COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "xz -9e": _xz,
     "zstd -19": _zstd,
 }
+DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip -9": gzip.decompress,
+    "bzip2 -9": bz2.decompress,
+    "xz -9e": lzma.decompress,
+    "zstd -19": lambda blob: zstandard.ZstdDecompressor().decompress(blob),
+}
 
 
 @dataclass(frozen=True)
