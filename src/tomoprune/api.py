@@ -111,6 +111,9 @@ class Compressor:
         Layers (of ``model``) whose units must stay, and layers unit groups cannot handle.
     evaluate : callable, optional
         ``evaluate(model) -> dict`` of numbers (e.g. test accuracy) added to every row.
+    calibration : (inputs, targets) or callable returning it, optional
+        Batches for data-aware scorers (``taylor``, ``activation``); inputs a tensor or a dict
+        of keyword inputs.
     **scorer_params
         With a scorer name: its settings (``lam``, ``measurement_fraction``, ``solver``, ...);
         with either: ``seed`` and ``reseed_each_cycle`` of the method's random draws.
@@ -125,6 +128,7 @@ class Compressor:
         schedule: Schedule | None = None,
         ignored_layers: Sequence[nn.Module] = (),
         evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
+        calibration: Any = None,
         **scorer_params: Any,
     ) -> None:
         schedule = schedule or Schedule()
@@ -133,6 +137,10 @@ class Compressor:
         name, params = method_params(scorer, **settings)
         self.method = NeuronPruning(name, params, train_config=None)
         self.method.prepare(model, example_inputs, ignored_layers)
+        if calibration is not None:
+            self.method.calibration = (
+                calibration if callable(calibration) else (lambda: tuple(calibration))
+            )
         self.model = model
         self.example_inputs = example_inputs
         self.evaluate = evaluate
