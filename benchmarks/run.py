@@ -24,6 +24,7 @@ BENCHMARKS = (
     "codec",
     "online_codec",
     "concurrency",
+    "zoo",
 )
 
 
