@@ -13,8 +13,8 @@ its outgoing columns (the consumer weights ``W[:, columns of j]``):
   ``x_j`` is the unit's input to the consumer over all calibration samples and positions: the
   Wanda weight score (Sun et al., 2023) summed over the unit's weights.
 
-The whole model is run once per cycle and the per-layer results are kept in ``ctx.numpy_state``
-for the other groups of the same model.
+The whole model is run once per cycle and the per-layer results are kept for the other groups
+of the same model.
 """
 
 from __future__ import annotations
@@ -62,13 +62,19 @@ def _loss(output: Any, targets: Any) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
+# The last model's per-layer results, per scorer kind: computed once for all groups of a cycle.
+# Kept out of the method's state (which is checkpointed) because it is derived, not random.
+_LATEST: dict[str, tuple[Any, Any]] = {}
+
+
 def _cached(ctx: ScoringContext, key: str, model: nn.Module, compute) -> Any:
     # a model pruned in place (Torch-Pruning) keeps its id, so its size is part of the key
-    slot = (key, ctx.cycle, id(model), sum(p.numel() for p in model.parameters()))
-    held = ctx.numpy_state.get(key)
+    slot = (ctx.cycle, id(model), sum(p.numel() for p in model.parameters()))
+    held = _LATEST.get(key)
     if held is None or held[0] != slot:
+        _LATEST.pop(key, None)
         held = (slot, compute())
-        ctx.numpy_state[key] = held
+        _LATEST[key] = held
     return held[1]
 
 
