@@ -50,7 +50,8 @@ reproduce-l0: $(STAMP)
 
 ## verify-results: recompute every published sweep number from the committed raw records
 verify-results: $(STAMP)
-	$(BIN)/tomoprune verify-results docs/results/sweeps --note docs/results/statistics/README.md
+	$(BIN)/tomoprune verify-results docs/results/sweeps --note docs/results/statistics/README.md \
+		--rederived docs/results/statistics/earlier-sweeps.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

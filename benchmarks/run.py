@@ -9,7 +9,7 @@ import sys
 import time
 
 # `make bench`: the quick suite (a few minutes); `make bench-full`: every benchmark
-QUICK = ("cli", "solver", "lenet5_step", "codec")
+QUICK = ("cli", "solver", "lenet5_step", "online_codec")
 BENCHMARKS = (
     "cli",
     "solver",

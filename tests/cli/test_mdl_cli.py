@@ -93,6 +93,16 @@ def test_online_compress_is_the_default_and_round_trips(text_file, tmp_path, cap
     assert restored.read_bytes() == text_file.read_bytes()
 
 
+def test_online_check_length_reports_the_ideal_code_length(text_file, tmp_path, capsys):
+    packed = tmp_path / "slice.txt.tpz"
+    argv = ["data", "compress", str(text_file), "-o", str(packed), "--check-length"]
+    assert main([*argv, "--set", "online.table_bits=18"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # however the console wrapped it
+    assert "ideal code length" in out
+    overhead = float(out.split("the file is ")[1].split(" %")[0])
+    assert 0.0 <= overhead < 2.0  # the coder's few bytes over sum -log2 p, header included
+
+
 @pytest.mark.parametrize("content", [b"", b"!"], ids=["empty", "one-byte"])
 def test_empty_and_one_byte_files_round_trip(tmp_path, content):
     source = tmp_path / "tiny.bin"

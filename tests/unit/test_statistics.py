@@ -289,3 +289,17 @@ def test_table1_prediction_count_from_an_earlier_page_by_hand():
         (0.9719, 0.9735),
     ]
     assert [c["inside"] for c in cells] == [True, True, False]
+
+
+def test_a_rederived_note_must_still_follow_from_the_summaries_it_names(tmp_path):
+    from tomoprune.report.rederive import rederive_page
+    from tomoprune.report.verify import verify_rederived
+
+    row = "| all runs | dtc - random | 5 | +1.00 | [+0.5, +1.5] | [+0.50, +1.50] | 0.062 | 5/5 |"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "summary.md").write_text(row + "\n")
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\n" + rederive_page([tmp_path / "a"]))
+    assert verify_rederived(note, tmp_path).ok
+    (tmp_path / "a" / "summary.md").write_text(row.replace("+1.00", "+1.10") + "\n")
+    assert not verify_rederived(note, tmp_path).ok

@@ -104,6 +104,10 @@ def test_the_family_and_margin_come_from_the_spec_and_holm_adjusts_over_it(sweep
     assert row["statistic"] == "area_under_curve" and row["margin"] == 0.05
     # area over [0.5, 0.98] needs the curve up to 0.98: these runs stop at 0.95
     assert row["n"] == 0
+    assert (
+        "curves do not span the range, so random and dtc are not compared"
+        in (summary["sentences"][0])
+    )
 
 
 def test_runs_on_different_schedules_are_refused(sweep_dir):

@@ -97,11 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tomoprune.runtime import prepare_thread_pools
 
     prepare_thread_pools()  # before torch starts its thread pools
-    parser = build_parser(command)
     try:
+        parser = build_parser(command)
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except TomopruneError as exc:  # e.g. the command's optional dependency is missing
+        print(f"tomoprune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         with warnings.catch_warnings():
             quiet_library_warnings()

@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds",
         type=int,
         default=1,
-        help="run N seeds of each method (seed 0 is the published run) and add the mean, its "
-        "95%% interval and whether the printed cell lies inside it to table1.csv/.md",
+        help="run N seeds of each method (seed 0 is the published run) and add the mean, the "
+        "95%% prediction interval of one run and whether the printed cell lies inside it to "
+        "table1.csv/.md",
     )
     add_backend_options(t1, runs="the --seeds runs (seeds 1..N-1)")
     add_quiet(t1)
@@ -120,13 +121,13 @@ def table1_command(args: argparse.Namespace) -> int:
                 "Table 1 (LOWESS accuracy): paper vs ours",
                 rows,
                 ["sparsity", "method", "paper", "ours", "diff"]
-                + (["mean", "ci_low", "ci_high", "inside"] if args.seeds > 1 else []),
+                + (["mean", "pi_low", "pi_high", "inside"] if args.seeds > 1 else []),
             )
         )
         out_console.print((out / "table1.md").read_text().split("## Checks", 1)[1].strip())
         if "published_inside_band" in check:
             out_console.print(
-                f"Published cells inside their 95 % band over seeds: "
+                f"Published cells inside the 95 % prediction interval of one run: "
                 f"{check['published_inside_band']} of {check['cells_with_band']} "
                 f"(table1.md, {check['seeds_figure']})"
             )

@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a Markdown note whose '> ' quoted lines must appear in the verified pages "
         "(repeatable)",
     )
+    parser.add_argument(
+        "--rederived",
+        action="append",
+        default=[],
+        help="a note written by tomoprune.report.rederive from the earlier summaries under "
+        "ROOT, checked to still follow from them (repeatable)",
+    )
     parser.set_defaults(func=run_verify)
 
 
@@ -38,7 +45,9 @@ def run_verify(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise RecordError(f"{root}: not a directory; pass the folder holding the results.")
-    results = verify_all(root, tuple(Path(n) for n in args.note))
+    results = verify_all(
+        root, tuple(Path(n) for n in args.note), tuple(Path(n) for n in args.rederived)
+    )
     if not results:
         raise RecordError(f"{root}: no results folder with committed records/ to verify.")
     bad = 0

@@ -42,7 +42,10 @@ out. Four flushed bytes end the stream.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from tomoprune.extras import require
+
+njit = require("numba", "mdl", "The online codec").njit
 
 # squash at stretch = -2048, -1920, ..., 2048 (i.e. 4096 / (1 + e^-x) at x = -8, -7.5, ..., 8)
 SQUASH_KNOTS = np.array(

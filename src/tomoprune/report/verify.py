@@ -147,12 +147,40 @@ def verify_quotes(note: Path, pages: list[Path]) -> Verification:
     return result
 
 
-def verify_all(root: str | Path, notes: tuple[Path, ...] = ()) -> list[Verification]:
+def verify_all(
+    root: str | Path, notes: tuple[Path, ...] = (), rederived: tuple[Path, ...] = ()
+) -> list[Verification]:
     """Every results folder under ``root`` that holds committed records, then the quotes of
-    each note in ``notes`` against those folders' pages."""
+    each note in ``notes`` against those folders' pages, then each ``rederived`` note against
+    the earlier summaries under ``root``."""
     root = Path(root)
     folders = [f for f in sorted(root.iterdir()) if f.is_dir() and recomputable(f)]
     results = [verify_folder(f) for f in folders]
     pages = [f / PAGE for f in folders] + [f / TABLE1_DIR / "table1.md" for f in folders]
     results += [verify_quotes(Path(n), pages) for n in notes if Path(n).is_file()]
+    results += [verify_rederived(Path(n), root) for n in rederived if Path(n).is_file()]
     return results
+
+
+def verify_rederived(note: Path, root: Path) -> Verification:
+    """A note written by ``tomoprune.report.rederive`` (its ``### <folder> (family of`` headings
+    name the summaries it read, in order; ``## Table 1 over N seeds`` the Table 1 page) must
+    still follow from those committed summaries."""
+    import re
+
+    from tomoprune.report.rederive import rederive_page, table1_page
+
+    result = Verification(note)
+    text = note.read_text(encoding="utf-8")
+    names = re.findall(r"^### (\S+) \(family of", text, flags=re.MULTILINE)
+    if names:
+        result.checked.append(f"paired t, Holm and TOST of {', '.join(names)}")
+        if rederive_page([root / n for n in names]) not in text:
+            result.differences.append(f"{note}: the comparisons no longer follow from {names}")
+    table = re.search(r"^## Table 1 over (\d+) seeds", text, flags=re.MULTILINE)
+    if table:
+        result.checked.append("Table 1 prediction-interval count")
+        page = (root / "table1-10-seeds.md").read_text(encoding="utf-8")
+        if table1_page(page, int(table[1])) not in text:
+            result.differences.append(f"{note}: the Table 1 count no longer follows")
+    return result

@@ -323,6 +323,13 @@ def comparison_sentence(row: dict[str, Any], plan: StatisticsPlan, label: str = 
     """The answer a reader wants, from a primary comparison row."""
     where = f" ({label})" if label else ""
     scope = f"{statistic_label(row['statistic'], plan).capitalize()}, {row['quantity']}{where}"
+    if row["n"] == 0:
+        reach = (
+            f"no cycle of these runs reaches sparsity {plan.sparsity_cut}"
+            if row["statistic"] == "high_sparsity_mean"
+            else "these runs' curves do not span the range"
+        )
+        return f"{scope}: {reach}, so {row['a']} and {row['b']} are not compared there."
     return st.sentence(comparison_of_row(row), scope=scope, alpha=plan.alpha)
 
 

@@ -22,7 +22,7 @@ from tomoprune.cs.bases import BASES, get_basis
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
-from tomoprune.errors import ConfigError
+from tomoprune.errors import InvalidSetting
 from tomoprune.methods.neuron.scoring import (
     SCORERS,
     GroupWeights,
@@ -72,10 +72,7 @@ class DTC(UnitScorer):
         for key in ("basis", "weight_level_basis"):
             name = getattr(self, key)
             if name not in BASES:
-                raise ConfigError(
-                    f"The '{key}' setting of DTC must be one of {', '.join(BASES.names())}. "
-                    f"Got {name!r} instead."
-                )
+                raise InvalidSetting(key, f"one of {', '.join(BASES.names())}", name, owner="DTC")
 
     def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
         if self.variant == "weight_level":
