@@ -26,6 +26,7 @@ BENCHMARKS = (
     "codec",
     "online_codec",
     "concurrency",
+    "zoo",
 )
 
 

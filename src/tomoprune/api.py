@@ -34,6 +34,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.neuron.method import NeuronPruning, method_params
 from tomoprune.methods.neuron.scoring import UnitScorer
 from tomoprune.structure import RemovalRecord, UnitGroup
+from tomoprune.structure.attention import find_attention
 from tomoprune.structure.removal import Removal, slice_parameter_state
 from tomoprune.structure.saved import load_compressed, read_removal, save_compressed
 
@@ -110,6 +111,9 @@ class Compressor:
         Layers (of ``model``) whose units must stay, and layers unit groups cannot handle.
     evaluate : callable, optional
         ``evaluate(model) -> dict`` of numbers (e.g. test accuracy) added to every row.
+    calibration : (inputs, targets) or callable returning it, optional
+        Batches for data-aware scorers (``taylor``, ``activation``); inputs a tensor or a dict
+        of keyword inputs.
     **scorer_params
         With a scorer name: its settings (``lam``, ``measurement_fraction``, ``solver``, ...);
         with either: ``seed`` and ``reseed_each_cycle`` of the method's random draws.
@@ -124,6 +128,7 @@ class Compressor:
         schedule: Schedule | None = None,
         ignored_layers: Sequence[nn.Module] = (),
         evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
+        calibration: Any = None,
         **scorer_params: Any,
     ) -> None:
         schedule = schedule or Schedule()
@@ -132,6 +137,10 @@ class Compressor:
         name, params = method_params(scorer, **settings)
         self.method = NeuronPruning(name, params, train_config=None)
         self.method.prepare(model, example_inputs, ignored_layers)
+        if calibration is not None:
+            self.method.calibration = (
+                calibration if callable(calibration) else (lambda: tuple(calibration))
+            )
         self.model = model
         self.example_inputs = example_inputs
         self.evaluate = evaluate
@@ -140,6 +149,7 @@ class Compressor:
         self.measurements: list[dict[str, Any]] = []
         self.initial_width = self.method.width(model)
         self._original_groups = [g.describe() for g in self.groups]
+        self._attention = find_attention(model)
 
     @property
     def groups(self) -> list[UnitGroup]:
@@ -263,6 +273,13 @@ class Compressor:
             architecture=architecture,
             groups=self._original_groups,
         )
+
+    def pretrained(self) -> nn.Module:
+        """The compressed Hugging Face model with its config rewritten (head counts or
+        ``pruned_heads``, MLP width), ready for ``save_pretrained``; see ``tomoprune.huggingface``."""
+        from tomoprune.huggingface import rewrite_config
+
+        return rewrite_config(self.model, self.record, self._attention)
 
 
 def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from tomoprune.cli import main
 from tomoprune.records.io import read_csv
@@ -61,7 +62,8 @@ def test_run_writes_a_complete_run_directory(tiny_idx_dir, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "finished"
     assert config["config"]["params"]["lam"] == 0.3
-    assert config["provenance"]["packages"]["torch"].startswith("2.13")
+    recorded = config["provenance"]["packages"]["torch"]
+    assert recorded and torch.__version__.startswith(recorded)  # the installed torch
     cpu = config["provenance"]["cpu"]
     assert cpu["model"] and cpu["logical_cores"] >= 1
     rows = read_csv(out / "cycles.csv")

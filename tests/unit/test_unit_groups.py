@@ -172,11 +172,11 @@ def test_adam_moments_are_sliced_value_by_value():
         assert torch.equal(sliced[name]["step"], state[name]["step"])
 
 
-def test_an_lstm_fails_with_one_line_naming_it_and_the_fix():
+def test_a_bidirectional_lstm_fails_with_one_line_naming_it_and_the_fix():
     class Tagger(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = nn.LSTM(4, 6, batch_first=True)
+            self.rnn = nn.LSTM(4, 3, batch_first=True, bidirectional=True)
             self.fc = nn.Linear(6, 2)
 
         def forward(self, x):
@@ -189,17 +189,32 @@ def test_an_lstm_fails_with_one_line_naming_it_and_the_fix():
     assert "'rnn' (LSTM)" in message and "ignored_layers=[model.rnn]" in message
 
 
-def test_a_custom_layer_with_its_own_parameters_is_refused():
+def test_a_custom_per_channel_scale_is_sliced_with_its_channels():
     class Scale(nn.Module):
         def __init__(self):
             super().__init__()
-            self.gain = nn.Parameter(torch.ones(4))
+            self.gain = nn.Parameter(torch.arange(1.0, 5.0))
 
         def forward(self, x):
             return x * self.gain
 
     model = nn.Sequential(nn.Linear(3, 4), Scale(), nn.Linear(4, 2))
-    with pytest.raises(UnsupportedModelError, match=r"layer '1' \(Scale\)"):
+    groups = find_groups(model, torch.zeros(1, 3))
+    smaller = apply_removal(model, plan_removal(model, groups, {"0": [0, 2]}))
+    assert torch.equal(smaller[1].gain, torch.tensor([1.0, 3.0]))
+
+
+def test_a_custom_layer_with_its_own_matrix_is_refused():
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mix = nn.Parameter(torch.ones(4, 4))
+
+        def forward(self, x):
+            return x @ self.mix
+
+    model = nn.Sequential(nn.Linear(3, 4), Mix(), nn.Linear(4, 2))
+    with pytest.raises(UnsupportedModelError, match=r"layer '1' \(Mix\)"):
         find_groups(model, torch.zeros(1, 3))
 
 

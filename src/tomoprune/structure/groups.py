@@ -21,15 +21,17 @@ optimizer state, records, reload).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from tomoprune.errors import ConfigError
-from tomoprune.structure.layers import PER_UNIT, WEIGHTED, check_supported
+from tomoprune.errors import ConfigError, UnsupportedModelError
+from tomoprune.structure.layers import WEIGHTED, SlicingRule, check_supported, slicing_rule
 
 Role = Literal["producer", "state", "consumer"]
 
@@ -78,25 +80,51 @@ class UnitGroup:
         }
 
 
-def _members_of(module_name: str, module: nn.Module, out: bool, positions, units) -> list[Member]:
-    prefix = f"{module_name}." if module_name else ""
+def _members_of(
+    prefix: str, module: nn.Module, rule: SlicingRule, out: bool, positions, units
+) -> list[Member]:
+    """The members one layer contributes for channels ``positions`` owned by ``units``."""
     pos = torch.as_tensor(positions, dtype=torch.long)
     unit = torch.as_tensor(units, dtype=torch.long)
-    if isinstance(module, WEIGHTED):
-        if out:
-            members = [Member(prefix + "weight", 0, pos, unit, "producer")]
-            if module.bias is not None:
-                members.append(Member(prefix + "bias", 0, pos, unit, "state"))
-            return members
-        return [Member(prefix + "weight", 1, pos, unit, "consumer")]
-    if isinstance(module, PER_UNIT):
-        names = ["weight", "bias", "running_mean", "running_var"]
-        return [
-            Member(prefix + n, 0, pos, unit, "state")
-            for n in names
-            if getattr(module, n, None) is not None
-        ]
-    return []
+    members = []
+    channels = int(rule.channels(module))
+    for piece in rule.out(module) if out else rule.inputs(module):
+        tensor = module.get_parameter(piece.tensor) if _is_param(module, piece.tensor) else None
+        size = (tensor if tensor is not None else module.get_buffer(piece.tensor)).shape[piece.dim]
+        p = pos % size if piece.fold else pos
+        if piece.copies > 1:
+            p = torch.cat([p + k * channels for k in range(piece.copies)])
+        u = unit.repeat(piece.copies)
+        p, u = _dedupe(p.tolist(), u.tolist())
+        members.append(
+            Member(
+                prefix + piece.tensor,
+                piece.dim % _ndim(module, piece.tensor),
+                _t(p),
+                _t(u),
+                piece.role,
+            )
+        )
+    return members
+
+
+def _is_param(module: nn.Module, path: str) -> bool:
+    try:
+        module.get_parameter(path)
+    except AttributeError:
+        return False
+    return True
+
+
+def _ndim(module: nn.Module, path: str) -> int:
+    try:
+        return module.get_parameter(path).dim()
+    except AttributeError:
+        return module.get_buffer(path).dim()
+
+
+def _t(values: Sequence[int]) -> torch.Tensor:
+    return torch.as_tensor(list(values), dtype=torch.long)
 
 
 def _dedupe(positions: Sequence[int], units: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -109,24 +137,28 @@ def _dedupe(positions: Sequence[int], units: Sequence[int]) -> tuple[list[int], 
 
 def find_groups(
     model: nn.Module,
-    example_inputs: torch.Tensor | Sequence[torch.Tensor],
+    example_inputs: Any,
     *,
     ignored_layers: Iterable[nn.Module] = (),
 ) -> list[UnitGroup]:
     """All removable unit groups of ``model``, in the model's module order.
 
-    ``example_inputs`` is one batch (or a tuple of positional inputs) the model accepts; it is
-    only run forward to trace the graph. A group is removable when its units are read by at
-    least one weighted layer (so the network's outputs are never a group) and no layer in
-    ``ignored_layers`` (or inside one) produces, normalises or consumes them. The model's
-    training/eval state is left as it was.
+    ``example_inputs`` is one batch the model accepts: a tensor, a tuple of positional inputs,
+    or a dict of keyword inputs (``{"input_ids": ...}``); it is only run forward to trace the
+    graph. The model may return a tensor, a tuple, a dict or a dataclass such as Hugging Face's
+    ``ModelOutput``. A group is removable when its units are read by at least one layer (so the
+    network's outputs are never a group) and no layer in ``ignored_layers`` (or inside one)
+    produces, normalises or consumes them. Attention heads are groups of their own
+    (``structure.attention``). The model's training/eval state is left as it was.
 
     Raises
     ------
     UnsupportedModelError
-        For a layer the table in ``structure.layers`` does not support (one line naming it).
+        For a layer unit groups cannot handle, or a model that cannot be traced (one line).
     """
     import torch_pruning as tp
+
+    from tomoprune.structure.attention import find_attention, head_group
 
     ignored = list(ignored_layers)
     check_supported(model, ignored)
@@ -134,34 +166,160 @@ def find_groups(
     names = {module: name for name, module in model.named_modules()}
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
     modes = {m: m.training for m in model.modules()}
-    inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    blocks = [b for b in find_attention(model) if not ignored_ids & b.module_ids(model)]
+    if blocks and _is_pretrained(model):
+        return _transformer_groups(model, example_inputs, blocks, ignored_ids, order)
     # Ignored layers stay nodes of the graph, so their inputs and outputs are cut apart (a
     # group never runs through them) and every group touching them is dropped below; types
-    # Torch-Pruning does not know become opaque nodes for that.
+    # Torch-Pruning does not know become opaque nodes for that, and the types tomoprune knows
+    # but Torch-Pruning does not get their channel counts from tomoprune's rules.
     known = tuple(tp.ops.type2class(t) for t in tp.DependencyGraph().REGISTERED_PRUNERS)
-    opaque = {type(m): _opaque_pruner() for m in ignored if not isinstance(m, known)}
+    pruners: dict[Any, Any] = {
+        type(m): _opaque_pruner() for m in ignored if not isinstance(m, known)
+    }
+    for name, module in model.named_modules():
+        rule = slicing_rule(module, name)
+        if rule is not None and not isinstance(module, known) and id(module) not in ignored_ids:
+            pruners.setdefault(type(module), _channel_pruner(rule))
     try:
         with torch.enable_grad():
             graph = tp.DependencyGraph().build_dependency(
                 model,
-                example_inputs=tuple(inputs),
-                customized_pruners=opaque,
+                example_inputs=_tp_inputs(example_inputs),
+                output_transform=tensors_of,
+                customized_pruners=pruners,
                 verbose=False,
             )
-            found = list(graph.get_all_groups(ignored_layers=ignored, root_module_types=WEIGHTED))
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError(
+            roots = tuple({type(m) for m in model.modules() if _is_root(m)}) or WEIGHTED
+            found = list(graph.get_all_groups(ignored_layers=ignored, root_module_types=roots))
+    except UnsupportedModelError:
+        raise
+    except Exception as exc:  # tracing runs the user's model: any failure becomes one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UnsupportedModelError(
             f"the model could not be traced with the example inputs ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); pass example inputs the model "
-            "accepts, or exclude the failing layer with ignored_layers."
+            f"{first}); pass example inputs the model accepts (a tensor, a tuple, or a dict of "
+            "keyword inputs), or exclude the failing layer with ignored_layers."
         ) from None
     finally:
         for module, training in modes.items():
             module.train(training)
-    context = _Context(names, order, ignored_ids)
+    excluded = {key for b in blocks for key in b.internal_keys()}
+    context = _Context(names, order, ignored_ids, excluded)
     groups = [g for g in (from_torch_pruning(t, graph, model, context) for t in found) if g]
+    fixed = _fixed_width_tensors(model)
+    groups = [g for g in groups if not any(m.tensor in fixed for m in g.members)]
+    groups += [head_group(model, b) for b in blocks]
     groups.sort(key=lambda g: order[g.name])
     return groups
+
+
+def _is_pretrained(model: nn.Module) -> bool:
+    return hasattr(model, "config") and hasattr(model, "save_pretrained")
+
+
+def _transformer_groups(
+    model: nn.Module, example_inputs: Any, blocks: list, ignored_ids: set[int], order: dict
+) -> list[UnitGroup]:
+    """A Hugging Face transformer's groups: whole attention heads and MLP neurons, found by
+    the blocks' layouts (``structure.attention``) instead of tracing; its hidden size stays
+    (the config ties the head size and every layer to it). The example inputs are still run
+    once, so inputs the model rejects fail here in one line."""
+    from tomoprune.structure.attention import find_mlp_groups, head_group
+
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            inputs = _tp_inputs(example_inputs)
+            model(**inputs) if isinstance(inputs, dict) else model(*inputs)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UnsupportedModelError(
+            f"the model could not be run with the example inputs ({type(exc).__name__}: "
+            f"{first}); pass the keyword inputs it accepts, e.g. {{'input_ids': ...}}."
+        ) from None
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+    groups = [head_group(model, b) for b in blocks] + find_mlp_groups(model)
+    modules = dict(model.named_modules())
+    groups = [
+        g
+        for g in groups
+        if not any(id(modules[n]) in ignored_ids for n in g.producers + g.consumers)
+    ]
+    return sorted(groups, key=lambda g: order[g.name])
+
+
+def _fixed_width_tensors(model: nn.Module) -> set[str]:
+    """Tensors whose channels stay: a Hugging Face model's input embeddings (its config ties
+    the head size and every layer's width to the hidden size, so only heads and MLP neurons
+    are removed from it)."""
+    embeddings = getattr(model, "get_input_embeddings", None)
+    if embeddings is None or not hasattr(model, "config"):
+        return set()
+    try:
+        layer = embeddings()
+    except (NotImplementedError, AttributeError):
+        return set()
+    names = {id(p): n for n, p in model.named_parameters()}
+    weight = getattr(layer, "weight", None)
+    return {names[id(weight)]} if weight is not None and id(weight) in names else set()
+
+
+def _is_root(module: nn.Module) -> bool:
+    rule = slicing_rule(module)
+    return rule is not None and any(s.role == "producer" for s in rule.out(module))
+
+
+def _tp_inputs(example_inputs: Any) -> Any:
+    if isinstance(example_inputs, Mapping):
+        return dict(example_inputs)
+    if isinstance(example_inputs, (tuple, list)):
+        return tuple(example_inputs)
+    return (example_inputs,)
+
+
+def tensors_of(output: Any) -> list[torch.Tensor]:
+    """Every tensor in a model's output: tensors, tuples, lists, dicts and dataclasses (such as
+    Hugging Face's ``ModelOutput``) are searched; other objects (caches) are skipped."""
+    if torch.is_tensor(output):
+        return [output]
+    if isinstance(output, Mapping):
+        return [t for v in output.values() for t in tensors_of(v)]
+    if isinstance(output, (tuple, list)):
+        return [t for v in output for t in tensors_of(v)]
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        return [t for f in dataclasses.fields(output) for t in tensors_of(getattr(output, f.name))]
+    return []
+
+
+def _channel_pruner(rule: SlicingRule) -> Any:
+    """A Torch-Pruning pruner that only reports channel counts (tomoprune does the surgery)."""
+    import torch_pruning as tp
+
+    class Channels(tp.pruner.function.BasePruningFunc):
+        def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+            return layer
+
+        def prune_in_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+            return layer
+
+        if rule.coupled:  # a norm-like layer: its inputs are its outputs
+            prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module) -> int:
+            return int(rule.channels(layer))
+
+        def get_in_channels(self, layer: nn.Module) -> int:
+            inputs = rule.inputs(layer)
+            if not inputs:
+                return int(rule.channels(layer))
+            first = inputs[0]
+            return int(layer.get_parameter(first.tensor).shape[first.dim])
+
+    return Channels()
 
 
 def _opaque_pruner() -> Any:
@@ -190,12 +348,16 @@ class _Context:
     names: dict[nn.Module, str]
     order: dict[str, int]
     ignored_ids: set[int]
+    excluded: set[tuple[str, bool]] = dataclasses.field(default_factory=set)
 
     @classmethod
     def of(cls, model: nn.Module) -> _Context:
+        from tomoprune.structure.attention import find_attention
+
         names = {module: name for name, module in model.named_modules()}
         order = {name: i for i, (name, _) in enumerate(model.named_modules())}
-        return cls(names, order, set())
+        excluded = {key for b in find_attention(model) for key in b.internal_keys()}
+        return cls(names, order, set(), excluded)
 
 
 def from_torch_pruning(
@@ -206,46 +368,107 @@ def from_torch_pruning(
 
     context = context or _Context.of(model)
     names, order = context.names, context.order
-    items: dict[tuple[str, bool], tuple[nn.Module, list[int], list[int]]] = {}
+    param_names = getattr(graph, "_param_to_name", {})
+    param_dims = {id(p): dim for p, dim in getattr(graph, "unwrapped_parameters", [])}
+    layers: dict[tuple[str, bool], tuple[nn.Module, SlicingRule, list[int], list[int]]] = {}
+    params: dict[str, tuple[int, list[int], list[int]]] = {}
     for item in tp_group:
-        module = item.dep.target.module
-        if isinstance(module, tp.ops._OutputOp):
+        target = item.dep.target.module
+        if isinstance(target, tp.ops._OutputOp):
             return None  # the units are outputs of the model
-        if not isinstance(module, nn.Module) or module not in names:
-            continue  # functional operations (add, cat, view, ...) hold no tensors
-        if id(module) in context.ignored_ids:
-            return None
-        if not isinstance(module, WEIGHTED + PER_UNIT):
+        if isinstance(target, nn.Parameter):
+            name = param_names.get(target)
+            if name is None or id(target) not in param_dims:
+                continue
+            owner = name.rpartition(".")[0]
+            if owner and id(model.get_submodule(owner)) in context.ignored_ids:
+                return None
+            _, pos, unit = params.setdefault(name, (param_dims[id(target)], [], []))
+            pos += list(item.idxs)
+            unit += list(item.root_idxs)
             continue
-        out = isinstance(module, PER_UNIT) or graph.is_out_channel_pruning_fn(item.dep.handler)
-        key = (names[module], out)
-        _, pos, unit = items.setdefault(key, (module, [], []))
+        if not isinstance(target, nn.Module) or target not in names:
+            continue  # functional operations (add, cat, view, ...) hold no tensors
+        if id(target) in context.ignored_ids:
+            return None
+        rule = slicing_rule(target, names[target])
+        if rule is None:
+            continue
+        out = graph.is_out_channel_pruning_fn(item.dep.handler)
+        key = (names[target], out)
+        if key in context.excluded:
+            return None  # attention internals: removed by whole heads (structure.attention)
+        _, _, pos, unit = layers.setdefault(key, (target, rule, [], []))
         pos += list(item.idxs)
         unit += list(item.root_idxs)
-    producers = sorted(
-        {n for (n, out), (m, _, _) in items.items() if out and isinstance(m, WEIGHTED)},
-        key=order.__getitem__,
-    )
-    consumers = sorted(
-        {n for (n, out), (m, _, _) in items.items() if not out and isinstance(m, WEIGHTED)},
-        key=order.__getitem__,
-    )
+    every_unit = [u for *_, unit in layers.values() for u in unit]
+    every_unit += [u for _, _, unit in params.values() for u in unit]
+    if not every_unit:
+        return None
+    remap = _slot_map(layers, max(every_unit) + 1)
+    if remap is None:
+        return None
+    members: list[Member] = []
+    for (name, out), (module, rule, pos, unit) in sorted(
+        layers.items(), key=lambda kv: (order[kv[0][0]], not kv[0][1])
+    ):
+        prefix = f"{name}." if name else ""
+        members += _members_of(prefix, module, rule, out, pos, [remap(u) for u in unit])
+    for name, (dim, pos, unit) in sorted(params.items()):
+        p, u = _dedupe(pos, [remap(x) for x in unit])
+        ndim = model.get_parameter(name).dim()
+        members.append(Member(name, dim % ndim, _t(p), _t(u), "state"))
+    producers = _layers_with(members, "producer", model, order)
+    consumers = _layers_with(members, "consumer", model, order)
     if not producers or not consumers:
         return None  # nothing reads the units (the network's outputs) or nothing makes them
-    members: list[Member] = []
-    for (name, out), (module, pos, unit) in sorted(
-        items.items(), key=lambda kv: (order[kv[0][0]], not kv[0][1])
-    ):
-        pos, unit = _dedupe(pos, unit)
-        members += _members_of(name, module, out, pos, unit)
-    width = model.get_submodule(producers[0]).weight.shape[0]
     return UnitGroup(
         name=producers[0],
-        width=int(width),
-        producers=tuple(producers),
-        consumers=tuple(consumers),
+        width=int(max(remap(u) for u in every_unit) + 1),
+        producers=producers,
+        consumers=consumers,
         members=tuple(members),
     )
+
+
+def _layers_with(
+    members: Sequence[Member], role: Role, model: nn.Module, order: dict[str, int]
+) -> tuple[str, ...]:
+    """The layers holding members of ``role`` in module order (an MHA for its out_proj)."""
+    found = []
+    for member in members:
+        if member.role != role:
+            continue
+        owner = member.tensor.rpartition(".")[0]
+        parent = owner.rpartition(".")[0]
+        if owner and isinstance(model.get_submodule(parent), nn.MultiheadAttention):
+            owner = parent
+        found.append(owner)
+    return tuple(sorted(dict.fromkeys(found), key=lambda n: order.get(n, -1)))
+
+
+def _slot_map(layers: dict, width: int) -> Callable[[int], int] | None:
+    """Units of a group that runs through layers with channel blocks (grouped convolutions,
+    GroupNorm, the heads of ``nn.MultiheadAttention``) are channel slots of every block, so
+    unit ``u`` becomes ``u mod (width / blocks)``; None when the blocks do not line up."""
+    blocks = 1
+    for module, rule, _, _ in layers.values():
+        blocks = math.lcm(blocks, int(rule.channel_groups(module)))
+    if blocks == 1:
+        return lambda u: u
+    if width % blocks:
+        return None
+    slot = width // blocks
+    for module, rule, pos, unit in layers.values():
+        g = int(rule.channel_groups(module))
+        if g == 1:
+            continue
+        per_block = int(rule.channels(module)) // g
+        if per_block == 0 or any(
+            p % per_block != u % (width // g) for p, u in zip(pos, unit, strict=True)
+        ):
+            return None
+    return lambda u: u % slot
 
 
 def select_groups(groups: list[UnitGroup], names: str | Sequence[str]) -> list[UnitGroup]:

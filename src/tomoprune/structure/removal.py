@@ -108,6 +108,9 @@ def _cut(value: torch.Tensor, cuts: Sequence[Slice]) -> torch.Tensor:
 
 def apply_removal(model: nn.Module, removal: Removal) -> nn.Module:
     """A new model with every tensor named in ``removal`` sliced; everything else copied."""
+    from tomoprune.structure.attention import find_attention, sync_attention
+
+    blocks = find_attention(model)
     new = copy.deepcopy(model)
     for name, cuts in removal.slices.items():
         module_name, _, attr = name.rpartition(".")
@@ -120,6 +123,7 @@ def apply_removal(model: nn.Module, removal: Removal) -> nn.Module:
             module.register_buffer(attr, data)
     for module in new.modules():
         sync_shape_attributes(module)
+    sync_attention(new, blocks)
     return new
 
 

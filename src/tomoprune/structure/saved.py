@@ -34,8 +34,19 @@ REMOVAL_FILE = "removal.json"
 
 
 def state_bytes(model: nn.Module) -> bytes:
-    """The model's parameters and buffers as safetensors bytes (contiguous CPU copies)."""
-    return save({k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()})
+    """The model's parameters and buffers as safetensors bytes (contiguous CPU copies).
+
+    Tied tensors (a language model's output layer sharing its input embeddings) are written
+    once per name; loading them back into the tied model restores the same values."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for name, value in model.state_dict().items():
+        value = value.detach().to("cpu").contiguous()
+        if value.untyped_storage().data_ptr() in seen:
+            value = value.clone()
+        seen.add(value.untyped_storage().data_ptr())
+        tensors[name] = value
+    return save(tensors)
 
 
 def write_removal(

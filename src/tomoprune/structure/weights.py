@@ -14,7 +14,11 @@ from tomoprune.structure.groups import Member, UnitGroup
 
 
 def _tensor(model: nn.Module, member: Member) -> torch.Tensor:
-    return model.get_parameter(member.tensor).detach()
+    """The member's weight with the unit's dimension first for a producer (its rows) and second
+    for a consumer (its columns), whatever the layer's layout (an embedding's units are its
+    columns, GPT-2's ``Conv1D`` stores ``(in, out)``)."""
+    weight = model.get_parameter(member.tensor).detach()
+    return weight.movedim(member.dim, 0 if member.role == "producer" else 1)
 
 
 def _per_unit(values: torch.Tensor, member: Member, width: int) -> torch.Tensor:

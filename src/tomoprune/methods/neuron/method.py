@@ -333,6 +333,8 @@ class NeuronPruning(CompressionMethod):
         }
 
     def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        if self.calibration is None and context.calibration_data is not None:
+            self.calibration = context.calibration_data  # the loop's calibration split
         every = self.all_groups(model)
         selected = self.groups(model)
         active = [(i, g) for i, g in selected if g.width > self.params.min_width]

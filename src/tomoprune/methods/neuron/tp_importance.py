@@ -38,14 +38,28 @@ class ScorerImportance(tp.importance.Importance):
     ranks : bool
         Return ranks in tomoprune's keep order (exact agreement, per-group pruning) or raw
         ``|score|`` (for global pruning across groups).
+    calibration : (inputs, targets) or callable returning it, optional
+        Batches for the data-aware scorers (``taylor``, ``activation``).
     **params
         Fields of the scorer's parameter dataclass (e.g. ``lam``, ``measurement_fraction``,
         ``solver``, ``seed``); the defaults are tomoprune's.
     """
 
     def __init__(
-        self, scorer: str | UnitScorer = "dtc", *, ranks: bool = True, **params: Any
+        self,
+        scorer: str | UnitScorer = "dtc",
+        *,
+        ranks: bool = True,
+        calibration: Any = None,
+        **params: Any,
     ) -> None:
+        self.calibration = (
+            None
+            if calibration is None
+            else calibration
+            if callable(calibration)
+            else (lambda: tuple(calibration))
+        )
         self.scorer_name, self.params = method_params(scorer, **params)
         self.scorer = scorer_from_params(self.scorer_name, self.params)
         self.numpy_state: dict[str, Any] = {}
@@ -80,6 +94,7 @@ class ScorerImportance(tp.importance.Importance):
             numpy_state=self.numpy_state,
             group_index=index,
             group_name=unit_group.name,
+            calibration=self.calibration,
         )
         result = self.scorer.score(GroupWeights(model, unit_group), context)
         # unit j of a UnitGroup is channel j of the Torch-Pruning group's root (root_idxs)

@@ -139,4 +139,4 @@ class UnitScorer(Settings):
 SCORERS: PluginRegistry[UnitScorer] = PluginRegistry("unit scorer")
 
 # the built-in scorers register themselves on import
-from tomoprune.methods.neuron.scoring import dtc, magnitude, random  # noqa: E402, F401
+from tomoprune.methods.neuron.scoring import data_aware, dtc, magnitude, random  # noqa: E402, F401
