@@ -28,6 +28,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
 
+## docs: the documentation site into site/ (strict: a broken link or reference fails; quiet
+## on success, so pytest's summary stays the last line CI prints)
+.PHONY: docs
+docs: $(STAMP)
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -45,4 +51,4 @@ reproduce-l0: $(STAMP)
 	$(BIN)/tomoprune reproduce l0 --data-dir ../shared/data/mnist --out out/l0
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .ruff_cache

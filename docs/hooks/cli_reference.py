@@ -89,8 +89,13 @@ def option_rows(parser: argparse.ArgumentParser) -> Iterator[tuple[str, list[tup
                 action, argparse._SubParsersAction | argparse._HelpAction
             ):
                 continue
-            invocation = formatter._format_action_invocation(action)
             text = formatter._expand_help(action) if action.help else ""
+            if action.option_strings:
+                invocation = formatter._format_action_invocation(action)
+            else:  # a positional: its name, and its choices spelt out in the help
+                invocation = action.metavar or action.dest
+                if action.choices:
+                    text = f"{text} (one of: {', '.join(map(str, action.choices))})".strip()
             if action.required and action.option_strings:
                 text = f"{text} (required)".strip()
             rows.append((invocation, text))

@@ -31,7 +31,7 @@ from tomoprune.reproduce.paper import (
 )
 from tomoprune.sweep import check_same_config, run_status, run_sweep
 
-# the checks the reproduction must pass (see the README's "Reproducing the paper")
+# the checks the reproduction must pass (see docs/guide/training-compression.md)
 FIRST_CYCLE_TOLERANCE = 0.003
 EARLY_ROWS_MAX_SPARSITY = 0.86
 EARLY_ROWS_TOLERANCE = 0.005
