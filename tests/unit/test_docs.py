@@ -100,3 +100,12 @@ def test_docs_link_nothing_outside_the_docs_folder_as_a_relative_path():
                 continue
             resolved = (page.parent / target).resolve()
             assert DOCS in resolved.parents, f"{page.relative_to(ROOT)} links {target}"
+
+
+def test_readme_links_point_at_files_in_the_repository():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)", readme)
+    assert len(targets) > 10
+    for target in targets:
+        assert "://" in target or (ROOT / target).is_file(), target
+        assert not target.startswith(".."), f"README links outside the repository: {target}"
