@@ -38,13 +38,15 @@ _CODE_SPAN = re.compile(r"(`[^`]+`)")
 
 def escape(text: str, *, in_table: bool = False) -> str:
     """Markdown-safe prose: outside `code spans`, characters Markdown would interpret are
-    escaped (``<`` as an entity, so ``OUT/<method>/`` is not read as an HTML tag); in a table
-    cell a pipe is escaped everywhere, code spans included, or it would end the cell."""
+    escaped (``<`` as an entity, so ``OUT/<method>/`` is not read as an HTML tag), and in a table
+    cell the pipe, which would end the cell. Code spans stay as they are: the tables extension
+    does not split a cell inside one, and a backslash there would be printed."""
     pieces = []
     for part in _CODE_SPAN.split(text):
         if not _CODE_SPAN.fullmatch(part):
             part = _PROSE_SPECIAL.sub(r"\\\1", part).replace("<", "&lt;")
-        pieces.append(part.replace("|", "\\|") if in_table else part)
+            part = part.replace("|", "\\|") if in_table else part
+        pieces.append(part)
     return "".join(pieces)
 
 
