@@ -1,15 +1,28 @@
 """tomoprune: compress neural networks while they train, and measure what it cost."""
 
+from importlib import import_module
+
 __version__ = "0.1.0"
 
-__all__ = ["Compressor", "Schedule", "load_compressed", "load_run_model"]
+# public name -> module that defines it; imported on first use, so the CLI starts without
+# loading torch and the tracing machinery
+_EXPORTS = {
+    "Compressor": "tomoprune.api",
+    "Schedule": "tomoprune.api",
+    "load_compressed": "tomoprune.api",
+    "load_run_model": "tomoprune.api",
+    "UnitScorer": "tomoprune.methods.neuron.scoring",
+    "SCORERS": "tomoprune.methods.neuron.scoring",
+    "DTC": "tomoprune.methods.neuron.scoring.dtc",
+    "Magnitude": "tomoprune.methods.neuron.scoring.magnitude",
+    "Random": "tomoprune.methods.neuron.scoring.random",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    """The Python API (``tomoprune.Compressor`` ...), imported on first use so the CLI starts
-    without loading the tracing machinery."""
-    if name in __all__:
-        from tomoprune import api
-
-        return getattr(api, name)
+    """The Python API (``tomoprune.Compressor``, ``tomoprune.DTC`` ...), imported on first use."""
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'tomoprune' has no attribute {name!r}")

@@ -31,8 +31,8 @@ from torch import nn
 
 from tomoprune.engine.method import CycleContext
 from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-from tomoprune.methods.neuron.method import NeuronPruning
+from tomoprune.methods.neuron.method import NeuronPruning, method_params
+from tomoprune.methods.neuron.scoring import UnitScorer
 from tomoprune.structure import RemovalRecord, UnitGroup
 from tomoprune.structure.removal import Removal, slice_parameter_state
 from tomoprune.structure.saved import load_compressed, read_removal, save_compressed
@@ -101,8 +101,9 @@ class Compressor:
         Your model (it is not modified; ``compressor.model`` is the current compressed copy).
     example_inputs : Tensor or tuple of Tensors
         One batch the model accepts, used to trace its unit groups.
-    scorer : str
-        "dtc", "magnitude" or "random" (any name in the scorer registry).
+    scorer : UnitScorer or str
+        A scorer object (``DTC(lam=0.3)``, ``Magnitude()``, ``Random()``, any registered
+        ``UnitScorer``) or its name ("dtc", "magnitude", "random").
     schedule : Schedule
         How much to remove per step, which groups, where to stop.
     ignored_layers : sequence of nn.Module
@@ -110,7 +111,8 @@ class Compressor:
     evaluate : callable, optional
         ``evaluate(model) -> dict`` of numbers (e.g. test accuracy) added to every row.
     **scorer_params
-        Settings of the scorer (``lam``, ``measurement_fraction``, ``solver``, ``seed``, ...).
+        With a scorer name: its settings (``lam``, ``measurement_fraction``, ``solver``, ...);
+        with either: ``seed`` and ``reseed_each_cycle`` of the method's random draws.
     """
 
     def __init__(
@@ -118,29 +120,17 @@ class Compressor:
         model: nn.Module,
         example_inputs: Any,
         *,
-        scorer: str = "dtc",
+        scorer: str | UnitScorer = "dtc",
         schedule: Schedule | None = None,
         ignored_layers: Sequence[nn.Module] = (),
         evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
         **scorer_params: Any,
     ) -> None:
-        load_builtin_methods()
         schedule = schedule or Schedule()
-        spec = METHOD_REGISTRY.get(scorer)
-        if spec.family != "neuron-pruning":
-            raise ConfigError(
-                f"The 'scorer' argument must name a unit scorer (dtc, magnitude, random). Got "
-                f"{scorer!r} (a {spec.family} method) instead."
-            )
         groups = schedule.groups if isinstance(schedule.groups, str) else ",".join(schedule.groups)
         settings = {**dataclasses.asdict(schedule), "groups": groups, **scorer_params}
-        known = {f.name for f in dataclasses.fields(spec.params_type)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown {scorer} setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
-            )
-        self.method = NeuronPruning(scorer, spec.params_type(**settings), train_config=None)
+        name, params = method_params(scorer, **settings)
+        self.method = NeuronPruning(name, params, train_config=None)
         self.method.prepare(model, example_inputs, ignored_layers)
         self.model = model
         self.example_inputs = example_inputs

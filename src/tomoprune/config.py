@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from tomoprune.errors import ConfigError
+from tomoprune.errors import ConfigError, InvalidSetting
 
 REFERENCE_SEED = 42424242
 
@@ -254,9 +254,15 @@ def _set_field(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
         hint = f" Did you mean '{prefix}{suggestion[0]}'?" if suggestion else ""
         valid = ", ".join(prefix + n for n in names)
         raise ConfigError(f"Unknown setting '{full_key}'.{hint} Valid settings here: {valid}.")
-    if len(path) == 1:
-        return replace(obj, **{name: _coerce(value, hints[name], full_key)})
-    return replace(obj, **{name: _set_field(getattr(obj, name), path[1:], value, full_key)})
+    prefix = full_key[: len(full_key) - len(".".join(path))]
+    try:
+        if len(path) == 1:
+            return replace(obj, **{name: _coerce(value, hints[name], full_key)})
+        return replace(obj, **{name: _set_field(getattr(obj, name), path[1:], value, full_key)})
+    except InvalidSetting as exc:
+        if exc.owner:  # named by its settings class: name it by the key a user types
+            raise exc.under(prefix) from None
+        raise
 
 
 def apply_overrides(

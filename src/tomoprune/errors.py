@@ -45,3 +45,19 @@ class ExportError(TomopruneError):
     """A model that cannot be exported, or an export that does not reproduce the model."""
 
     exit_code = 1
+
+
+class InvalidSetting(ConfigError):
+    """One setting outside its allowed values; ``under(prefix)`` names it as a config key.
+
+    The library names the setting as its owner knows it ("The 'lam' setting of DTC ..."); the
+    config resolver re-raises it under the key a user types ("The 'method.lam' setting ...").
+    """
+
+    def __init__(self, key: str, requirement: str, value: object, owner: str = "") -> None:
+        self.key, self.requirement, self.value, self.owner = key, requirement, value, owner
+        of = f" of {owner}" if owner else ""
+        super().__init__(f"The '{key}' setting{of} must be {requirement}. Got {value!r} instead.")
+
+    def under(self, prefix: str) -> InvalidSetting:
+        return InvalidSetting(prefix + self.key, self.requirement, self.value)

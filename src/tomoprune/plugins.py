@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-from tomoprune.errors import ConfigError
+from tomoprune.errors import ConfigError, InvalidSetting
 
 __all__ = ["Interval", "OneOf", "PluginRegistry", "Settings"]
 
@@ -62,9 +62,13 @@ class Interval:
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
         if self.low is not None and self.high is not None:
-            left = "[" if self.closed in ("both", "left") else "("
-            right = "]" if self.closed in ("both", "right") else ")"
-            return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+            excluded = {
+                "both": "",
+                "left": f", {self.high:g} excluded",
+                "right": f", {self.low:g} excluded",
+                "neither": ", both excluded",
+            }[self.closed]
+            return f"{kind} between {self.low:g} and {self.high:g}{excluded}"
         if self.low is not None:
             sign = ">=" if self.closed in ("both", "left") else ">"
             return f"{kind} {sign} {self.low:g}"
@@ -111,19 +115,28 @@ class Settings:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ConfigError`` for the first setting outside its constraint."""
+        """Raise ``ConfigError`` for the first setting outside its constraint.
+
+        Constraints and ``check`` rules of every class in the MRO apply, so a dataclass made by
+        combining two settings classes (a schedule and a scorer) validates both.
+        """
         hints = get_type_hints(type(self))
+        constraints: dict[str, Constraint] = {}
+        for cls in reversed(type(self).__mro__):
+            constraints.update(vars(cls).get("constraints", {}))
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, field.name)
-            constraint = self.constraints.get(field.name)
+            constraint = constraints.get(field.name)
             if constraint is None and get_origin(hints.get(field.name)) is Literal:
                 constraint = OneOf(get_args(hints[field.name]))
             if constraint is not None and value is not None and not constraint(value):
-                raise ConfigError(
-                    f"The '{field.name}' setting of {type(self).__name__} must be "
-                    f"{_describe(constraint)}. Got {value!r} instead."
+                raise InvalidSetting(
+                    field.name, _describe(constraint), value, owner=type(self).__name__
                 )
-        self.check()
+        for cls in reversed(type(self).__mro__):
+            rule = vars(cls).get("check")
+            if rule is not None:
+                rule(self)
 
     def check(self) -> None:
         """Rules that tie several settings together (override; raise ConfigError)."""

@@ -5,20 +5,20 @@ import pytest
 import scipy.fft
 import torch
 
+from tomoprune.errors import ConfigError
 from tomoprune.methods.neuron.method import (
     DTCParams,
     NeuronPruningParams,
     keep_count,
+    scorer_from_params,
     select_units,
 )
-from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
-    GroupWeights,
-    ScoringContext,
-    load_builtin_scorers,
-)
+from tomoprune.methods.neuron.scoring import SCORERS, GroupWeights, ScoringContext
 
-load_builtin_scorers()
+
+def score(name, weights, context):
+    """Score with the registered scorer ``name`` built from the context's method params."""
+    return scorer_from_params(name, context.params).score(weights, context)
 
 
 def weights_with_rays(a_in: np.ndarray, a_out: np.ndarray, fan_in: int = 5, outputs: int = 3):
@@ -50,7 +50,7 @@ def test_magnitude_scores_are_signed_sums_and_largest_rule_keeps_the_biggest():
     weights = weights_with_rays(a_in, a_out)
     params = NeuronPruningParams(fraction=0.3)
     k = keep_count(10, 0.3)
-    result = SCORER_REGISTRY.get("magnitude")(weights, ScoringContext(1, k, params, {}))
+    result = score("magnitude", weights, ScoringContext(1, k, params, {}))
     np.testing.assert_allclose(result.scores, a_in + a_out)
     kept = select_units(result.scores, k, "largest", 0.3)
     expected = np.sort(np.argsort(-np.abs(a_in + a_out))[:k])
@@ -68,7 +68,7 @@ def test_reference_rule_keeps_units_strictly_below_the_quantile():
 def test_random_reference_draw_matches_numpy_seeded_choice():
     weights = weights_with_rays(np.ones(40), np.ones(40))
     params = NeuronPruningParams(reseed_each_cycle=True, seed=42424242)
-    result = SCORER_REGISTRY.get("random")(weights, ScoringContext(1, 36, params, {}))
+    result = score("random", weights, ScoringContext(1, 36, params, {}))
     expected = np.sort(np.random.RandomState(42424242).choice(40, 36, replace=False))
     np.testing.assert_array_equal(result.keep, expected)
 
@@ -77,10 +77,9 @@ def test_random_corrected_draws_differ_between_cycles_but_repeat_per_seed():
     weights = weights_with_rays(np.ones(40), np.ones(40))
     params = NeuronPruningParams(seed=3)
     state_a, state_b = {}, {}
-    scorer = SCORER_REGISTRY.get("random")
-    first = scorer(weights, ScoringContext(1, 20, params, state_a)).keep
-    second = scorer(weights, ScoringContext(2, 20, params, state_a)).keep
-    again = scorer(weights, ScoringContext(1, 20, params, state_b)).keep
+    first = score("random", weights, ScoringContext(1, 20, params, state_a)).keep
+    second = score("random", weights, ScoringContext(2, 20, params, state_a)).keep
+    again = score("random", weights, ScoringContext(1, 20, params, state_b)).keep
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(first, again)
 
@@ -93,7 +92,7 @@ def test_dtc_keeps_the_units_carrying_the_sparse_dct_coefficients(solver):
     ray = scipy.fft.idct(coefficients, type=1, norm="ortho")  # a ray sparse in DCT-I
     weights = weights_with_rays(ray, ray)
     params = DTCParams(fraction=1 - 3 / 64, measurement_fraction=0.5, lam=1e-3, solver=solver)
-    result = SCORER_REGISTRY.get("dtc")(weights, ScoringContext(1, 3, params, {}))
+    result = score("dtc", weights, ScoringContext(1, 3, params, {}))
     kept = select_units(result.scores, 3, "largest", params.fraction)
     np.testing.assert_array_equal(kept, [3, 17, 40])
     np.testing.assert_allclose(result.scores[[3, 17, 40]], 2 * coefficients[[3, 17, 40]], atol=0.05)
@@ -111,6 +110,27 @@ def test_weight_level_dtc_keeps_the_units_with_the_heaviest_rows():
     w_in[heavy] += 1.0
     params = DTCParams(variant="weight_level", measurement_fraction=0.5, fraction=1 - 3 / 32)
     weights = GroupWeights.between(torch.tensor(w_in), torch.tensor(w_out))
-    result = SCORER_REGISTRY.get("dtc")(weights, ScoringContext(1, 3, params, {}))
+    result = score("dtc", weights, ScoringContext(1, 3, params, {}))
     np.testing.assert_array_equal(select_units(result.scores, 3, "largest", params.fraction), heavy)
     assert result.info["variant"] == "weight_level"
+
+
+def test_scorer_settings_are_validated_when_made_with_one_line_errors():
+    from tomoprune import DTC
+
+    with pytest.raises(ConfigError, match="'lam' setting of DTC must be a number > 0. Got -1"):
+        DTC(lam=-1)
+    with pytest.raises(ConfigError, match="'basis' setting of DTC must be one of"):
+        DTC(basis="fourier")
+    with pytest.raises(ConfigError, match="Did you mean 'lam'"):
+        SCORERS.create("dtc", lamb=0.1)
+
+
+def test_a_scorer_object_and_its_name_with_settings_build_the_same_method_params():
+    from tomoprune import DTC
+    from tomoprune.methods.neuron.method import method_params
+
+    by_object = method_params(DTC(lam=0.7), fraction=0.2)
+    by_name = method_params("dtc", lam=0.7, fraction=0.2)
+    assert by_object == by_name
+    assert by_object[1].lam == 0.7 and by_object[1].fraction == 0.2

@@ -56,3 +56,5 @@ def load_builtin_methods() -> None:
         "tomoprune.methods.greedy.method",
     ):
         importlib.import_module(module)
+    # scorers registered after the built-ins (a user's own module) get their --method too
+    importlib.import_module("tomoprune.methods.neuron.method").register_scorer_methods()

@@ -160,6 +160,13 @@ def run_sweep(
     )
     runs_dir = out / directory.RUNS_DIR
     todo = [r for r in runs if run_status(runs_dir / r.name) != "finished"]
+    # a run that finished just before its sweep was killed has no status entry yet: its
+    # records say finished, so status.json says so too
+    status_path = out / directory.STATUS_FILE
+    listed = read_json(status_path).get("runs", {}) if status_path.is_file() else {}
+    unlisted = [r.name for r in runs if r not in todo and r.name not in listed]
+    if unlisted:
+        _write_status(out, {name: RunOutcome(name, "finished") for name in unlisted})
     result = SweepResult(out=out, total=len(runs), already_finished=len(runs) - len(todo))
     started = time.perf_counter()
     done = result.already_finished

@@ -2,5 +2,5 @@
 
 - ``method``: the ``NeuronPruning`` method, its parameters and keep rules, registered as
   ``dtc``, ``magnitude`` and ``random``;
-- ``scoring``: one scorer per file, registered by name in ``SCORER_REGISTRY``.
+- ``scoring``: one scorer per file, a settings object registered by name in ``SCORERS``.
 """

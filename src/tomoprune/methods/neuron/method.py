@@ -9,6 +9,8 @@ is at or below ``min_width``; the run ends when every selected group has.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,23 +18,24 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from tomoprune.cs.bases import BASES
 from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
 from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
+    SCORERS,
     GroupWeights,
     ScoreResult,
     ScoringContext,
-    load_builtin_scorers,
+    UnitScorer,
 )
+from tomoprune.methods.neuron.scoring.dtc import DTC
+from tomoprune.plugins import Interval, Settings
 from tomoprune.structure import UnitGroup, apply_removal, find_groups, plan_removal, select_groups
 
 
 @dataclass(frozen=True, kw_only=True)
-class NeuronPruningParams:
-    """Hyperparameters shared by every unit scorer.
+class NeuronPruningParams(Settings):
+    """How much to remove per cycle, where, and the random state shared by every unit scorer.
 
     ``keep_rule``: "largest" keeps the ``keep_count`` units of largest |score| (what magnitude
     pruning means everywhere else); "below_quantile" keeps the units whose |score| is strictly
@@ -56,29 +59,79 @@ class NeuronPruningParams:
     # reference: numpy re-seeded with ``seed`` before every random draw
     reseed_each_cycle: bool = False
 
+    constraints = {
+        "fraction": Interval(0.0, 1.0, closed="neither"),
+        "min_width": Interval(1, None, integer=True),
+    }
 
-@dataclass(frozen=True, kw_only=True)
-class DTCParams(NeuronPruningParams):
-    """Inverse compressed sensing settings (lambda, measurement count, solver)."""
+    def check(self) -> None:
+        if self.selection == "global" and self.keep_rule != "largest":
+            raise ConfigError(
+                "The 'keep_rule' setting must be 'largest' under selection='global' (the lowest "
+                f"|score| of all groups goes first). Got {self.keep_rule!r} instead."
+            )
 
-    lam: float = 0.3  # l1 weight (lambda) of the compressed-sensing solve
-    measurement_fraction: float = 0.1  # measurements per unit: n = fraction x width
-    # "reference": n = int(m * (1 - (1 - fraction))) as the notebook computed it (one short
-    # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
-    measurement_rule: Literal["reference", "round"] = "round"
-    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
-    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
-    # random_orthogonal); the published DCT-I by default
-    basis: str = "dct1"
-    # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
-    # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
-    # the norms of its reconstructed incoming row and outgoing column
-    variant: Literal["rays", "weight_level"] = "rays"
-    # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
-    weight_level_lam: float | None = None
-    weight_level_lam_ratio: float = 0.01  # weight-level l1 weight as a share of lambda_max
-    # basis of the weight-level reconstruction (same registry; DCT-II by default)
-    weight_level_basis: str = "dct2"
+
+def method_params_type(scorer: type[UnitScorer]) -> type[NeuronPruningParams]:
+    """The settings of ``--method NAME`` for a scorer: the schedule's fields and the scorer's.
+
+    Made once per scorer class, so ``method.*`` keys on the command line, config files and
+    ``config.json`` records are the union of both dataclasses.
+    """
+    cached = _METHOD_PARAMS.get(scorer)
+    if cached is None:
+        fields = {f.name for f in dataclasses.fields(scorer)}
+        if not fields:
+            cached = NeuronPruningParams
+        else:
+            cached = dataclasses.make_dataclass(
+                f"{scorer.__name__}Params",
+                [],
+                bases=(scorer, NeuronPruningParams),
+                frozen=True,
+                kw_only=True,
+            )
+            cached.__module__ = __name__
+        _METHOD_PARAMS[scorer] = cached
+    return cached
+
+
+_METHOD_PARAMS: dict[type, type] = {}
+
+
+def method_params(scorer: str | UnitScorer, **settings: Any) -> tuple[str, NeuronPruningParams]:
+    """The scorer's name and the method params from a name or a scorer object, plus settings.
+
+    ``settings`` may hold schedule fields (``fraction``, ``seed``, ...) and, with a name, the
+    scorer's own settings; a key neither knows is refused naming the closest valid one.
+    """
+    if isinstance(scorer, UnitScorer):
+        cls = SCORERS.get(type(scorer).name)
+        base = {f.name: getattr(scorer, f.name) for f in dataclasses.fields(cls)}
+    elif isinstance(scorer, str):
+        cls, base = SCORERS.get(scorer), {}
+    else:
+        raise ConfigError(
+            f"The 'scorer' argument must be a scorer name ({', '.join(SCORERS.names())}) or a "
+            f"scorer object such as DTC(lam=0.3). Got {scorer!r} instead."
+        )
+    params_type = method_params_type(cls)
+    known = [f.name for f in dataclasses.fields(params_type)]
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"The {cls.name} scorer and the schedule have no setting {key!r}.{hint} Valid: "
+                f"{', '.join(sorted(known))}."
+            )
+    return cls.name, params_type(**{**base, **settings})
+
+
+def scorer_from_params(name: str, params: NeuronPruningParams) -> UnitScorer:
+    """The scorer object named ``name`` with its settings taken from the method's params."""
+    cls = SCORERS.get(name)
+    return cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(cls)})
 
 
 def keep_count(width: int, fraction: float) -> int:
@@ -98,27 +151,8 @@ def select_units(scores: np.ndarray, count: int, rule: str, fraction: float) -> 
 
 
 def validate(params: NeuronPruningParams) -> None:
-    if not 0.0 < params.fraction < 1.0:
-        raise ConfigError(
-            f"The 'method.fraction' setting must be between 0 and 1 (share of units removed per "
-            f"cycle). Got {params.fraction} instead."
-        )
-    if params.min_width < 1:
-        raise ConfigError(
-            f"The 'method.min_width' setting must be at least 1. Got {params.min_width} instead."
-        )
-    if params.selection == "global" and params.keep_rule != "largest":
-        raise ConfigError(
-            "The 'method.keep_rule' setting must be 'largest' under method.selection=global "
-            f"(the lowest |score| of all groups goes first). Got {params.keep_rule!r} instead."
-        )
-    for key in ("basis", "weight_level_basis"):
-        name = getattr(params, key, None)
-        if name is not None and name not in BASES:
-            raise ConfigError(
-                f"The 'method.{key}' setting must be one of {', '.join(BASES.names())}. "
-                f"Got {name!r} instead."
-            )
+    """Settings are validated when made; re-run for objects built with ``replace``."""
+    params.validate()
 
 
 def global_keep(
@@ -153,15 +187,16 @@ class NeuronPruning:
 
     def __init__(self, name: str, params: NeuronPruningParams, train_config: Any) -> None:
         validate(params)
-        load_builtin_scorers()
         self.name = name
         self.params = params
-        self.scorer = SCORER_REGISTRY.get(name)
+        self.scorer = scorer_from_params(name, params)
         self.train = train_config
         self.numpy_state: dict[str, Any] = {}
         self.example_inputs: Any = None
         self.ignored_names: tuple[str, ...] = ()
         self._cache: tuple[nn.Module, list[UnitGroup]] | None = None
+        # batches for scorers that need data (set by the loop or the API before compressing)
+        self.calibration: Any = None
 
     # -- groups --------------------------------------------------------------------------
     def prepare(
@@ -240,8 +275,16 @@ class NeuronPruning:
     def _score(
         self, model: nn.Module, index: int, group: UnitGroup, cycle: int, count: int | None
     ) -> ScoreResult:
-        context = ScoringContext(cycle, count, self.params, self.numpy_state, index, group.name)
-        return self.scorer(GroupWeights(model, group), context)
+        context = ScoringContext(
+            cycle,
+            count,
+            self.params,
+            self.numpy_state,
+            index,
+            group.name,
+            calibration=self.calibration,
+        )
+        return self.scorer.score(GroupWeights(model, group), context)
 
     def _keep_per_group(
         self, model: nn.Module, active: list[tuple[int, UnitGroup]], cycle: int
@@ -345,19 +388,23 @@ def _build(name: str):
     return build
 
 
-for _name, _params, _summary in (
-    ("dtc", DTCParams, "Dual Tomographic Compression: inverse compressed sensing of weight rays"),
-    ("magnitude", NeuronPruningParams, "signed sum of incoming and outgoing weights"),
-    ("random", NeuronPruningParams, "units kept uniformly at random (baseline)"),
-):
-    register_method(
-        MethodSpec(
-            name=_name,
-            params_type=_params,
-            build=_build(_name),
-            default_model="mlp",
-            summary=_summary,
-            family="neuron-pruning",
-            validate=validate,
+def register_scorer_methods() -> None:
+    """One ``--method NAME`` per registered unit scorer (scorers registered later included)."""
+    for name, scorer in SCORERS.items():
+        if name in METHOD_REGISTRY:
+            continue
+        register_method(
+            MethodSpec(
+                name=name,
+                params_type=method_params_type(scorer),
+                build=_build(name),
+                default_model="mlp",
+                summary=scorer.summary,
+                family="neuron-pruning",
+                validate=validate,
+            )
         )
-    )
+
+
+DTCParams = method_params_type(DTC)
+register_scorer_methods()

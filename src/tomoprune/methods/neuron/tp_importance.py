@@ -1,6 +1,6 @@
 """tomoprune's unit scorers as a Torch-Pruning importance criterion.
 
-``ScorerImportance("dtc", lam=0.3)`` can be handed to any Torch-Pruning pruner
+``ScorerImportance(DTC(lam=0.3))`` (or ``ScorerImportance("dtc", lam=0.3)``) can be handed to any Torch-Pruning pruner
 (``tp.pruner.BasePruner(model, example_inputs, importance=...)``): for each Torch-Pruning group it
 builds the matching ``UnitGroup``, runs the named scorer on it exactly as ``tomoprune`` does
 (same weight rays, same per-group random stream, same measurement count) and returns one
@@ -16,21 +16,14 @@ number per channel, lower pruned first (the contract of ``tp.importance.Importan
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 import torch
 import torch_pruning as tp
 
-from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
-    GroupWeights,
-    ScoringContext,
-    load_builtin_scorers,
-)
+from tomoprune.methods.neuron.method import method_params, scorer_from_params
+from tomoprune.methods.neuron.scoring import GroupWeights, ScoringContext, UnitScorer
 from tomoprune.structure.groups import from_torch_pruning
 from tomoprune.structure.layers import WEIGHTED
 
@@ -40,8 +33,8 @@ class ScorerImportance(tp.importance.Importance):
 
     Parameters
     ----------
-    scorer : str
-        Name in the scorer registry.
+    scorer : str or UnitScorer
+        A scorer object (``DTC(lam=0.3)``, ``Magnitude()``, ...) or its registered name.
     ranks : bool
         Return ranks in tomoprune's keep order (exact agreement, per-group pruning) or raw
         ``|score|`` (for global pruning across groups).
@@ -50,19 +43,11 @@ class ScorerImportance(tp.importance.Importance):
         ``solver``, ``seed``); the defaults are tomoprune's.
     """
 
-    def __init__(self, scorer: str = "dtc", *, ranks: bool = True, **params: Any) -> None:
-        load_builtin_methods()
-        load_builtin_scorers()
-        self.scorer_name = scorer
-        self.scorer = SCORER_REGISTRY.get(scorer)
-        params_type = METHOD_REGISTRY.get(scorer).params_type
-        known = {f.name for f in dataclasses.fields(params_type)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown {scorer} setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}."
-            )
-        self.params = params_type(**params)
+    def __init__(
+        self, scorer: str | UnitScorer = "dtc", *, ranks: bool = True, **params: Any
+    ) -> None:
+        self.scorer_name, self.params = method_params(scorer, **params)
+        self.scorer = scorer_from_params(self.scorer_name, self.params)
         self.numpy_state: dict[str, Any] = {}
         self.ranks = ranks
 
@@ -96,7 +81,7 @@ class ScorerImportance(tp.importance.Importance):
             group_index=index,
             group_name=unit_group.name,
         )
-        result = self.scorer(GroupWeights(model, unit_group), context)
+        result = self.scorer.score(GroupWeights(model, unit_group), context)
         # unit j of a UnitGroup is channel j of the Torch-Pruning group's root (root_idxs)
         magnitude = np.abs(np.asarray(result.scores, dtype=float))
         if not self.ranks:

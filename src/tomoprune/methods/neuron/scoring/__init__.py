@@ -8,21 +8,30 @@ pruning does. A group's weight rays (``GroupWeights.rays``) are the signed sums 
 incoming weights over all its producers and of its outgoing weights over all its consumers;
 ``incoming``/``outgoing`` give the whole per-unit weight matrices.
 
-Adding a scorer is one new file in this folder that registers a function in
-``SCORER_REGISTRY`` (and, for the CLI, one ``MethodSpec`` in ``methods.neuron.method``).
+A scorer is a plug-in object (``tomoprune.plugins``): a frozen dataclass of its own settings
+that subclasses ``UnitScorer``, implements ``score`` and is registered once in ``SCORERS``::
+
+    @SCORERS.register("magnitude", summary="signed sum of incoming and outgoing weights")
+    @dataclass(frozen=True, kw_only=True)
+    class Magnitude(UnitScorer):
+        def score(self, weights, ctx): ...
+
+Registering it is all it takes: ``Compressor(model, x, scorer=Magnitude())``, the Torch-Pruning
+importance, and ``tomoprune run --method magnitude`` (its settings under ``method.*``) all find it.
+The built-in scorers are imported at the end of this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from tomoprune.registry import Registry
+from tomoprune.plugins import PluginRegistry, Settings
 from tomoprune.structure.groups import UnitGroup, find_groups
 from tomoprune.structure.weights import incoming_matrix, outgoing_matrix, weight_rays
 
@@ -82,6 +91,9 @@ class ScoringContext:
     """What a scorer may use beyond the weights: how many units to keep, and randomness.
 
     ``keep_count`` is None under global selection (the scorer must return scores then).
+    ``params`` are the run's pruning settings (``seed``, ``reseed_each_cycle``, the schedule).
+    ``calibration`` returns a batch ``(inputs, targets)`` on the model's device for scorers
+    that need data (``UnitScorer.needs_data``); None when the caller has none.
     ``group_index`` is the group's position in the model's group order: group 0 draws from
     the method's seed, group ``i`` from ``seed + i``, each from its own stream, so a group's
     draws do not depend on which other groups are scored or in which order.
@@ -93,6 +105,7 @@ class ScoringContext:
     numpy_state: dict[str, Any]  # mutable per-run random state owned by the method
     group_index: int = 0
     group_name: str = ""
+    calibration: Callable[[], tuple[Any, Any]] | None = None
 
     def rng(self, kind: str) -> np.random.Generator | np.random.RandomState:
         """This group's random stream for ``kind`` ("sensing", "random", ...).
@@ -107,11 +120,23 @@ class ScoringContext:
         return self.numpy_state.setdefault(key, np.random.default_rng(seed))
 
 
-Scorer = Callable[[GroupWeights, ScoringContext], ScoreResult]
-SCORER_REGISTRY: Registry[Scorer] = Registry("scorer")
+class UnitScorer(Settings):
+    """Base of every unit scorer: its settings are the dataclass fields, ``score`` the method.
+
+    Contract: ``score(weights, ctx)`` returns one score per unit of ``weights.group`` (larger
+    |score| is kept), or the kept units themselves (``ScoreResult.keep``) when
+    ``ctx.keep_count`` is given. Randomness comes from ``ctx.rng(kind)`` only, so a group's draws
+    are reproducible and independent of the other groups. A scorer that needs data sets
+    ``needs_data = True`` and reads batches from ``ctx.calibration()``.
+    """
+
+    needs_data: ClassVar[bool] = False
+
+    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+        raise NotImplementedError(f"{type(self).__name__} must implement score()")
 
 
-def load_builtin_scorers() -> None:
-    import tomoprune.methods.neuron.scoring.dtc  # noqa: F401
-    import tomoprune.methods.neuron.scoring.magnitude  # noqa: F401
-    import tomoprune.methods.neuron.scoring.random  # noqa: F401
+SCORERS: PluginRegistry[UnitScorer] = PluginRegistry("unit scorer")
+
+# the built-in scorers register themselves on import
+from tomoprune.methods.neuron.scoring import dtc, magnitude, random  # noqa: E402, F401

@@ -13,32 +13,83 @@ cycle; each group draws its Phi from its own stream (``ScoringContext.rng``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from tomoprune.cs.bases import get_basis
+from tomoprune.cs.bases import BASES, get_basis
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
+from tomoprune.errors import ConfigError
 from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
+    SCORERS,
     GroupWeights,
     ScoreResult,
     ScoringContext,
+    UnitScorer,
 )
+from tomoprune.plugins import Interval
 
 LAYERS = ("previous_layer", "next_layer")
 
 
-@SCORER_REGISTRY.register("dtc")
-def dtc_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-    if ctx.params.variant == "weight_level":
-        return weight_level_unit_scores(weights, ctx)
-    params = ctx.params
+@SCORERS.register(
+    "dtc", summary="Dual Tomographic Compression: inverse compressed sensing of weight rays"
+)
+@dataclass(frozen=True, kw_only=True)
+class DTC(UnitScorer):
+    """Inverse compressed sensing settings (lambda, measurement count, solver, basis)."""
+
+    lam: float = 0.3  # l1 weight (lambda) of the compressed-sensing solve
+    measurement_fraction: float = 0.1  # measurements per unit: n = fraction x width
+    # "reference": n = int(m * (1 - (1 - fraction))) as the notebook computed it (one short
+    # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
+    measurement_rule: Literal["reference", "round"] = "round"
+    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
+    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
+    # random_orthogonal); the published DCT-I by default
+    basis: str = "dct1"
+    # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
+    # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
+    # the norms of its reconstructed incoming row and outgoing column
+    variant: Literal["rays", "weight_level"] = "rays"
+    # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
+    weight_level_lam: float | None = None
+    weight_level_lam_ratio: float = 0.01  # weight-level l1 weight as a share of lambda_max
+    # basis of the weight-level reconstruction (same registry; DCT-II by default)
+    weight_level_basis: str = "dct2"
+
+    constraints = {
+        "lam": Interval(0.0, None, closed="neither"),
+        "measurement_fraction": Interval(0.0, 1.0, closed="right"),
+        "weight_level_lam": Interval(0.0, None, closed="neither"),
+        "weight_level_lam_ratio": Interval(0.0, 1.0, closed="right"),
+    }
+
+    def check(self) -> None:
+        for key in ("basis", "weight_level_basis"):
+            name = getattr(self, key)
+            if name not in BASES:
+                raise ConfigError(
+                    f"The '{key}' setting of DTC must be one of {', '.join(BASES.names())}. "
+                    f"Got {name!r} instead."
+                )
+
+    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+        if self.variant == "weight_level":
+            return weight_level_unit_scores(self, weights, ctx)
+        return ray_scores(self, weights, ctx)
+
+
+def ray_scores(params: DTC, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+    """The paper's DTC: each weight ray measured, reconstructed, and the coefficients summed."""
     rays = [r.cpu().double().numpy() for r in weights.rays()]
     m = rays[0].shape[0]
     n = measurement_count(m, params.measurement_fraction, params.measurement_rule)
     phi = gaussian_sensing_matrix(n, m, ctx.rng("sensing"))  # (n, m)
-    basis = get_basis(params.basis, m, params.seed)
+    basis = get_basis(params.basis, m, ctx.params.seed)
     a = sensing_times_basis(phi, basis)  # (n, m) = Phi @ Psi, without forming Psi
     measurements, coefficients, solver_info = {}, {}, {}
     objective = 0.0
@@ -78,14 +129,15 @@ def dtc_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
     )
 
 
-def weight_level_unit_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+def weight_level_unit_scores(
+    params: DTC, weights: GroupWeights, ctx: ScoringContext
+) -> ScoreResult:
     """Score units from matrix-free reconstructions of both whole weight matrices.
 
     The group's incoming weights (one row per unit, all producers side by side) and outgoing
     weights (one row per unit, all consumers side by side) are each reconstructed; a unit's
     score is the sum of its two reconstructed row norms.
     """
-    params = ctx.params
     layers = {
         "previous_layer": weights.incoming().cpu().double().numpy(),  # (units, fan_in)
         "next_layer": weights.outgoing().cpu().double().numpy(),  # (units, fan_out)
@@ -98,7 +150,7 @@ def weight_level_unit_scores(weights: GroupWeights, ctx: ScoringContext) -> Scor
             fraction=params.measurement_fraction,
             lam=params.weight_level_lam,
             lam_ratio=params.weight_level_lam_ratio,
-            seed=params.seed + 2 * ctx.group_index + offset,
+            seed=ctx.params.seed + 2 * ctx.group_index + offset,
             granularity="neuron",
             basis=params.weight_level_basis,
         )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
+    SCORERS,
     GroupWeights,
     ScoreResult,
     ScoringContext,
+    UnitScorer,
 )
 
 
-@SCORER_REGISTRY.register("magnitude")
-def magnitude_scores(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+@SCORERS.register("magnitude", summary="signed sum of incoming and outgoing weights")
+@dataclass(frozen=True, kw_only=True)
+class Magnitude(UnitScorer):
     """score[j] = a_in[j] + a_out[j] (the group's weight rays), in the weights' own precision."""
-    a_in, a_out = weights.rays()
-    return ScoreResult(scores=(a_in + a_out).cpu().double().numpy())
+
+    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+        a_in, a_out = weights.rays()
+        return ScoreResult(scores=(a_in + a_out).cpu().double().numpy())

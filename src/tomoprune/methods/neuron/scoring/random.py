@@ -8,20 +8,27 @@ random score instead, which ranks the units of all groups in a uniformly random 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from tomoprune.methods.neuron.scoring import (
-    SCORER_REGISTRY,
+    SCORERS,
     GroupWeights,
     ScoreResult,
     ScoringContext,
+    UnitScorer,
 )
 
 
-@SCORER_REGISTRY.register("random")
-def random_keep(weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-    rng = ctx.rng("random")
-    if ctx.keep_count is None:
-        return ScoreResult(scores=rng.random(weights.width))
-    chosen = rng.choice(weights.width, ctx.keep_count, replace=False)
-    return ScoreResult(scores=None, keep=np.sort(chosen))
+@SCORERS.register("random", summary="units kept uniformly at random (baseline)")
+@dataclass(frozen=True, kw_only=True)
+class Random(UnitScorer):
+    """Keeps ``keep_count`` units drawn from the group's own stream (``ctx.rng``)."""
+
+    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+        rng = ctx.rng("random")
+        if ctx.keep_count is None:
+            return ScoreResult(scores=rng.random(weights.width))
+        chosen = rng.choice(weights.width, ctx.keep_count, replace=False)
+        return ScoreResult(scores=None, keep=np.sort(chosen))
