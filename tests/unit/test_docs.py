@@ -115,3 +115,30 @@ def test_readme_links_point_at_files_in_the_repository():
     for target in targets:
         assert "://" in target or (ROOT / target).is_file(), target
         assert not target.startswith(".."), f"README links outside the repository: {target}"
+
+
+def _run_examples():
+    """(page, code) of every Python block marked ``<!-- run-example -->`` under docs/."""
+    found = []
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for code in re.findall(r"<!-- run-example -->\n```python\n(.*?)```", text, re.S):
+            found.append(pytest.param(page, code, id=str(page.relative_to(DOCS))))
+    return found
+
+
+@pytest.mark.parametrize(("page", "code"), _run_examples())
+def test_docs_example_runs_as_printed(page, code, tmp_path, monkeypatch):
+    """The how-to examples run against the code as it is; what they register is undone."""
+    from tomoprune.methods import METHOD_REGISTRY
+    from tomoprune.methods.neuron.scoring import SCORERS
+
+    monkeypatch.setattr(SCORERS, "_by_name", dict(SCORERS._by_name))
+    monkeypatch.setattr(METHOD_REGISTRY, "_items", dict(METHOD_REGISTRY._items))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(page), "exec"), {"__name__": "docs_example"})
+
+
+def test_docs_have_run_examples_for_the_extension_how_tos():
+    pages = {Path(p.values[0]).name for p in _run_examples()}
+    assert "scorer.md" in pages
