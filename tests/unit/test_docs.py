@@ -130,15 +130,23 @@ def _run_examples():
 @pytest.mark.parametrize(("page", "code"), _run_examples())
 def test_docs_example_runs_as_printed(page, code, tmp_path, monkeypatch):
     """The how-to examples run against the code as it is; what they register is undone."""
-    from tomoprune.methods import METHOD_REGISTRY
+    from tomoprune.data.datasets import DATASETS
+    from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
+    from tomoprune.methods.l0.base import REGULARISER_REGISTRY, load_builtin_regularisers
     from tomoprune.methods.neuron.scoring import SCORERS
+    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
 
+    load_builtin_methods()
+    load_builtin_regularisers()
+    load_builtin_models()
     monkeypatch.setattr(SCORERS, "_by_name", dict(SCORERS._by_name))
-    monkeypatch.setattr(METHOD_REGISTRY, "_items", dict(METHOD_REGISTRY._items))
+    for registry in (METHOD_REGISTRY, REGULARISER_REGISTRY, DATASETS, MODEL_REGISTRY):
+        monkeypatch.setattr(registry, "_items", dict(registry._items))
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(page), "exec"), {"__name__": "docs_example"})
 
 
 def test_docs_have_run_examples_for_the_extension_how_tos():
     pages = {Path(p.values[0]).name for p in _run_examples()}
-    assert "scorer.md" in pages
+    assert {"scorer.md", "regulariser.md", "post-training-compressor.md"} <= pages
+    assert {"dataset.md", "model.md"} <= pages
