@@ -108,7 +108,7 @@ def option_rows(parser: argparse.ArgumentParser) -> Iterator[tuple[str, list[tup
 def render_parser(depth: int, summary: str, parser: argparse.ArgumentParser) -> str:
     lines = [f"{'#' * depth} `{parser.prog}`", ""]
     if summary:
-        lines += [escape(summary[0].upper() + summary[1:]) + ".", ""]
+        lines += [escape(summary) + ".", ""]  # as written: "l0 paper" must stay lower case
     if parser.description and parser.description != summary:
         lines += [escape(" ".join(parser.description.split())), ""]
     lines += ["```text", usage(parser), "```", ""]
