@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-run
 BENCH_OUT ?= benchmarks/results
 
-.PHONY: venv demo test test-fast bench lint format reproduce-table1 reproduce-l0 clean
+.PHONY: venv demo test test-fast bench bench-full lint format reproduce-table1 reproduce-l0 verify-results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 		$(BIN)/python -m pytest -n 2 --durations=15 -q
 
-## bench: speed and memory benchmarks; results in benchmarks/results/
+## bench: the quick speed benchmarks (a few minutes); results in benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
 
@@ -35,6 +35,10 @@ bench: $(STAMP)
 docs: $(STAMP)
 	@log=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site 2>&1) \
 		|| { echo "$$log"; exit 1; }
+
+## bench-full: every benchmark (long: training runs, sweeps, greedy compression)
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full --out $(BENCH_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -51,6 +55,10 @@ reproduce-table1: $(STAMP)
 ## reproduce-l0: DRR, PMMP, R-L1 and the dense baseline on LeNet-300-100 (a few minutes)
 reproduce-l0: $(STAMP)
 	$(BIN)/tomoprune reproduce l0 --data-dir ../shared/data/mnist --out out/l0
+
+## verify-results: recompute every published sweep number from the committed raw records
+verify-results: $(STAMP)
+	$(BIN)/tomoprune verify-results docs/results/sweeps --note docs/results/statistics/README.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .ruff_cache

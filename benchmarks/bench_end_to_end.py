@@ -109,7 +109,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        run_dirs = table1.run_methods(args.data_dir, Path(tmp))
+        run_dirs, _ = table1.run_methods(args.data_dir, Path(tmp))
         wall = time.perf_counter() - started
         table1.write_table1(Path(tmp), run_dirs)
         widths = {}

@@ -29,7 +29,7 @@ from tomoprune import config as cfg
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
-from tomoprune.methods.l0.drr import DRR
+from tomoprune.methods.l0.drr import DRRHook as DRR
 from tomoprune.models import build_model
 from tomoprune.models.layout import apply_memory_format
 from tomoprune.runtime import configure_threads

@@ -8,7 +8,10 @@ import importlib
 import sys
 import time
 
+# `make bench`: the quick suite (a few minutes); `make bench-full`: every benchmark
+QUICK = ("cli", "solver", "lenet5_step", "codec")
 BENCHMARKS = (
+    "cli",
     "solver",
     "weight_level",
     "training",
@@ -19,6 +22,7 @@ BENCHMARKS = (
     "greedy_rescoring",
     "greedy_conv",
     "codec",
+    "online_codec",
     "concurrency",
 )
 
@@ -26,11 +30,12 @@ BENCHMARKS = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=BENCHMARKS, action="append")
+    parser.add_argument("--full", action="store_true", help="every benchmark (default: quick)")
     parser.add_argument(
         "--out", help="accepted for symmetry with the Makefile; results go to benchmarks/results/"
     )
     args = parser.parse_args()
-    for name in args.only or BENCHMARKS:
+    for name in args.only or (BENCHMARKS if args.full else QUICK):
         module = importlib.import_module(f"benchmarks.bench_{name}")
         started = time.perf_counter()
         print(f"== benchmark {name}", flush=True)

@@ -16,6 +16,12 @@ _EXPORTS = {
     "DTC": "tomoprune.methods.neuron.scoring.dtc",
     "Magnitude": "tomoprune.methods.neuron.scoring.magnitude",
     "Random": "tomoprune.methods.neuron.scoring.random",
+    "REGULARISERS": "tomoprune.methods.l0.base",
+    "RegulariserSettings": "tomoprune.methods.l0.base",
+    "regularise": "tomoprune.methods.l0.base",
+    "DRR": "tomoprune.methods.l0.drr",
+    "PMMP": "tomoprune.methods.l0.pmmp",
+    "RL1": "tomoprune.methods.l0.rl1",
 }
 
 __all__ = sorted(_EXPORTS)

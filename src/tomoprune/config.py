@@ -29,8 +29,11 @@ class DataConfig:
 
     dataset: str = "mnist"  # mnist | fashion-mnist (IDX files) | digits (bundled, offline)
     data_dir: str | None = None  # folder of the IDX files (default: search, `tomoprune data`)
-    # samples held out of the training split for validation/calibration (0 = none)
+    # samples held out of the training split for validation/calibration (0 = none, or
+    # validation_fraction of them)
     validation_size: int = 0
+    # with validation_size 0: this share of the training samples is held out (0 = none)
+    validation_fraction: float = 0.0
     # training samples kept after the validation split (None = all the rest); the l0 family's
     # paper split is 45k train / 5k validation / 10k test
     train_size: int | None = None
@@ -418,6 +421,12 @@ def validate_run_config(config: RunConfig) -> None:
         ("model.hidden", min(_widths(model.hidden)) >= 1, "at least 1", model.hidden),
         ("model.init_seed", model.init_seed >= 0, "a non-negative integer", model.init_seed),
         ("data.validation_size", data.validation_size >= 0, "0 or more", data.validation_size),
+        (
+            "data.validation_fraction",
+            0.0 <= data.validation_fraction < 1.0,
+            "between 0 and 1 (1 excluded)",
+            data.validation_fraction,
+        ),
         (
             "data.train_size",
             data.train_size is None or data.train_size >= 1,

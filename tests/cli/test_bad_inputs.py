@@ -69,7 +69,12 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, s
         (["--device", "gpu"], 2, ["'device'", "cpu, cuda or cuda:N"]),
         (["--set", "train.lr"], 2, ["--set expects KEY=VALUE"]),
         (["--config", "/nonexistent/settings.toml"], 2, ["config file not found"]),
-        (["--method", "drr", "--set", "method.pmmp_lr=0.1"], 2, ["does not apply to --method"]),
+        (
+            ["--method", "drr", "--set", "method.pmmp_lr=0.1"],
+            2,
+            ["Unknown setting 'method.pmmp_lr'"],
+        ),
+        (["--hidden", "100000000"], 2, ["'mlp' model", "parameters", "GiB", "--hidden"]),
     ],
 )
 def test_bad_options_of_run_get_one_line(tmp_path, capsys, argv, code, words):
@@ -81,7 +86,15 @@ def test_bad_options_of_run_get_one_line(tmp_path, capsys, argv, code, words):
 
 def test_split_sizes_that_do_not_fit_name_both_keys_at_once(tmp_path, capsys):
     argv = ["run", "--method", "pmmp", "--dataset", "digits", "--out", str(tmp_path / "p")]
-    line = fails(capsys, argv, 2, "'data.validation_size'", "1436", "Got 5000")
+    argv += ["--set", "data.train_size=45000"]
+    line = fails(
+        capsys,
+        [*argv, "--set", "data.validation_size=5000"],
+        2,
+        "'data.validation_size'",
+        "1436",
+        "Got 5000",
+    )
     assert "data.train_size" in line  # the second key to change is named in the same message
     line = fails(capsys, [*argv, "--set", "data.validation_size=143"], 2, "'data.train_size'")
     assert "1294" in line and "Got 45000" in line

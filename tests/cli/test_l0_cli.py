@@ -87,3 +87,17 @@ def test_reproduce_teacher_student_writes_table_and_figure(tmp_path, capsys):
     before = (out / run_dirs[0] / "cycles.csv").read_bytes()
     assert main(argv) == 0  # the same command again reuses the finished students
     assert (out / run_dirs[0] / "cycles.csv").read_bytes() == before
+
+
+def test_an_l0_method_runs_on_digits_with_its_default_split(tmp_path):
+    from tomoprune.cli import main
+    from tomoprune.records.io import read_json
+
+    out = tmp_path / "drr"
+    argv = ["run", "--method", "drr", "--dataset", "digits", "--out", str(out), "--quiet"]
+    argv += ["--set", "method.regularised_max_steps=20", "--set", "method.finetune_max_steps=10"]
+    argv += ["--set", "method.eval_every=10"]
+    assert main(argv) == 0
+    config = read_json(out / "config.json")
+    assert config["status"] == "finished"
+    assert config["config"]["data"]["validation_fraction"] == 1 / 12

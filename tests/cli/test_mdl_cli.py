@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from tomoprune.cli import main
+from tomoprune.mdl import container
 from tomoprune.records.io import read_csv
-from tomoprune.reproduce import mdl
+from tomoprune.reproduce import mdl, mdl_sizes
 
 WORLD192 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text" / "world192.txt"
 TINY = [
@@ -37,14 +38,24 @@ def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, 
     assert capsys.readouterr().out.strip() == str(out)
     rows = read_csv(out / mdl.TABLE_CSV)
     coders = [(r["coder"], r["protocol"]) for r in rows]
-    assert coders[:5] == [
+    assert coders[:6] == [
         ("none", "two-part"),
         ("drr", "two-part"),
         ("rl1", "two-part"),
         ("pmmp", "two-part"),
         ("prequential", "online"),
+        ("tomoprune online", "online (context mixing)"),
     ]
-    assert {c for c, _ in coders[5:]} == {"gzip -9", "bzip2 -9", "xz -9e", "zstd -19"}
+    assert {c for c, _ in coders[6:]} == {"gzip -9", "bzip2 -9", "xz -9e", "zstd -19"}
+    online_row = rows[5]
+    assert int(online_row["total_bytes"]) < min(int(r["total_bytes"]) for r in rows[6:])
+    # the sizes table: the whole 2,000-byte file (the default prefixes exceed it)
+    sizes = read_csv(out / mdl_sizes.SIZES_CSV)
+    assert [r["coder"] for r in sizes] == [
+        "tomoprune online", "gzip -9", "bzip2 -9", "xz -9e", "zstd -19"
+    ]  # fmt: skip
+    assert all(r["prefix_bytes"] == "2000" and r["round_trip"] == "True" for r in sizes)
+    assert int(sizes[0]["compressed_bytes"]) == int(online_row["total_bytes"])
     for row in rows[:4]:
         size = (out / "models" / row["coder"] / mdl.MODEL_FILE).stat().st_size
         assert int(row["model_bytes"]) == size
@@ -57,9 +68,10 @@ def test_reproduce_mdl_writes_the_description_length_table(text_file, tmp_path, 
     assert main(["analyze", *models, "--out", str(tmp_path / "analysis")]) == 0
 
 
-def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):
+def test_two_part_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys):
     packed = tmp_path / "slice.txt.tpz"
-    argv = ["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]
+    argv = ["data", "compress", str(text_file), "-o", str(packed), "--mode", "two-part"]
+    argv += [*TINY, "-q"]
     assert main(argv) == 0
     restored = tmp_path / "restored.txt"
     assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 0
@@ -69,10 +81,46 @@ def test_compress_then_decompress_restores_the_file(text_file, tmp_path, capsys)
     assert "--force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cut", ["truncate", "flip", "empty"])
-def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, capsys, cut):
+def test_online_compress_is_the_default_and_round_trips(text_file, tmp_path, capsys):
     packed = tmp_path / "slice.txt.tpz"
-    assert main(["data", "compress", str(text_file), "-o", str(packed), *TINY, "-q"]) == 0
+    assert main(["data", "compress", str(text_file), "--set", "online.table_bits=18"]) == 0
+    out = capsys.readouterr().out
+    assert "bits per byte" in out and "kB/s" in out
+    assert container.mode_of(packed.read_bytes()) == "online"
+    assert packed.stat().st_size < 0.5 * text_file.stat().st_size
+    restored = tmp_path / "restored.txt"
+    assert main(["data", "decompress", str(packed), "-o", str(restored), "-q"]) == 0
+    assert restored.read_bytes() == text_file.read_bytes()
+
+
+@pytest.mark.parametrize("content", [b"", b"!"], ids=["empty", "one-byte"])
+def test_empty_and_one_byte_files_round_trip(tmp_path, content):
+    source = tmp_path / "tiny.bin"
+    source.write_bytes(content)
+    assert main(["data", "compress", str(source), "-q"]) == 0
+    restored = tmp_path / "back.bin"
+    assert main(["data", "decompress", str(source) + ".tpz", "-o", str(restored), "-q"]) == 0
+    assert restored.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--model", "m.safetensors"], ["--set", "model.d_model=8"], ["--set", "online.table_bits=99"]],
+)
+def test_online_mode_rejects_two_part_options_in_one_line(text_file, tmp_path, capsys, extra):
+    code = main(["data", "compress", str(text_file), "-o", str(tmp_path / "x.tpz"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("tomoprune: error:") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("mode", ["online", "two-part"])
+@pytest.mark.parametrize("cut", ["truncate", "flip", "empty"])
+def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, capsys, cut, mode):
+    packed = tmp_path / "slice.txt.tpz"
+    options = TINY if mode == "two-part" else ["--set", "online.table_bits=18"]
+    argv = ["data", "compress", str(text_file), "-o", str(packed), "--mode", mode, *options]
+    assert main([*argv, "-q"]) == 0
     blob = packed.read_bytes()
     damaged = {
         "truncate": blob[:-100],
@@ -84,10 +132,34 @@ def test_damaged_compressed_file_gives_a_one_line_error(text_file, tmp_path, cap
     restored = tmp_path / "restored.txt"
     code = main(["data", "decompress", str(packed), "-o", str(restored), "-q"])
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 3
     assert err.startswith("tomoprune: error:") and err.count("\n") == 1
     assert "Traceback" not in err
     assert not restored.exists()
+
+
+def test_sizes_table_on_prefixes_with_the_two_part_codec(text_file, tmp_path, capsys):
+    out = tmp_path / "sizes"
+    argv = ["reproduce", "mdl", "--text", str(text_file), "--out", str(out), "--sizes-only"]
+    argv += ["--sizes", "500,1000,99999", "--sizes-two-part", *TINY, "-q"]
+    assert main(argv) == 0
+    rows = read_csv(out / mdl_sizes.SIZES_CSV)
+    assert [int(r["prefix_bytes"]) for r in rows] == [500] * 6 + [1000] * 6
+    assert rows[1]["coder"] == "tomoprune two-part (drr)"
+    assert all(r["round_trip"] == "True" for r in rows)
+    xz = [r for r in rows if r["coder"] == "xz -9e"]
+    assert all(float(r["vs_xz_percent"]) == 0.0 for r in xz)
+    assert (out / "provenance.json").is_file() and not (out / mdl.TABLE_CSV).exists()
+    # the two-part results are reused on a second run
+    stored = (out / "sizes" / "500" / "two_part.json").read_text()
+    assert main(argv) == 0
+    assert (out / "sizes" / "500" / "two_part.json").read_text() == stored
+
+
+def test_bad_sizes_option_is_a_one_line_config_error(text_file, tmp_path, capsys):
+    argv = ["reproduce", "mdl", "--text", str(text_file), "--out", str(tmp_path), "--sizes-only"]
+    assert main([*argv, "--sizes", "12k"]) == 2
+    assert "--sizes" in capsys.readouterr().err
 
 
 def test_missing_text_file_is_a_one_line_error(tmp_path, capsys):

@@ -1,5 +1,7 @@
 """``tomoprune reproduce table1`` end to end on a tiny MNIST-shaped dataset (2 steps a cycle)."""
 
+import math
+
 import pytest
 
 from tomoprune.cli import main
@@ -46,14 +48,27 @@ def test_reproduce_writes_the_table_the_analysis_and_reuses_finished_runs(tiny_i
     assert (out / "runs" / "dtc__seed=1" / "cycles.csv").is_file()
     rows = read_csv(out / "table1.csv")
     assert len(rows) == 45
-    assert list(rows[0])[-5:] == ["n_seeds", "mean", "ci_low", "ci_high", "inside"]
+    assert list(rows[0])[-7:] == [
+        "n_seeds",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "pi_low",
+        "pi_high",
+        "inside",
+    ]
     for row in rows:
         assert row["n_seeds"] == "2"
         low, high = float(row["ci_low"]), float(row["ci_high"])
         assert low <= float(row["mean"]) <= high
-        assert row["inside"] == str(low <= float(row["paper"]) <= high)
+        # the prediction interval of one run: wider than the mean's by sqrt(n + 1) = sqrt(3)
+        p_low, p_high = float(row["pi_low"]), float(row["pi_high"])
+        assert p_low <= low and high <= p_high
+        assert (p_high - p_low) == pytest.approx(math.sqrt(3) * (high - low), abs=3e-4)
+        # the mark compares the printed cell with the printed (rounded) bounds
+        assert row["inside"] == str(p_low <= float(row["paper"]) <= p_high)
     checks = read_json(out / "table1_checks.json")
     assert checks["cells_with_band"] == 45
     assert checks["published_inside_band"] == sum(r["inside"] == "True" for r in rows)
     assert (out / "table1_seeds.png").stat().st_size > 10_000
-    assert "published cells inside their 95 % band" in (out / "table1.md").read_text().lower()
+    assert "inside the 95 % prediction interval" in (out / "table1.md").read_text().lower()

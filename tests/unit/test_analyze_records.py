@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
-from tomoprune.analysis.runs import config_summary, load_run
+from tomoprune.analysis.runs import config_summary, load_analysis_run
 from tomoprune.errors import RecordError
 from tomoprune.records.io import atomic_write_csv, atomic_write_json
 from tomoprune.records.schema import CYCLE_COLUMNS
@@ -85,7 +85,7 @@ def make_run_dir(
 
 
 def test_load_run_reads_columns_config_and_measurements(tmp_path):
-    run = load_run(make_run_dir(tmp_path / "dtc-run"))
+    run = load_analysis_run(make_run_dir(tmp_path / "dtc-run"))
     assert run.name == "dtc-run" and run.method == "dtc"
     assert list(run.cycle) == list(range(1, 13))
     assert run.width[0] == 108 and run.sparsity[0] == pytest.approx(0.1)
@@ -109,7 +109,7 @@ def test_a_directory_that_is_not_a_run_raises_one_line_record_error(tmp_path, wh
     if what == "bad_json":
         (path / "cycles.csv").write_text("cycle,sparsity,test_accuracy\n1,0.1,0.9\n")
     with pytest.raises(RecordError) as info:
-        load_run(path)
+        load_analysis_run(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 

@@ -14,16 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 
-def _load_cli_reference():
-    spec = importlib.util.spec_from_file_location(
-        "cli_reference", DOCS / "hooks" / "cli_reference.py"
-    )
+def _load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-cli_reference = _load_cli_reference()
+cli_reference = _load_module("cli_reference", DOCS / "hooks" / "cli_reference.py")
 
 
 def _leaf_parsers(parser, found=None):
@@ -132,18 +130,43 @@ def test_docs_example_runs_as_printed(page, code, tmp_path, monkeypatch):
     """The how-to examples run against the code as it is; what they register is undone."""
     from tomoprune.data.datasets import DATASETS
     from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-    from tomoprune.methods.l0.base import REGULARISER_REGISTRY, load_builtin_regularisers
+    from tomoprune.methods.l0.base import REGULARISERS
     from tomoprune.methods.neuron.scoring import SCORERS
     from tomoprune.models import MODEL_REGISTRY, load_builtin_models
 
     load_builtin_methods()
-    load_builtin_regularisers()
     load_builtin_models()
-    monkeypatch.setattr(SCORERS, "_by_name", dict(SCORERS._by_name))
-    for registry in (METHOD_REGISTRY, REGULARISER_REGISTRY, DATASETS, MODEL_REGISTRY):
+    for plugins in (SCORERS, REGULARISERS):
+        monkeypatch.setattr(plugins, "_by_name", dict(plugins._by_name))
+    for registry in (METHOD_REGISTRY, DATASETS, MODEL_REGISTRY):
         monkeypatch.setattr(registry, "_items", dict(registry._items))
+    before = {"scorer": dict(SCORERS.items()), "regulariser": dict(REGULARISERS.items())}
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(page), "exec"), {"__name__": "docs_example"})
+    # a plug-in the example registered must keep the contract every built-in keeps
+    added = [
+        (family, name, cls)
+        for family, plugins in (("scorer", SCORERS), ("regulariser", REGULARISERS))
+        for name, cls in plugins.items()
+        if name not in before[family]
+    ]
+    if added:
+        load_builtin_methods()  # --method NAME for the new scorer
+        if any(family == "regulariser" for family, _, _ in added):
+            from tomoprune.methods.l0.method import register_l0_methods
+
+            register_l0_methods()
+        contract = _load_module(
+            "plugin_contract", ROOT / "tests" / "contract" / "test_plugin_contract.py"
+        )
+        for family, name, cls in added:
+            contract.test_settings_are_refused_in_one_line_naming_the_setting(family, name, cls)
+            run_dir = tmp_path / f"contract-{name}"
+            run_dir.mkdir()
+            contract.test_a_run_records_resumes_exactly_and_reloads_exactly(
+                run_dir, family, name, cls
+            )
+            assert any(run_dir.rglob("cycles.csv")), f"the contract run of {name} wrote no records"
 
 
 def test_docs_have_run_examples_for_the_extension_how_tos():

@@ -1,14 +1,11 @@
 """The l0 methods (rl1, drr, pmmp) through the one train-compress loop."""
 
-import dataclasses
-
 import pytest
 import torch
 
 from tomoprune import config as cfg
 from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0 import method as l0_method  # noqa: F401  (registers rl1, drr, pmmp)
 from tomoprune.records.run_dir import RunDirectory
 
@@ -90,27 +87,39 @@ def test_l0_run_defaults_follow_the_paper_setup():
     config = cfg.resolve_run_config("pmmp")
     assert config.model.name == "lenet300" and config.model.bias
     assert (config.train.batch_size, config.train.lr) == (500, 1e-3)
-    assert (config.data.validation_size, config.data.split_seed) == (5000, 0)
-    assert config.params.regulariser == "pmmp"
+    assert (config.data.validation_fraction, config.data.split_seed) == (1 / 12, 0)
+    assert type(config.params).name == "pmmp" and config.params.pmmp_lr == 1e-3
 
 
-def test_regulariser_must_match_the_method():
-    with pytest.raises(ConfigError, match="--method pmmp"):
-        cfg.resolve_run_config("drr", overrides={"method.regulariser": "pmmp"})
-    config = cfg.resolve_run_config("drr")
-    wrong = dataclasses.replace(config.params, regulariser="pmmp")
-    with pytest.raises(ConfigError, match="--method pmmp"):
-        METHOD_REGISTRY.get("drr").build(wrong, config)
+def test_a_setting_of_another_regulariser_is_refused_with_the_nearest_name():
+    with pytest.raises(ConfigError, match="Unknown setting 'method.pmmp_lr'"):
+        cfg.resolve_run_config("drr", overrides={"method.pmmp_lr": 0.01})
+    with pytest.raises(ConfigError, match="Unknown setting 'method.beta'"):
+        cfg.resolve_run_config("dense", overrides={"method.beta": 5})
+
+
+def test_regularise_gives_a_hook_for_your_own_training_loop():
+    from tomoprune.methods.l0.base import regularise
+    from tomoprune.methods.l0.drr import DRR
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    hook = regularise(model, DRR(alpha=0.5, beta=2.0), optimizer)
+    w = model.weight.detach().clone()
+    b = model.bias.detach().clone()
+    expected = 0.5 * ((1 - torch.exp(-2.0 * w.abs())).sum() + (1 - torch.exp(-2.0 * b.abs())).sum())
+    assert float(hook.penalty(model).detach()) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_invalid_settings_are_rejected_with_the_setting_named():
-    with pytest.raises(ConfigError, match="'method.smoothing' setting must be in \\[0, 1\\)"):
+    with pytest.raises(
+        ConfigError, match="'method.smoothing' setting must be a number between 0 and 1, 1 excluded"
+    ):
         cfg.resolve_run_config("drr", overrides={"method.smoothing": 1.5})
 
 
 def test_a_setting_of_another_method_is_rejected_not_ignored():
-    with pytest.raises(
-        ConfigError, match="'method.pmmp_lr' setting does not apply to --method drr"
-    ):
+    with pytest.raises(ConfigError, match="Unknown setting 'method.pmmp_lr'"):
         cfg.resolve_run_config("drr", overrides={"method.pmmp_lr": 0.1})
     assert cfg.resolve_run_config("pmmp", overrides={"method.pmmp_lr": 0.1}).params.pmmp_lr == 0.1

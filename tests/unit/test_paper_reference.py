@@ -9,7 +9,7 @@ import pytest
 from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
 
 from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
-from tomoprune.analysis.runs import load_run, reference_run_dirs, reference_run_records
+from tomoprune.analysis.runs import load_analysis_run, reference_run_dirs, reference_run_records
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.reproduce.correlations import correlation_comparison
 from tomoprune.reproduce.paper import (
@@ -99,7 +99,7 @@ def test_table1_cells_equal_statsmodels_lowess_and_behave():
 
 def test_converted_run_dirs_read_back_exactly(reference_dirs):
     memory = reference_run_records()["dtc"]
-    disk = load_run(reference_dirs["dtc"])
+    disk = load_analysis_run(reference_dirs["dtc"])
     widths = disk.width.astype(int)
     assert widths[0] == 460 and widths[-1] == 9
     np.testing.assert_array_equal(widths, np.rint(512 * (1 - disk.sparsity)))
@@ -109,7 +109,7 @@ def test_converted_run_dirs_read_back_exactly(reference_dirs):
         np.testing.assert_array_equal(a.scores, b.scores)
         assert a.coefficients == {"previous_layer": None, "next_layer": None}
     assert disk.measurements[0].width_before == 512 and disk.measurements[0].scores.size == 512
-    assert load_run(reference_dirs["random"]).measurements is None
+    assert load_analysis_run(reference_dirs["random"]).measurements is None
 
 
 def test_printed_table1_rows_are_the_lowess_of_the_recorded_run_at_the_paper_s_levels():

@@ -7,12 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune.methods.l0.base import REGULARISER_REGISTRY, Ridge, load_builtin_regularisers
-from tomoprune.methods.l0.drr import DRR
+from tomoprune.methods.l0.base import REGULARISERS, Ridge
+from tomoprune.methods.l0.drr import DRRHook as DRR
 from tomoprune.methods.l0.masks import MaskHook
 from tomoprune.methods.l0.plateau import PlateauStop
-from tomoprune.methods.l0.pmmp import PMMP, SettledStop, bernoulli_bracket
-from tomoprune.methods.l0.rl1 import RL1
+from tomoprune.methods.l0.pmmp import PMMPHook as PMMP
+from tomoprune.methods.l0.pmmp import SettledStop, bernoulli_bracket
+from tomoprune.methods.l0.rl1 import RL1Hook as RL1
 
 
 def tiny_model(seed=0):
@@ -161,10 +162,10 @@ def test_relaxed_regulariser_drops_the_sparsity_term():
     assert DRR(alpha=1.0).relaxed() is None and PMMP(alpha=1.0).relaxed() is None
 
 
-def test_regularisers_are_registered_by_name():
-    load_builtin_regularisers()
-    assert {"rl1", "drr", "pmmp"} <= set(REGULARISER_REGISTRY.names())
-    assert REGULARISER_REGISTRY.get("pmmp") is PMMP
+def test_regularisers_are_registered_by_name_and_build_their_hooks():
+    assert {"rl1", "drr", "pmmp"} <= set(REGULARISERS.names())
+    hook = REGULARISERS.create("pmmp", alpha=0.1, pmmp_lr=0.01).build()
+    assert isinstance(hook, PMMP) and hook.alpha == 0.1 and hook.lr == 0.01
 
 
 def test_mask_hook_keeps_pruned_weights_exactly_zero_under_adam_momentum():

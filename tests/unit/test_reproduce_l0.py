@@ -55,13 +55,6 @@ def test_dense_baseline_is_the_regularised_run_with_the_regulariser_off(task):
     assert dense["validation_curve"] == unregularised["validation_curve"]
 
 
-def test_dense_method_rejects_another_regulariser():
-    with pytest.raises(ConfigError, match="must be 'none' for --method dense.*run --method drr"):
-        cfg.resolve_run_config("dense", overrides={"method.regulariser": "drr"})
-    with pytest.raises(ConfigError, match="run --method dense"):
-        cfg.resolve_run_config("drr", overrides={"method.regulariser": "none"})
-
-
 # -- the table, from hand-written records -------------------------------------------------------
 RECORDS = {
     # method: (accuracy, initial parameters, nnz, threshold, phases as (name, steps), csr bytes)

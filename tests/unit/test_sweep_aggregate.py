@@ -5,50 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv
-from tomoprune.sweeps import stats
+from tomoprune.errors import RecordError
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv, read_json
 from tomoprune.sweeps.aggregate import aggregate_sweep
 
 # Student t quantile 0.975 with 2 degrees of freedom, closed form for df = 2:
 # t_p = (2p - 1) sqrt(2 / (4 p (1 - p)))
 T_975_2 = 0.95 * math.sqrt(2 / (4 * 0.975 * 0.025))
-
-
-def test_t_interval_matches_the_textbook_formula():
-    ci = stats.t_interval([1.0, 2.0, 3.0])
-    assert ci.n == 3 and ci.mean == 2.0 and ci.sd == 1.0
-    assert ci.low == pytest.approx(2.0 - T_975_2 / math.sqrt(3), abs=1e-12)
-    assert ci.high == pytest.approx(2.0 + T_975_2 / math.sqrt(3), abs=1e-12)
-    one = stats.t_interval([0.5, float("nan")])
-    assert (one.n, one.mean, one.low, one.high) == (1, 0.5, None, None)
-
-
-def test_wilcoxon_exact_p_when_every_seed_favours_one_method():
-    # five positive differences without ties: W- = 0, exact two-sided p = 2 / 2**5
-    d = stats.paired_difference([0.91, 0.92, 0.93, 0.94, 0.95], [0.9] * 5)
-    assert d.wilcoxon_p == pytest.approx(2 / 32)
-    assert d.mean == pytest.approx(0.03)
-    assert (d.wins, d.losses, d.n) == (5, 0, 5)
-    assert 0.01 <= d.boot_low < d.mean < d.boot_high <= 0.05
-
-
-def test_bootstrap_interval_agrees_with_the_t_interval_for_many_normal_seeds():
-    x = np.random.default_rng(0).normal(0.02, 0.01, size=400)
-    d = stats.paired_difference(x, np.zeros_like(x))
-    assert d.boot_low == pytest.approx(d.t_low, abs=2e-4)
-    assert d.boot_high == pytest.approx(d.t_high, abs=2e-4)
-
-
-def test_identical_methods_give_a_zero_difference_and_no_test():
-    d = stats.paired_difference([0.9, 0.8], [0.9, 0.8])
-    assert (d.mean, d.boot_low, d.boot_high, d.wilcoxon_p) == (0.0, 0.0, 0.0, None)
-
-
-def test_fisher_pooling_keeps_correlations_inside_minus_one_to_one():
-    ci = stats.fisher_interval([0.9, 0.95, 0.99])
-    assert -1 < ci.low < ci.mean < ci.high < 1
-    z = np.arctanh([0.9, 0.95, 0.99])
-    assert ci.mean == pytest.approx(math.tanh(z.mean()))
 
 
 def write_run(folder, name, method, seed, sparsity, accuracy):
@@ -74,7 +37,13 @@ def sweep_dir(tmp_path):
         for m in acc
         for s in range(3)
     ]
-    spec = {"name": "hand", "seeds": [0, 1, 2], "base": {}, "axes": {"method": ["dtc", "random"]}}
+    spec = {
+        "name": "hand",
+        "seeds": [0, 1, 2],
+        "base": {},
+        "axes": {"method": ["dtc", "random"]},
+        "statistics": {"pairs": ["dtc-random"]},  # the default would be random - dtc
+    }
     atomic_write_json(
         tmp_path / "sweep.json", {"format": "tomoprune.sweep/1", "spec": spec, "runs": runs}
     )
@@ -96,17 +65,23 @@ def test_sweep_aggregate_means_intervals_and_pooled_difference_by_hand(sweep_dir
     pooled = next(r for r in summary["pooled_comparisons"] if (r["a"], r["b"]) == ("dtc", "random"))
     per_seed = [
         np.mean(acc["dtc"][s][2:]) - np.mean(acc["random"][s][2:]) for s in range(3)
-    ]  # 0.04, 0.03, 0.02
+    ]  # 0.04, 0.03, 0.02: mean 0.03, sd 0.01
     assert pooled["mean"] == pytest.approx(np.mean(per_seed))
     assert pooled["t_low"] == pytest.approx(0.03 - T_975_2 * 0.01 / math.sqrt(3))
+    t_stat = 0.03 / (0.01 / math.sqrt(3))
+    p = 1 - t_stat / math.sqrt(2 + t_stat**2)  # two-sided t p-value, closed form for df = 2
+    assert pooled["p"] == pytest.approx(p)
+    assert pooled["family_size"] == 1 and pooled["p_holm"] == pytest.approx(p)
     assert pooled["wilcoxon_p"] == pytest.approx(2 / 8)  # exact: three positive differences
-    assert pooled["boot_low"] >= 0.02 - 1e-12 and pooled["boot_high"] <= 0.04 + 1e-12
+    assert pooled["statistic"] == "high_sparsity_mean" and pooled["quantity"] == "raw"
     assert summary["sentences"][0].startswith(
-        "Above 85% sparsity, DTC is better than random by 3.00 points"
+        "Mean accuracy above 85% sparsity, raw, dtc against random: dtc is better than random"
     )
-    assert "over 3 seeds" in summary["sentences"][0]
+    assert "with 3 seeds no sign or signed-rank test can reach 0.05" in summary["sentences"][0]
+    assert "prediction interval" in summary["interval"]
+    rows = read_csv(folder / "aggregate" / "accuracy.csv")
+    assert float(cell["pi_high"]) - 0.72 == pytest.approx(T_975_2 * 0.02 * math.sqrt(1 + 1 / 3))
     assert (folder / "aggregate" / "figures" / "accuracy_all.png").stat().st_size > 10_000
-    assert "Student t" in summary["interval"]
 
 
 def test_unfinished_runs_are_left_out_and_said_so(sweep_dir):
@@ -117,3 +92,63 @@ def test_unfinished_runs_are_left_out_and_said_so(sweep_dir):
     assert any("method=dtc__seed=2" in n for n in summary["notes"])
     pooled = summary["pooled_comparisons"][0]
     assert pooled["n"] == 2
+
+
+def test_the_family_and_margin_come_from_the_spec_and_holm_adjusts_over_it(sweep_dir):
+    folder, acc = sweep_dir
+    sweep = read_json(folder / "sweep.json")
+    sweep["spec"]["statistics"] = {"margin": 0.05, "statistic": "area_under_curve"}  # all pairs
+    atomic_write_json(folder / "sweep.json", sweep)
+    summary = aggregate_sweep(folder, gibbs=False, figures=False)
+    (row,) = summary["pooled_comparisons"]
+    assert row["statistic"] == "area_under_curve" and row["margin"] == 0.05
+    # area over [0.5, 0.98] needs the curve up to 0.98: these runs stop at 0.95
+    assert row["n"] == 0
+
+
+def test_runs_on_different_schedules_are_refused(sweep_dir):
+    folder, acc = sweep_dir
+    write_run(
+        folder, "method=random__seed=1", "random", 1, [0.5, 0.8, 0.88, 0.95], acc["random"][1]
+    )
+    with pytest.raises(RecordError, match="different schedules"):
+        aggregate_sweep(folder, gibbs=False, figures=False)
+
+
+def test_verify_results_recomputes_the_committed_page_and_catches_an_edited_record(
+    sweep_dir, tmp_path_factory
+):
+    import shutil
+
+    from tomoprune.cli import main
+    from tomoprune.report.verify import verify_all
+
+    folder, _ = sweep_dir
+    aggregate_sweep(folder, gibbs=False, figures=False)
+    root = tmp_path_factory.mktemp("results")
+    published = root / "hand"
+    shutil.copytree(folder, published / "records")
+    shutil.copy(folder / "aggregate" / "summary.md", published / "summary.md")
+    (result,) = verify_all(root)
+    assert result.ok, result.differences
+    assert "sentences" in result.checked and str(published / "summary.md") in result.checked
+    assert main(["verify-results", str(root)]) == 0
+    # one accuracy changed in a committed record: the numbers no longer follow
+    cycles = published / "records" / "runs" / "method=dtc__seed=1" / "cycles.csv"
+    cycles.write_text(cycles.read_text().replace("0.74", "0.64"))
+    (result,) = verify_all(root)
+    assert not result.ok
+    assert any(d.startswith("pooled_comparisons[0].mean") for d in result.differences)
+    assert main(["verify-results", str(root)]) == 8
+
+
+def test_a_quoted_line_of_a_note_must_appear_in_a_verified_page(tmp_path):
+    from tomoprune.report.verify import verify_quotes
+
+    page = tmp_path / "summary.md"
+    page.write_text("- dtc is better than random (p = 0.010).\n")
+    note = tmp_path / "note.md"
+    note.write_text("Intro.\n> dtc is better than random (p = 0.010).\n")
+    assert verify_quotes(note, [page]).ok
+    note.write_text("> dtc is better than random (p = 0.001).\n")
+    assert not verify_quotes(note, [page]).ok

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.errors import ConfigError
@@ -345,8 +345,8 @@ def partial_correlation(
             undefined_reason=f"{n} cycles leave no degrees of freedom for a degree-{degree} fit",
         )
     design = np.vander(s, degree + 1, increasing=True)  # (n, degree + 1): 1, s, s^2, ...
-    res_a = sm.OLS(a, design).fit().resid
-    res_b = sm.OLS(b, design).fit().resid
+    res_a = OLS(a, design).fit().resid
+    res_b = OLS(b, design).fit().resid
     r = float(row_correlation(res_a, res_b, "pearson"))
     if not np.isfinite(r):
         return PartialResult(

@@ -10,7 +10,11 @@ explains the correlation.
 Kinds
 -----
 ``scale_matched``: Gaussian with mean 0 and the observed vector's root-mean-square as its scale
-(so the share of values outside fixed bin edges is matched too).
+(so the share of values outside fixed bin edges is matched too). For DTC's measurements
+``y = Phi x`` with a Gaussian ``Phi`` drawn independently of ``x``, ``y`` given ``x`` is exactly
+i.i.d. ``N(0, ||x||^2)``: this null *is* the observed vector's distribution, so it checks the
+measurement pipeline and cannot test anything about the Gibbs claim (entropy then carries only
+the length and the norm). ``tomoprune.statistics.incremental`` asks the real question.
 ``fixed_scale``: one Gaussian scale for every cycle (default: the RMS of all observed values of
 the layer pooled), so only the lengths change from cycle to cycle.
 """

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.records.io import read_json
+from tomoprune.records.reader import RunRecord, load_run
 from tomoprune.records.schema import (
-    CONFIG_FILE,
     CYCLE_COLUMNS,
     CYCLES_FILE,
     MEASUREMENT_LAYERS,
@@ -159,38 +159,22 @@ def config_summary(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _to_float(text: str | None) -> float:
-    if text is None:
-        return math.nan
-    text = text.strip()
-    if text == "" or text.lower() in ("none", "null", "nan"):
-        return math.nan
-    return float(text)
-
-
-def _read_columns(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    rows = read_csv(path)
-    if not rows:
+def _analysis_columns(record: RunRecord) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The numeric cycles.csv columns, rows sorted by cycle, one row per cycle, with notes."""
+    path = record.path / CYCLES_FILE
+    if not record.rows:
         raise RecordError(
             f"{path}: no rows; the run finished no cycle, so there is nothing to analyse."
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in record.rows[0]]
     if missing:
         raise RecordError(
             f"{path}: missing column(s) {', '.join(missing)}; expected the tomoprune cycles.csv format."
         )
     notes: list[str] = []
-    columns: dict[str, np.ndarray] = {}
-    for name in rows[0]:
-        try:
-            columns[name] = np.array([_to_float(r.get(name)) for r in rows], dtype=float)
-        except ValueError:
-            if name in REQUIRED_COLUMNS:
-                raise RecordError(
-                    f"{path}: column {name!r} holds non-numeric values; the file is not a "
-                    "tomoprune cycles.csv or is corrupt."
-                ) from None
-            continue  # a text column (e.g. a status); the analysis uses numbers only
+    for name in REQUIRED_COLUMNS:
+        record.column(name)  # RecordError when a required column holds text
+    columns = dict(record.columns)
     if np.any(~np.isfinite(columns["cycle"])):
         raise RecordError(f"{path}: empty 'cycle' cells; the file is corrupt.")
     order = np.argsort(columns["cycle"], kind="stable")
@@ -313,8 +297,11 @@ def _read_measurements(
     return tuple(out), notes
 
 
-def load_run(path: PathLike, name: str | None = None, group: str | None = None) -> RunRecords:
-    """Read one run directory (with ``group``: the measurements of that unit group only).
+def load_analysis_run(
+    path: PathLike, name: str | None = None, group: str | None = None
+) -> RunRecords:
+    """Read one run directory (``records.load_run``) into the analysis' view; with ``group``:
+    the measurements of that unit group only.
 
     Raises
     ------
@@ -322,20 +309,11 @@ def load_run(path: PathLike, name: str | None = None, group: str | None = None) 
         When ``path`` is not a directory holding ``config.json`` and ``cycles.csv``, or
         ``cycles.csv`` lacks the columns every run writes.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise RecordError(f"{path}: not a directory; pass a tomoprune run directory.")
-    missing = [f for f in (CONFIG_FILE, CYCLES_FILE) if not (path / f).is_file()]
-    if missing:
-        raise RecordError(
-            f"{path}: not a tomoprune run directory (no {' or '.join(missing)}); pass the "
-            "directory `tomoprune run` wrote."
-        )
-    config = read_json(path / CONFIG_FILE)
-    if not isinstance(config, Mapping):
-        raise RecordError(f"{path / CONFIG_FILE}: expected a JSON object.")
-    columns, notes = _read_columns(path / CYCLES_FILE)
-    measurements, m_notes = _read_measurements(path / MEASUREMENTS_FILE, method_name(config), group)
+    record = load_run(path)
+    columns, notes = _analysis_columns(record)
+    measurements, m_notes = _read_measurements(
+        record.path / MEASUREMENTS_FILE, method_name(record.config), group
+    )
     notes += m_notes
     if measurements is not None:
         known = set(columns["cycle"].astype(int).tolist())
@@ -345,9 +323,9 @@ def load_run(path: PathLike, name: str | None = None, group: str | None = None) 
                 f"{MEASUREMENTS_FILE} has cycle(s) {extra} that cycles.csv lacks; they are ignored."
             )
     return RunRecords(
-        name=name or path.resolve().name,
-        path=path,
-        config=dict(config),
+        name=name or record.path.resolve().name,
+        path=record.path,
+        config=record.config,
         columns=columns,
         measurements=measurements,
         notes=tuple(notes),
@@ -368,8 +346,8 @@ def load_runs(paths: list[PathLike]) -> list[RunRecords]:
         name = base if seen[base] == 1 else f"{base}-{seen[base]}"
         groups = measurement_groups(p)
         if not groups:
-            runs.append(load_run(p, name=name))
-        runs += [load_run(p, name=f"{name}:{g}", group=g) for g in groups]
+            runs.append(load_analysis_run(p, name=name))
+        runs += [load_analysis_run(p, name=f"{name}:{g}", group=g) for g in groups]
     return runs
 
 

@@ -126,4 +126,13 @@ def null_verdict(res: NullCorrelation, observed: float | None, label: str) -> st
         and res.r_draws_low <= observed <= res.r_draws_high
     )
     tail = "; the observed value lies inside the null's range" if inside else ""
+    if label.startswith("scale matched"):
+        # y = Phi x with a Gaussian Phi independent of x is, given x, exactly i.i.d.
+        # N(0, ||x||^2): this null is the observed vector's own distribution, not an alternative
+        return (
+            f"{head}{tail}. This null is the exact distribution of a Gaussian measurement "
+            "vector given its length and norm, so it checks the measurement pipeline; it is "
+            "not a test of whether entropy carries more than size (the incremental test over "
+            "seeds answers that)."
+        )
     return f"{head}: {what}{tail}."

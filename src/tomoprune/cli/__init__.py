@@ -7,6 +7,7 @@ Each subcommand module exposes ``register(subparsers)``, which adds its parser a
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -25,46 +26,85 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"tomoprune: error: {message} (see `{self.prog} --help`).\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from tomoprune.cli import (
-        analyze_cmd,
-        compress_cmd,
-        data_cmd,
-        export_cmd,
-        reproduce_cmd,
-        run_cmd,
-        sweep_cmd,
-    )
+# command -> (module that registers it, one-line help). Only the module of the command being
+# run is imported, so `tomoprune --help` answers before torch loads.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run_cmd", "train a model while compressing it; write a run directory"),
+    "compare": ("run_cmd", "run several methods on the same data and settings, side by side"),
+    "methods": ("run_cmd", "list the methods; `methods NAME` describes one method's settings"),
+    "compress": ("compress_cmd", "compress a trained model after training; never trains"),
+    "reproduce": ("reproduce_cmd", "reproduce a published experiment beside its numbers"),
+    "analyze": ("analyze_cmd", "Gibbs entropy, correlations and controls of recorded runs"),
+    "report": ("analyze_cmd", "analyse recorded runs into report.md and report.html"),
+    "data": ("data_cmd", "download, inspect, verify datasets; compress files"),
+    "export": ("export_cmd", "export a run's final model (ONNX), checked with onnxruntime"),
+    "sweep": ("sweep_cmd", "run a sweep (seeds x methods x settings), aggregated over seeds"),
+    "verify-results": (
+        "verify_cmd",
+        "recompute the published sweep numbers from the committed raw records",
+    ),
+}
 
+
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = OneLineParser(
         prog="tomoprune",
         description="Compress neural networks while they train, and measure what it cost.",
     )
     parser.add_argument("--version", action="version", version=f"tomoprune {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (
-        run_cmd,
-        compress_cmd,
-        reproduce_cmd,
-        analyze_cmd,
-        data_cmd,
-        export_cmd,
-        sweep_cmd,
-    ):
-        module.register(subparsers)
+    return parser, subparsers
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command's options (``command``: only that command's module is
+    imported; the others are listed by name and help line)."""
+    parser, subparsers = _top_parser()
+    modules = [COMMANDS[command][0]] if command in COMMANDS else []
+    if command is None:
+        modules = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"tomoprune.cli.{module}").register(subparsers)
+    for name, (_, help_text) in COMMANDS.items():
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (its first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1-5 a TomopruneError, 130 Ctrl-C)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_of(argv)
+    if command not in COMMANDS:  # --help, --version, no command or an unknown one
+        parser, subparsers = _top_parser()
+        for name, (_, help_text) in COMMANDS.items():
+            subparsers.add_parser(name, help=help_text)
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return EXIT_USAGE
+    try:
+        precheck_settings(command, argv)
+    except TomopruneError as exc:
+        print(f"tomoprune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     from tomoprune.runtime import prepare_thread_pools
 
     prepare_thread_pools()  # before torch starts its thread pools
-    parser = build_parser()
     try:
+        parser = build_parser(command)
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except TomopruneError as exc:  # e.g. the command's optional dependency is missing
+        print(f"tomoprune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         with warnings.catch_warnings():
             quiet_library_warnings()
@@ -75,6 +115,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"tomoprune: {interrupted_message(exc)}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+# commands whose --set takes run settings (train.*, data.*, model.*, method.*)
+RUN_SETTING_COMMANDS = ("run", "compare", "sweep")
+
+
+def precheck_settings(command: str, argv: Sequence[str]) -> None:
+    """Refuse a misspelt or ill-typed ``--set train.*/data.*/model.*`` before torch loads.
+
+    Only the run settings that live in ``tomoprune.config`` (no torch needed) are checked here;
+    ``method.*`` keys are checked when the method's settings are resolved.
+    """
+    if command not in RUN_SETTING_COMMANDS:
+        return
+    from tomoprune import config as cfg
+
+    items = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--set"]
+    items += [word.removeprefix("--set=") for word in argv if word.startswith("--set=")]
+    overrides = cfg.parse_set_options(items)
+    early = {k: v for k, v in overrides.items() if k.split(".")[0] in ("train", "data", "model")}
+    cfg.apply_overrides(cfg.RunConfig(), early)
 
 
 def interrupted_message(exc: KeyboardInterrupt) -> str:

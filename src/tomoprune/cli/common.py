@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tomoprune.engine.progress import Reporter, RichReporter
 from tomoprune.errors import ConfigError
+from tomoprune.records.tables import format_cell
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
@@ -56,14 +57,6 @@ def reporter_for(args: argparse.Namespace) -> Reporter:
 
 def console() -> Console:
     return Console()
-
-
-def format_cell(value: Any, digits: int = 4) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
+from tomoprune.cli.sweep_cmd import (
+    EXIT_RUNS_FAILED,
+    add_backend_options,
+    failure_message,
+    outcome_line,
+)
 from tomoprune.records.io import csv_value
 from tomoprune.reproduce import l0
 
@@ -40,6 +48,7 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     )
     table.add_argument("--data-dir", help="directory with the MNIST IDX files")
     table.add_argument("--out", required=True, help="output directory (runs/, l0_table.csv, ...)")
+    add_backend_options(table, default="inline", runs="the methods' runs")
     table.add_argument(
         "--model", default="lenet300", choices=l0.MODELS, help="network (default lenet300)"
     )
@@ -79,28 +88,42 @@ def l0_command(args: argparse.Namespace) -> int:
     methods = l0.parse_methods(args.methods)
     out = output_dir(args.out)
     say = (lambda message: None) if args.quiet else console().print
-    run_dirs = l0.run_methods(
+    run_dirs, result = l0.run_methods(
         args.data_dir,
         out,
         methods=methods,
         model=args.model,
         overrides=cfg.parse_set_options(args.overrides),
         reporter_factory=lambda: reporter_for(args),
-        announce=say,
+        on_done=lambda outcome: say(outcome_line(outcome)),
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
     )
+    if not run_dirs:
+        print(failure_message(result.failures, result.total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
     rows = l0.write_l0_table(out, run_dirs, model=args.model)
     if args.quiet:
         print(out)
-        return 0
+    else:
+        show_table(out, rows, args.model)
+    if result.failures:
+        print(failure_message(result.failures, result.total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    return 0
+
+
+def show_table(out: Path, rows: list[dict], model: str) -> None:
+    """The l0 table and its acceptance check on the console."""
     out_console = console()
     shown = [{SHOWN_COLUMNS[k]: row[k] for k in SHOWN_COLUMNS} for row in rows]
-    title = f"l0 family, {args.model} on MNIST"
+    title = f"l0 family, {model} on MNIST"
     out_console.print(rows_table(title, shown, list(SHOWN_COLUMNS.values())))
-    check = l0.acceptance(rows, args.model)
+    check = l0.acceptance(rows, model)
     if check is not None:
         out_console.print((out / l0.TABLE_MD).read_text().split("## Check", 1)[1].strip())
     out_console.print(f"Results: {out.resolve()}")
-    return 0
 
 
 def teacher_student_command(args: argparse.Namespace) -> int:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.cli import l0_cmd, mdl_cmd, width_cmd
 from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
+from tomoprune.cli.sweep_cmd import (
+    EXIT_RUNS_FAILED,
+    add_backend_options,
+    failure_message,
+    outcome_line,
+)
 from tomoprune.errors import ConfigError
 from tomoprune.records.io import atomic_write_csv
 from tomoprune.report.build import write_report
@@ -49,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run N seeds of each method (seed 0 is the published run) and add the mean, its "
         "95%% interval and whether the printed cell lies inside it to table1.csv/.md",
     )
-    t1.add_argument("--workers", type=int, help="runs at once for --seeds (default: one per core)")
+    add_backend_options(t1, runs="the --seeds runs (seeds 1..N-1)")
     add_quiet(t1)
     t1.set_defaults(func=table1_command)
     l0_cmd.register_reproduce(which)
@@ -60,42 +67,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def table1_command(args: argparse.Namespace) -> int:
     out = output_dir(args.out)
     say = (lambda message: None) if args.quiet else console().print
-    run_dirs = table1.run_methods(
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1. Got {args.seeds}.")
+    run_dirs, result = table1.run_methods(
         args.data_dir,
         out,
         overrides=cfg.parse_set_options(args.overrides),
         reporter_factory=lambda: reporter_for(args),
-        announce=say,
+        on_done=lambda outcome: say(outcome_line(outcome)),
     )
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1. Got {args.seeds}.")
+    failures, total = list(result.failures), result.total
     seed_dirs = None
     if args.seeds > 1:
         from tomoprune.cli.sweep_cmd import SweepProgress
 
         bar = SweepProgress(args.quiet, f"Table 1, seeds 1..{args.seeds - 1}")
-        total = (args.seeds - 1) * len(table1.METHODS)
-        done = [0]
-
-        def finished(outcome) -> None:
-            done[0] += 1
-            bar.done(outcome)
-            bar(done[0], total)
-
-        bar(0, total)
         try:
-            seed_dirs = table1.run_seeds(
+            seed_dirs, seeds_result = table1.run_seeds(
                 args.data_dir,
                 out,
                 args.seeds,
                 overrides=cfg.parse_set_options(args.overrides),
+                backend=args.backend,
                 workers=args.workers,
-                on_done=finished,
+                address=args.address,
+                on_done=bar.done,
+                progress=bar,
             )
         finally:
             bar.stop()
-        if bar.failures:
-            say(f"{bar.failures} seed runs failed; the bands use the seeds that finished.")
+        failures += seeds_result.failures
+        total += seeds_result.total
+        if seeds_result.failures:
+            say(
+                f"{len(seeds_result.failures)} seed runs failed; the bands use the seeds that "
+                "finished."
+            )
+    if not run_dirs:
+        print(failure_message(failures, total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
     check = table1.write_table1(out, run_dirs, seed_dirs=seed_dirs)
     extra = analysis_step(out, run_dirs, args.quiet)
     ok = all(m["widths_match"] and m["first_cycle_ok"] for m in check["methods"].values())
@@ -123,6 +133,9 @@ def table1_command(args: argparse.Namespace) -> int:
         if extra:
             out_console.print(extra)
         out_console.print(f"Checks {'passed' if ok else 'FAILED'}. Results: {out.resolve()}")
+    if failures:
+        print(failure_message(failures, total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
     return 0 if ok or not args.strict else EXIT_CHECKS_FAILED
 
 

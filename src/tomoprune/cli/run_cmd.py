@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 from tomoprune import config as cfg
@@ -16,13 +17,21 @@ from tomoprune.cli.common import (
     rows_table,
     threads_from_args,
 )
+from tomoprune.cli.sweep_cmd import (
+    EXIT_RUNS_FAILED,
+    add_backend_options,
+    failure_message,
+    outcome_line,
+)
 from tomoprune.engine.runner import run_experiment
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-from tomoprune.records import schema
-from tomoprune.records.io import read_json
+from tomoprune.records.reader import load_run
+from tomoprune.records.writer import run_status
 from tomoprune.report.build import write_report
-from tomoprune.sweep import run_sweep, write_comparison
+from tomoprune.report.comparison import write_comparison
+from tomoprune.sweeps.runner import execute_runs
+from tomoprune.sweeps.spec import RunSpec
 
 SUMMARY_COLUMNS = ["cycle", "width", "sparsity", "test_accuracy", "train_loss", "train_seconds"]
 
@@ -141,7 +150,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="run several methods on the same data and settings; print them side by side",
         description="Each method runs into OUT/<method>/ (finished runs are reused, interrupted "
-        "ones continued); OUT/comparison.csv and comparison.md hold the side-by-side table and "
+        "ones continued, a failing one reported at the end with exit code 7 while the others "
+        "finish); OUT/comparison.csv and comparison.md hold the side-by-side table and "
         "OUT/report/ the report.",
         epilog=catalogue(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -151,6 +161,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(compare)
     compare.add_argument("--out", required=True, help="output directory")
+    add_backend_options(compare, default="inline", runs="the methods' runs")
     add_quiet(compare)
     compare.set_defaults(func=compare_command)
 
@@ -271,40 +282,60 @@ def compare_command(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods needs at least one method name, e.g. dtc,magnitude,random.")
-    configs = {}
+    runs = []
     for name in names:
         args.method = name
-        configs[name] = config_from_args(args)
+        config = config_from_args(args)
+        runs.append(RunSpec(name=name, axes={"method": name, "seed": config.seed}, config=config))
     out = Path(args.out)
-    say = (lambda message: None) if args.quiet else console().print
     if out.exists() and not out.is_dir():
         raise ConfigError(
             f"The '--out' option must name a directory; {out} is a file. Choose another --out."
         )
-    run_dirs = run_sweep(
-        configs,
+    say = (lambda message: None) if args.quiet else console().print
+    result = execute_runs(
+        runs,
         out,
-        reporter_factory=lambda: reporter_for(args),
-        announce=say,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        torch_threads=threads_from_args(args),
         overwrite=args.overwrite,
-        threads=threads_from_args(args),
+        on_done=lambda outcome: say(outcome_line(outcome)),
+        reporter_factory=lambda: reporter_for(args),
     )
+    run_dirs = {name: out / name for name in names if run_status(out / name) == "finished"}
+    failed = result.failures
+    if not run_dirs:
+        print(failure_message(failed, result.total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
     rows = write_comparison(out, run_dirs)
     report = report_step(out, run_dirs)
     if args.quiet:
         print(out)
-        return 0
+    else:
+        show_comparison(out, run_dirs, rows, report)
+    if failed:
+        print(failure_message(failed, result.total, out), file=sys.stderr)
+        return EXIT_RUNS_FAILED
+    return 0
+
+
+def show_comparison(
+    out: Path, run_dirs: dict[str, Path], rows: list[dict], report: Path | None
+) -> None:
+    """The side-by-side table and one line per run on the console."""
     out_console = console()
     shown = rows if len(rows) <= 40 else rows[:5] + rows[-30:]
     out_console.print(
         rows_table(
             "test accuracy after each cycle's pruning",
             shown,
-            ["cycle", "width", "sparsity", *names],
+            ["cycle", "width", "sparsity", *run_dirs],
         )
     )
     for name, run_dir in run_dirs.items():
-        summary = read_json(run_dir / schema.SUMMARY_FILE)
+        summary = load_run(run_dir).summary or {}
         out_console.print(
             f"[bold]{name}[/bold]: final width {summary['final_width']}, final accuracy "
             f"{summary['final_test_accuracy']:.4f}, best {summary['best_test_accuracy']:.4f}, "
@@ -313,7 +344,6 @@ def compare_command(args: argparse.Namespace) -> int:
     if report is not None:
         out_console.print(f"Report: {report.resolve()}")
     out_console.print(f"Results: {out.resolve()}  (comparison.md, one run directory per method)")
-    return 0
 
 
 def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:

@@ -45,14 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="overrides",
         help="override a setting of every run (repeatable)",
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="local")
-    parser.add_argument(
-        "--address",
-        help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray instance)",
-    )
-    parser.add_argument(
-        "--workers", type=int, help="runs at once, local backend (default: cores / threads)"
-    )
+    add_backend_options(parser)
     parser.add_argument(
         "--threads-per-run",
         type=int,
@@ -71,6 +64,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_quiet(parser)
     parser.set_defaults(func=sweep_command)
+
+
+def add_backend_options(
+    parser: argparse.ArgumentParser, *, default: str = "local", runs: str = "the runs"
+) -> None:
+    """``--backend``, ``--workers`` and ``--address``: where the executor runs ``runs``."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help=f"where {runs} run: inline (this process, one after another), local (a process "
+        f"pool) or ray (a Ray cluster); default {default}",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="runs at once, local backend (default: cores / threads)"
+    )
+    parser.add_argument(
+        "--address",
+        help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray instance)",
+    )
+
+
+def outcome_line(outcome: RunOutcome) -> str:
+    """``dtc: finished (12 s)``, ``dtc: failed (3 s) - ValueError: ...``."""
+    verb = {
+        "finished": "resumed and finished" if outcome.resumed else "finished",
+        "skipped": "finished before, reused",
+    }.get(outcome.status, outcome.status)
+    line = f"{outcome.name}: {verb} ({outcome.seconds:.0f} s)"
+    return line + (f" - {outcome.error}" if outcome.error else "")
+
+
+def failure_message(failures: list[RunOutcome], total: int, state_dir: Path) -> str:
+    """The one-line end of a command some of whose runs failed (it exits with 7)."""
+    names = ", ".join(o.name for o in failures)
+    return (
+        f"tomoprune: {len(failures)} of {total} runs failed: {names} (details in "
+        f"{state_dir / 'status.json'} and each run's error.txt; re-run the same command to "
+        "retry them)"
+    )
 
 
 class SweepProgress:
@@ -110,13 +143,7 @@ class SweepProgress:
         if not outcome.ok:
             self.failures += 1
         if self.progress is not None:
-            verb = {"finished": "resumed" if outcome.resumed else "finished"}.get(
-                outcome.status, outcome.status
-            )
-            line = f"{outcome.name}: {verb} ({outcome.seconds:.0f} s)"
-            if outcome.error:
-                line += f" - {outcome.error}"
-            self.progress.console.print(line)
+            self.progress.console.print(outcome_line(outcome))
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -162,12 +189,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     else:
         show(result, summary)
     if result.failures:
-        names = ", ".join(o.name for o in result.failures)
-        print(
-            f"tomoprune: {len(result.failures)} of {result.total} runs failed: {names} "
-            f"(details in {Path(args.out) / 'status.json'}; re-run the same command to retry)",
-            file=sys.stderr,
-        )
+        print(failure_message(result.failures, result.total, Path(args.out)), file=sys.stderr)
         return EXIT_RUNS_FAILED
     return 0
 

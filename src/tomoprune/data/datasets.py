@@ -8,9 +8,10 @@ published torchvision run can be reproduced bit for bit.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ class Dataset:
     name
         The registry name (``"mnist"``, ``"fashion-mnist"``, ``"digits"``).
     train_x, test_x
-        float32 tensors of shape (N, C, H, W), already normalised with ``mean``/``std``.
+        float32 tensors of shape (N, C, H, W), already normalised with ``mean``/``std``
+        (``flattened()``: (N, C * H * W); ``as_images()`` turns them back).
     train_y, test_y
         int64 tensors of shape (N,), values in ``0 .. num_classes - 1``.
     num_classes
@@ -60,6 +62,27 @@ class Dataset:
     source: str
     # "regression": targets are float32 (N, outputs), ``num_classes`` is the output count
     kind: str = "classification"
+
+    @property
+    def inputs(self) -> int:
+        """Features of one sample once flattened (C * H * W)."""
+        return math.prod(self.input_shape)
+
+    def flattened(self) -> Dataset:
+        """The same data with x as (N, features) rows (for a plain MLP without Flatten)."""
+        return replace(
+            self,
+            train_x=self.train_x.reshape(self.train_x.shape[0], -1),
+            test_x=self.test_x.reshape(self.test_x.shape[0], -1),
+        )
+
+    def as_images(self) -> Dataset:
+        """The same data with x as (N, *input_shape), undoing ``flattened`` (for a CNN)."""
+        return replace(
+            self,
+            train_x=self.train_x.reshape(self.train_x.shape[0], *self.input_shape),
+            test_x=self.test_x.reshape(self.test_x.shape[0], *self.input_shape),
+        )
 
 
 DatasetLoader = Callable[[DataDir], Dataset]

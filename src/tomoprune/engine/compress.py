@@ -105,9 +105,8 @@ class CompressionLoop:
         # kept units of every group relative to the initial model, over all cycles so far
         self.removal_record = RemovalRecord()
         # methods that trace the model's unit groups need a batch the model accepts
-        prepare = getattr(method, "prepare", None)
-        if prepare is not None and getattr(method, "example_inputs", None) is None:
-            prepare(self.model, self.example_inputs)
+        if method.example_inputs is None:
+            method.prepare(self.model, self.example_inputs)
         self.method = method
         self.task = task
         self.device = device
@@ -167,10 +166,8 @@ class CompressionLoop:
         return self.task.train_x[:n], self.task.train_y[:n]
 
     def _units(self, model: nn.Module) -> int:
-        width = getattr(self.method, "width", None)
-        if width is not None:
-            return int(width(model))
-        return count_parameters(model)[0]
+        width = self.method.width(model)
+        return count_parameters(model)[0] if width is None else int(width)
 
     # -- one cycle ----------------------------------------------------------------------
     def run_cycle(self) -> dict[str, Any]:
@@ -277,8 +274,8 @@ class CompressionLoop:
         resumed_from = self.cycle
         if self.initial_units is None:
             self.initial_units = self._units(self.model)
-        planned = getattr(self.method, "planned_widths", None)
-        total = len(planned(self.model)) + self.cycle if planned else None
+        planned = self.method.planned_widths(self.model)
+        total = None if planned is None else len(planned) + self.cycle
         self.reporter.start(f"{self.method.name}", total)
         if self.recorder is not None:
             self.recorder.started(self)

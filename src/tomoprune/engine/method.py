@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -83,21 +84,47 @@ class CompressionOutcome:
     removal: Any = None
 
 
-class CompressionMethod(Protocol):
-    """A plug-in of the train-compress loop."""
+class CompressionMethod:
+    """A plug-in of the train-compress loop: the whole contract the loop calls.
 
-    name: str
+    Required: ``name``, ``phases``, ``compress``, ``finished``. The rest have defaults here, so
+    a method overrides only what it needs; the loop never probes for optional methods.
+    """
+
+    name: str = "method"
+    example_inputs: Any = None  # a batch the model accepts, set by ``prepare``
 
     def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
         """Training to run in ``cycle`` (1-based) before compressing."""
-        ...
+        raise NotImplementedError
 
-    def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome: ...
+    def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
+        raise NotImplementedError
 
     def finished(self, model: nn.Module, cycle: int) -> bool:
         """True once no further cycle should run (checked after each cycle)."""
-        ...
+        raise NotImplementedError
 
-    def state_dict(self) -> dict[str, Any]: ...
+    def prepare(self, model: nn.Module, example_inputs: Any) -> None:
+        """Remember a batch the model accepts (methods that trace the model's unit groups)."""
+        self.example_inputs = example_inputs
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse, in one line, a model this method cannot compress (before any training)."""
+
+    def width(self, model: nn.Module) -> int | None:
+        """The size the method shrinks (units, non-zeros); None: the parameter count."""
+        return None
+
+    def planned_widths(self, model: nn.Module) -> list[int] | None:
+        """The width after each cycle when known in advance (for progress bars)."""
+        return None
+
+    def write_exports(self, model: nn.Module, directory: Path) -> None:
+        """Extra files of a finished run (e.g. an honest sparse export)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""

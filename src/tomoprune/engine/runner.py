@@ -21,10 +21,10 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.engine.task import Task
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
-from tomoprune.models import build_model
+from tomoprune.models import build_model, check_model_fits
 from tomoprune.records import schema
-from tomoprune.records.io import csv_value, read_csv, read_json
+from tomoprune.records.io import read_json
+from tomoprune.records.reader import load_run
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.writer import RUN_FORMAT, RunRecorder, build_header, clear, run_status
 from tomoprune.runtime import configure_threads, solver_threads
@@ -50,10 +50,13 @@ def make_task(config: cfg.RunConfig) -> Task:
     """Load the dataset and carve the validation split the config asks for."""
     data = load_dataset(config.data.dataset, config.data.data_dir)
     train_x, train_y, val_x, val_y = data.train_x, data.train_y, None, None
-    if config.data.validation_size:
+    held_out = config.data.validation_size or round(
+        config.data.validation_fraction * len(data.train_y)
+    )
+    if held_out:
         split = train_validation_split(
             data,
-            config.data.validation_size,
+            held_out,
             config.data.split_seed,
             n_train=config.data.train_size,
         )
@@ -97,6 +100,7 @@ def build_loop(
             f"{config.method} compresses a trained model and never trains; use `tomoprune "
             f"compress --from RUN_DIR --method {config.method}`."
         )
+    check_model_fits(config.model, task.input_shape, task.num_outputs)  # before allocating
     model = build_model(config.model, task.input_shape, task.num_outputs, generator)
     method = spec.build(config.params, config)
     measure = None
@@ -115,9 +119,7 @@ def build_loop(
         stream=stream,
         measure=measure,
     )
-    check = getattr(method, "check_model", None)
-    if check is not None:
-        check(loop.model)
+    method.check_model(loop.model)
     return loop
 
 
@@ -201,12 +203,15 @@ def _existing_status(out: Path) -> str | None:
 
 
 def _reused(out: Path, config: cfg.RunConfig) -> RunOutcome:
-    rows = [
-        {key: csv_value(value) for key, value in row.items()}
-        for row in read_csv(out / schema.CYCLES_FILE)
-    ]
-    summary = read_json(out / schema.SUMMARY_FILE)
-    return RunOutcome(run_dir=out, config=config, rows=rows, summary=summary, state="reused")
+    record = load_run(out)
+    if record.summary is None:
+        raise RecordError(
+            f"{out}: the run is finished but has no {schema.SUMMARY_FILE}; pass --overwrite to "
+            "start it afresh."
+        )
+    return RunOutcome(
+        run_dir=out, config=config, rows=list(record.rows), summary=record.summary, state="reused"
+    )
 
 
 def run_experiment(
@@ -291,8 +296,8 @@ def run_experiment(
                 )
             )
             recorder.directory.write_summary(result.summary)
-    if result.status == "finished" and METHOD_REGISTRY.get(config.method).family == "l0":
-        write_sparse_export(result.model, out / SPARSE_EXPORT_FILE)  # honest sparse storage
+    if result.status == "finished":
+        loop.method.write_exports(result.model, out)
     return RunOutcome(
         run_dir=out,
         config=config,

@@ -35,8 +35,8 @@ from tomoprune.engine.task import Task
 from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0.method import L0Params
 from tomoprune.models.lenet import init_layer_
-from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv
+from tomoprune.records.io import atomic_write_csv, atomic_write_json
+from tomoprune.records.reader import load_run
 from tomoprune.records.writer import RunRecorder, build_header, clear, run_status
 
 RESULTS_FILE = "teacher_student.csv"
@@ -260,8 +260,9 @@ def run_one(
 
 def _saved_config(run_dir: Path) -> Any:
     from tomoprune.records.io import read_json
+    from tomoprune.records.schema import CONFIG_FILE
 
-    return read_json(Path(run_dir) / schema.CONFIG_FILE).get("config")
+    return read_json(Path(run_dir) / CONFIG_FILE).get("config")
 
 
 def _row(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -283,8 +284,8 @@ def _row_from_records(run_dir: Path) -> dict[str, Any]:
     columns = ("test_loss", "initial_parameters", "nonzero_parameters", "compression_ratio")
     columns += ("threshold", "train_steps", "train_seconds", "prune_seconds")
     rows = [
-        {key: float(row[key]) if row.get(key) not in ("", None) else None for key in columns}
-        for row in read_csv(Path(run_dir) / schema.CYCLES_FILE)
+        {key: None if row.get(key) is None else float(row[key]) for key in columns}
+        for row in load_run(run_dir).rows
     ]
     row = _row(
         rows, sum((r.get("train_seconds") or 0) + (r.get("prune_seconds") or 0) for r in rows)

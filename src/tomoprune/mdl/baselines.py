@@ -23,7 +23,7 @@ import lzma
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import zstandard
+from tomoprune.extras import require
 
 CHUNK_BYTES = 512
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
@@ -45,7 +45,7 @@ def _xz(data: bytes) -> bytes:
 
 
 def _zstd(data: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=19).compress(data)
+    return require("zstandard", "mdl", "zstd -19").ZstdCompressor(level=19).compress(data)
 
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
@@ -53,6 +53,14 @@ COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "bzip2 -9": _bzip2,
     "xz -9e": _xz,
     "zstd -19": _zstd,
+}
+DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip -9": gzip.decompress,
+    "bzip2 -9": bz2.decompress,
+    "xz -9e": lzma.decompress,
+    "zstd -19": lambda blob: (
+        require("zstandard", "mdl", "zstd -19").ZstdDecompressor().decompress(blob)
+    ),
 }
 
 

@@ -31,14 +31,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import constriction
 import numpy as np
 import torch
 
 from tomoprune.data.text import segments
 from tomoprune.errors import DataError
+from tomoprune.extras import require
 from tomoprune.mdl.model_io import pack_model, unpack_model
 from tomoprune.models.transformer import BOS, ByteTransformer
+
+constriction = require("constriction", "mdl", "The two-part codec")
 
 MAGIC = b"TPMZ"
 FORMAT_VERSION = 1

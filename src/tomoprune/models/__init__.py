@@ -8,6 +8,7 @@ saved as safetensors plus a JSON list of layers; ``resnet`` (residual additions)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -45,3 +46,32 @@ def build_model(
         return builder(config, tuple(input_shape), num_classes, generator)
     except ValueError as exc:
         raise ConfigError(f"The '{config.name}' model cannot be built here: {exc}.") from None
+
+
+# bytes per parameter while training with Adam: float32 weight, gradient and two moments
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def check_model_fits(
+    config, input_shape: tuple[int, ...], num_classes: int, available_bytes: int | None = None
+) -> int:
+    """Refuse a model too large to train here, from an estimate made before any allocation.
+
+    The model is built on PyTorch's ``meta`` device (shapes only, no memory), its parameters
+    counted, and the training footprint (weights, gradients, Adam's two moments) compared with
+    the memory available now. Returns the parameter count.
+    """
+    with torch.device("meta"):
+        model = build_model(config, input_shape, num_classes, torch.Generator())
+    parameters = sum(p.numel() for p in model.parameters())
+    if available_bytes is None:
+        available_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    needed = parameters * TRAINING_BYTES_PER_PARAMETER
+    if needed > available_bytes:
+        raise ConfigError(
+            f"The '{config.name}' model with these settings (model.hidden={config.hidden}) has "
+            f"{parameters:,} parameters, about {needed / 2**30:,.1f} GiB to train with Adam; "
+            f"{available_bytes / 2**30:,.1f} GiB of memory is available. Use a smaller "
+            "--hidden (or --set model.*)."
+        )
+    return parameters

@@ -97,7 +97,7 @@ def accuracy_band_figures(
 
 
 def _ci(values: Sequence[float]) -> tuple[float, float, float]:
-    from tomoprune.sweeps.stats import t_interval
+    from tomoprune.statistics import t_interval
 
     ci = t_interval(values)
     mean = np.nan if ci.mean is None else ci.mean
@@ -111,10 +111,13 @@ def ablation_figures(
     sweep: dict[str, Any],
     gibbs_pooled: Sequence[dict[str, Any]],
     folder: Path,
+    *,
+    cut: float = 0.85,
 ) -> list[str]:
-    """Per axis (other than method): accuracy above 85 % sparsity per value and method, with
-    95 % intervals over seeds; for the binning analysis axis, the pooled Gibbs correlation."""
-    from tomoprune.sweeps.aggregate import HIGH_SPARSITY, high_sparsity_mean
+    """Per axis (other than method): accuracy above the sparsity ``cut`` per value and method,
+    with 95 % intervals over seeds; for the binning analysis axis, the pooled Gibbs
+    correlation."""
+    from tomoprune.statistics import high_level_mean
 
     paths = []
     for axis, values in sweep["spec"]["axes"].items():
@@ -130,7 +133,9 @@ def ablation_figures(
                 picked = [
                     s for s in series if s.method == method and dict(s.setting).get(axis) == value
                 ]
-                stats_per_value.append(_ci([high_sparsity_mean(s.sparsity, s.raw) for s in picked]))
+                stats_per_value.append(
+                    _ci([high_level_mean(s.sparsity, s.raw, cut) for s in picked])
+                )
             x = np.arange(len(values)) + (j - (len(methods) - 1) / 2) * width
             mean, lo, hi = (np.array(v) for v in zip(*stats_per_value, strict=True))
             ax.errorbar(
@@ -144,7 +149,7 @@ def ablation_figures(
             )
         ax.set_xticks(np.arange(len(values)), [str(v) for v in values])
         ax.set_xlabel(axis)
-        ax.set_ylabel(f"mean raw test accuracy above {HIGH_SPARSITY} sparsity")
+        ax.set_ylabel(f"mean raw test accuracy above {cut} sparsity")
         ax.set_title("mean and 95 % t interval over seeds")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

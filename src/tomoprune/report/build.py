@@ -18,8 +18,9 @@ from typing import Any
 
 from tomoprune import __version__
 from tomoprune.analysis.gibbs import AnalysisSettings, analyze_runs
-from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_text, read_json
+from tomoprune.records.io import atomic_write_text
+from tomoprune.records.reader import load_run
+from tomoprune.records.tables import format_cell
 from tomoprune.report.document import (
     Block,
     Bullets,
@@ -50,13 +51,7 @@ FIGURE_CAPTIONS = {
 
 def _num(value: Any, digits: int = 4) -> str:
     """A number for a table: rounding noise around zero (e.g. -1.4e-10) reads as 0."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if abs(value) < 0.5 * 10**-digits:
-            value = 0.0
-        return f"{value:.{digits}f}"
-    return str(value)
+    return format_cell(value, digits, missing="—", clip_zero=True)
 
 
 def _p(value: float | None) -> str:
@@ -183,8 +178,7 @@ def cost_table(run_dirs: Sequence[str | os.PathLike[str]]) -> Table | None:
     """Parameters, FLOPs per sample and latency before and after, per run (summary.json)."""
     rows = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / "summary.json"
-        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        summary = load_run(run_dir).summary or {}
         if "flops_before" not in summary:
             continue
         rows.append(
@@ -204,8 +198,7 @@ def cost_table(run_dirs: Sequence[str | os.PathLike[str]]) -> Table | None:
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
     path = run.get("path")
-    file = None if path is None else Path(path) / schema.SUMMARY_FILE
-    return read_json(file) if file is not None and file.is_file() else {}
+    return {} if path is None else load_run(path).summary or {}
 
 
 def _accuracy_at(run: dict[str, Any], sparsity: float) -> float | None:

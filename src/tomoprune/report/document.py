@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tomoprune.records.tables import markdown_table
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -83,10 +85,6 @@ def _align(cell: str) -> str:
     return "" if numeric else ' class="t"'
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(blocks: Sequence[Block]) -> str:
     """Markdown (GitHub flavour) of the blocks; figures link their relative paths."""
     out: list[str] = []
@@ -101,10 +99,7 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif isinstance(b, Bullets):
             out.append("\n".join(f"- {item}" for item in b.items))
         elif isinstance(b, Table):
-            lines = ["| " + " | ".join(_md_cell(h) for h in b.header) + " |"]
-            lines.append("|" + "|".join("---" for _ in b.header) + "|")
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
-            out.append("\n".join(lines))
+            out.append(markdown_table(b.header, [tuple(map(str, row)) for row in b.rows]))
         elif isinstance(b, Figure):
             out.append(f"![{b.caption}]({b.path})\n\n*{b.caption}*")
         elif isinstance(b, Code):

@@ -1,7 +1,7 @@
 """``report.md`` and ``report.html`` of a sweep directory, from its aggregate.
 
 ``tomoprune report DIR`` on a sweep aggregates it (``tomoprune.sweeps.aggregate``) and lays out
-the answer sentences, the paired comparisons above 85 % sparsity, the pooled Gibbs correlations,
+the answer sentences, the primary paired comparisons, the Gibbs incremental test,
 the accuracy table (mean and 95 % interval per method at the paper's Table 1 levels when the runs
 have them) and the figures.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from tomoprune import __version__
 from tomoprune.records.io import atomic_write_text, read_csv
+from tomoprune.records.tables import format_cell
 from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (
     Block,
@@ -32,9 +33,7 @@ def _pts(value: Any) -> str:
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    if value in (None, ""):
-        return "-"
-    return f"{float(value):.{digits}f}"
+    return format_cell(None if value in (None, "") else float(value), digits)
 
 
 def accuracy_table(accuracy_csv: Path, levels: list[float] | None) -> Table:
@@ -78,48 +77,60 @@ def build_blocks(summary: dict[str, Any], aggregate_dir: Path) -> list[Block]:
             f"{summary['n_runs_listed']} runs finished; seeds {summary['seeds']}."
         ),
         Paragraph(
-            f"Means over seeds carry a {summary['interval']}; paired differences (A - B over "
-            f"the same seeds) a {summary['difference_interval']}. 'Above "
-            f"{summary['high_sparsity']}' pools, per seed, the mean over every cycle above that "
-            "sparsity, so each seed counts once."
+            f"Means over seeds carry a {summary['interval']}; paired comparisons (A - B over "
+            f"the same seeds) use the {summary['difference_interval']}. The plan (primary "
+            "statistic, sparsity cut, raw or smoothed accuracy, equivalence margin, family) is "
+            "declared in the sweep spec before the runs; docs/guide/statistics.md explains each "
+            "statistic."
         ),
         Heading(2, "The answer"),
-        Bullets(tuple(summary["sentences"]) or ("No DTC comparison in this sweep.",)),
+        Bullets(
+            tuple(summary["sentences"]) + tuple(summary.get("gibbs_sentences", []))
+            or ("No comparison in this sweep.",)
+        ),
     ]
     pooled = summary["pooled_comparisons"]
     if pooled:
         blocks += [
-            Heading(2, f"Paired differences above {summary['high_sparsity']} sparsity (points)"),
+            Heading(2, "Primary comparisons (points of test accuracy; Holm over this family)"),
             Table(
-                ("setting", "A - B", "n", "mean", "95 % bootstrap CI", "95 % t CI", "Wilcoxon p"),
+                (
+                    "setting",
+                    "A - B",
+                    "n",
+                    "mean",
+                    "95 % t CI",
+                    "paired t p",
+                    "Holm p",
+                    "TOST p",
+                    "equivalent",
+                    "signed-rank p",
+                    "Hodges-Lehmann",
+                ),
                 tuple(
                     (
                         r["setting"],
                         f"{r['a']} - {r['b']}",
                         str(r["n"]),
                         _pts(r["mean"]),
-                        f"[{_pts(r['boot_low'])}, {_pts(r['boot_high'])}]",
                         f"[{_pts(r['t_low'])}, {_pts(r['t_high'])}]",
+                        _num(r["p"], 3),
+                        _num(r["p_holm"], 3),
+                        _num(r["tost_p"], 3),
+                        "-" if r["equivalent"] is None else ("yes" if r["equivalent"] else "no"),
                         _num(r["wilcoxon_p"], 3),
+                        _pts(r["hodges_lehmann"]),
                     )
                     for r in pooled
                 ),
             ),
         ]
-    if summary["gibbs_pooled"]:
+    incremental = summary.get("gibbs_incremental") or []
+    if incremental:
         blocks += [
-            Heading(2, "Gibbs correlation over seeds (next-layer entropy of DTC vs accuracy)"),
+            Heading(2, "Gibbs: does entropy tell more than size? (partial r given a spline)"),
             Table(
-                (
-                    "setting",
-                    "binning",
-                    "accuracy of",
-                    "n",
-                    "mean r",
-                    "95 % CI (Fisher z)",
-                    "mean partial r",
-                    "permutation p < 0.05",
-                ),
+                ("setting", "binning", "accuracy of", "n", "mean partial r", "95 % CI", "p"),
                 tuple(
                     (
                         g["setting"],
@@ -128,10 +139,9 @@ def build_blocks(summary: dict[str, Any], aggregate_dir: Path) -> list[Block]:
                         str(g["n"]),
                         _num(g["mean_r"]),
                         f"[{_num(g['ci_low'])}, {_num(g['ci_high'])}]",
-                        _num(g["mean_partial_r"]),
-                        f"{g['permutation_significant']}/{g['n']}",
+                        _num(g["p"], 3),
                     )
-                    for g in summary["gibbs_pooled"]
+                    for g in incremental
                 ),
             ),
         ]

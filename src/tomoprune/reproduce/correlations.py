@@ -18,7 +18,7 @@ from tomoprune.analysis.gibbs import (
     entropy_accuracy_pair,
     pair_correlation,
 )
-from tomoprune.analysis.runs import RunRecords, load_run, reference_run_records
+from tomoprune.analysis.runs import RunRecords, load_analysis_run, reference_run_records
 from tomoprune.errors import RecordError
 from tomoprune.reproduce.paper import LOWESS_FRAC, METHODS, PUBLISHED_CORRELATIONS
 
@@ -90,7 +90,7 @@ def correlation_comparison(
         Keys ``accuracy_method``, ``quantity``, ``published`` (None where the paper printed no
         number), ``reference_recomputed``, ``ours``, ``ours_n_cycles``, ``ours_runs``, ``note``.
     """
-    runs = [r if isinstance(r, RunRecords) else load_run(r) for r in our_runs]
+    runs = [r if isinstance(r, RunRecords) else load_analysis_run(r) for r in our_runs]
     ours = paper_correlations(runs)
     ref_note = None
     try:

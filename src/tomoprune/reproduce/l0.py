@@ -26,7 +26,7 @@ from matplotlib.ticker import NullLocator
 from tomoprune import config as cfg
 from tomoprune.data.datasets import load_dataset
 from tomoprune.engine.progress import Reporter
-from tomoprune.errors import ConfigError, RecordError
+from tomoprune.errors import ConfigError
 from tomoprune.experiments.teacher_student import (
     RESULTS_FILE,
     TeacherStudentConfig,
@@ -34,10 +34,14 @@ from tomoprune.experiments.teacher_student import (
 )
 from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.plots.common import color, new_figure, save_png
-from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv, read_json
+from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv
+from tomoprune.records.reader import load_run
 from tomoprune.records.run_dir import RunDirectory
-from tomoprune.sweep import run_sweep
+from tomoprune.records.tables import format_cell, markdown_table
+from tomoprune.records.writer import run_status
+from tomoprune.sweeps.execute import RunOutcome
+from tomoprune.sweeps.runner import SweepResult, execute_runs
+from tomoprune.sweeps.spec import RunSpec
 
 METHODS = ("dense", "drr", "pmmp", "rl1")
 MODELS = ("lenet300", "lenet5")
@@ -87,6 +91,10 @@ TABLE_COLUMNS = (
 )
 
 
+# the paper's MNIST split: 45,000 training, 5,000 validation (10,000 unused), seed 0
+PAPER_SPLIT = {"data.validation_size": 5000, "data.train_size": 45000, "data.split_seed": 0}
+
+
 def parse_methods(text: str | None) -> tuple[str, ...]:
     """``"dense,drr"`` -> ``("dense", "drr")``; unknown or l0-foreign names are rejected."""
     if not text:
@@ -112,7 +120,12 @@ def l0_configs(
         raise ConfigError(
             f"The '--model' option must be one of {', '.join(MODELS)}. Got {model!r} instead."
         )
-    base: dict[str, Any] = {"data.dataset": "mnist", "model.name": model, **MODEL_SETTINGS[model]}
+    base: dict[str, Any] = {
+        "data.dataset": "mnist",
+        **PAPER_SPLIT,
+        "model.name": model,
+        **MODEL_SETTINGS[model],
+    }
     if data_dir is not None:
         base["data.data_dir"] = str(data_dir)
     return {
@@ -124,21 +137,15 @@ def l0_configs(
 
 
 def _applicable(method: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The overrides without the ``method.*`` settings this method does not read (a setting
+    """The overrides without the ``method.*`` settings this method does not have (a setting
     given for the whole table, e.g. PMMP's, applies to the methods that have it)."""
     from tomoprune.methods import METHOD_REGISTRY
 
-    reads = METHOD_REGISTRY.get(method).settings
     known = {f.name for f in dataclasses.fields(METHOD_REGISTRY.get(method).params_type)}
     return {
         key: value
         for key, value in overrides.items()
-        if not (
-            key.startswith("method.")
-            and reads
-            and key.removeprefix("method.") in known
-            and key.removeprefix("method.") not in reads
-        )
+        if not key.startswith("method.") or key.removeprefix("method.") in known
     }
 
 
@@ -150,16 +157,38 @@ def run_methods(
     model: str = "lenet300",
     overrides: Mapping[str, Any] | None = None,
     reporter_factory: Callable[[], Reporter] = Reporter,
-    announce: Callable[[str], None] = lambda message: None,
-) -> dict[str, Path]:
-    """Run (or reuse, or resume) each method under ``out_dir/runs`` and export its model."""
+    on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+    backend: str = "inline",
+    workers: int | None = None,
+    address: str | None = None,
+) -> tuple[dict[str, Path], SweepResult]:
+    """Run (or reuse, or resume) each method under ``out_dir/runs`` through the sweep executor
+    and export each finished model; returns method -> run directory of the runs that finished,
+    and the executor's result (its failures: the runs that did not)."""
     configs = l0_configs(data_dir, methods=methods, model=model, overrides=overrides)
-    run_dirs = run_sweep(
-        configs, out_dir / "runs", reporter_factory=reporter_factory, announce=announce
+    runs = [
+        RunSpec(name=method, axes={"method": method, "seed": config.seed}, config=config)
+        for method, config in configs.items()
+    ]
+    result = execute_runs(
+        runs,
+        out_dir / "runs",
+        state_dir=out_dir,
+        backend=backend,
+        workers=workers,
+        address=address,
+        torch_threads=None,  # the thread default (the cores, or $OMP_NUM_THREADS)
+        on_done=on_done,
+        reporter_factory=reporter_factory,
     )
+    run_dirs = {
+        method: out_dir / "runs" / method
+        for method in configs
+        if run_status(out_dir / "runs" / method) == "finished"
+    }
     for run_dir in run_dirs.values():
         ensure_sparse_export(run_dir)
-    return run_dirs
+    return run_dirs, result
 
 
 def ensure_sparse_export(run_dir: Path) -> Path:
@@ -175,8 +204,11 @@ def training_samples(config: Mapping[str, Any]) -> int:
     data = config["data"]
     if data.get("train_size"):
         return int(data["train_size"])
-    dataset = load_dataset(data["dataset"], data.get("data_dir"))
-    return len(dataset.train_y) - int(data.get("validation_size") or 0)
+    n = len(load_dataset(data["dataset"], data.get("data_dir")).train_y)
+    held_out = int(data.get("validation_size") or 0) or round(
+        float(data.get("validation_fraction") or 0.0) * n
+    )
+    return n - held_out
 
 
 def _number(value: Any) -> float | None:
@@ -185,14 +217,8 @@ def _number(value: Any) -> float | None:
 
 def method_row(method: str, run_dir: Path) -> dict[str, Any]:
     """The table row of one finished run, read from its records."""
-    payload = read_json(run_dir / schema.CONFIG_FILE)
-    if payload.get("status") != "finished":
-        raise RecordError(
-            f"{run_dir}: the run is {payload.get('status')!r}, not finished; run the reproduce "
-            "command again to resume it."
-        )
-    cycles = read_csv(run_dir / schema.CYCLES_FILE)
-    phases = read_csv(run_dir / schema.PHASES_FILE)
+    record = load_run(run_dir, finished=True)
+    payload, cycles, phases = record.config, record.rows, record.phases
     last = cycles[-1]
     steps: dict[str, int] = {}
     for phase in phases:
@@ -256,14 +282,6 @@ def acceptance(
     }
 
 
-def _cell(value: Any, digits: int) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 MARKDOWN_FORMAT = (
     ("method", "method", 0),
     ("test accuracy", "test_accuracy", 4),
@@ -291,11 +309,12 @@ def markdown(rows: Sequence[Mapping[str, Any]], model: str | None = None) -> str
         "CR = parameters / non-zero parameters; CSR bytes count float32 values, int32 column "
         "indices and row pointers.",
         "",
-        "| " + " | ".join(header for header, _, _ in MARKDOWN_FORMAT) + " |",
-        "|---|" + "---:|" * (len(MARKDOWN_FORMAT) - 1),
+        markdown_table(
+            [header for header, _, _ in MARKDOWN_FORMAT],
+            [[format_cell(row[key], d) for _, key, d in MARKDOWN_FORMAT] for row in rows],
+            align="l" + "r" * (len(MARKDOWN_FORMAT) - 1),
+        ),
     ]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row[key], d) for _, key, d in MARKDOWN_FORMAT) + " |")
     check = acceptance(rows, model)
     if check is not None:
         lines += [
@@ -477,26 +496,33 @@ def teacher_student_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         "",
         f"Paper's expectation: {TEACHER_STUDENT_EXPECTATION}.",
         "",
-        "| samples | seeds | test loss, regularised (mean) | unregularised (mean) | "
-        "regularised better in |",
-        "|---:|---:|---:|---:|---:|",
+        markdown_table(
+            [
+                "samples",
+                "seeds",
+                "test loss, regularised (mean)",
+                "unregularised (mean)",
+                "regularised better in",
+            ],
+            [
+                [
+                    v["size"],
+                    v["seeds"],
+                    format_cell(v["regularised_mean"], 4, significant=True),
+                    format_cell(v["unregularised_mean"], 4, significant=True),
+                    f"{v['regularised_better']} of {v['seeds']} seeds",
+                ]
+                for v in teacher_student_verdicts(rows)
+            ],
+            align="rrrrr",
+        ),
     ]
-    for v in teacher_student_verdicts(rows):
-        reg, unreg = v["regularised_mean"], v["unregularised_mean"]
-        lines.append(
-            f"| {v['size']} | {v['seeds']} | {_fmt(reg)} | {_fmt(unreg)} | "
-            f"{v['regularised_better']} of {v['seeds']} seeds |"
-        )
     lines += [
         "",
         "Each student's run directory (`<size>-<setting>-seed<seed>/`) holds the full records; "
         "`tomoprune analyze` reads them.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def run_teacher_student_figure(

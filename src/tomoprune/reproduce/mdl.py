@@ -8,7 +8,8 @@ classical compressors, and the prequential code.
   (model bytes, data bits, timings, the config and the file's SHA-256). A finished model whose
   config and file match is reused, so an interrupted reproduction resumes at the model level.
 - ``prequential.json`` and ``baselines.json`` (reused the same way);
-- ``mdl_table.csv`` and ``mdl_table.md``: one row per model, the online code, and every
+- ``mdl_table.csv`` and ``mdl_table.md``: one row per model, the prequential code, the online
+  context-mixing codec (``tomoprune data compress``'s default), and every
   classical compressor on the whole file and on 512-byte chunks;
 - ``provenance.json``: package versions, commit, machine, threads.
 """
@@ -26,9 +27,11 @@ from typing import Any
 from tomoprune.config import override_dataclass
 from tomoprune.engine.progress import Reporter
 from tomoprune.errors import ConfigError
+from tomoprune.mdl import online
 from tomoprune.mdl.baselines import baseline_sizes
 from tomoprune.mdl.codelength import code_length_bits
 from tomoprune.mdl.fit import METHODS, MDLConfig, fit_model, prequential_code_length, validate
+from tomoprune.mdl.online import OnlineConfig
 from tomoprune.records.io import (
     atomic_write_bytes,
     atomic_write_csv,
@@ -37,6 +40,7 @@ from tomoprune.records.io import (
     read_json,
 )
 from tomoprune.records.provenance import provenance
+from tomoprune.records.tables import format_cell
 from tomoprune.records.writer import RunRecorder, build_header, clear
 
 MODEL_FILE = "model.packed.safetensors"
@@ -44,8 +48,8 @@ RESULT_FILE = "result.json"
 TABLE_CSV = "mdl_table.csv"
 TABLE_MD = "mdl_table.md"
 TABLE_COLUMNS = (
-    "coder",  # "none", "drr", ... / "prequential" / a classical compressor
-    "protocol",  # "two-part", "online", "whole file", "512-byte chunks"
+    "coder",  # "none", "drr", ... / "prequential" / "tomoprune online" / a classical compressor
+    "protocol",  # "two-part", "online", "online (context mixing)", "whole file", "512-byte chunks"
     "parameters",
     "nonzero",
     "model_bytes",  # the exported sparse model (float16 values + presence bits)
@@ -212,13 +216,7 @@ def write_table(out: Path, rows: Sequence[dict[str, Any]], source: str, n_bytes:
 
 
 def _cell(value: Any, digits: int) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return format_cell(value, digits, thousands=True)
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], source: str, n_bytes: int) -> str:
@@ -240,12 +238,35 @@ def markdown_table(rows: Sequence[dict[str, Any]], source: str, n_bytes: int) ->
         "",
         "Two-part rows: total = 8 x model bytes (the exported sparse model: float16 values and "
         "presence bits) + data bits (the file's code length under that model). The prequential "
-        "row codes each batch before training on it and transmits no model. Classical rows: the "
+        "row codes each batch before training on it and transmits no model; the tomoprune "
+        "online row is the context-mixing codec's whole file (header included). Classical rows: the "
         "compressor's output on the whole file, or summed over 512-byte chunks compressed "
         "separately.",
         "",
     ]
     return "\n".join(lines)
+
+
+def online_row(data: bytes, config: OnlineConfig) -> dict[str, Any]:
+    """The online context-mixing codec's file on the whole text (no model is transmitted)."""
+    blob = online.compress(data, config)
+    return {
+        "coder": "tomoprune online",
+        "protocol": "online (context mixing)",
+        "model_bytes": 0,
+        "data_bits": 8 * (len(blob) - online.HEADER.size),
+        "total_bits": 8 * len(blob),
+        "total_bytes": len(blob),
+        "bits_per_byte": 8 * len(blob) / len(data),
+    }
+
+
+def write_provenance(out: Path, data: bytes, config: MDLConfig, source: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        out / "provenance.json",
+        {"source": source, **_fingerprint(data, config), "provenance": provenance()},
+    )
 
 
 def run_mdl(
@@ -256,15 +277,13 @@ def run_mdl(
     config: MDLConfig,
     methods: Sequence[str] = tuple(METHODS),
     prequential: bool = True,
+    online_config: OnlineConfig | None = None,
     reporter_factory: Callable[[], Reporter] = Reporter,
     announce: Callable[[str], None] = lambda message: None,
 ) -> list[dict[str, Any]]:
-    """Everything the table needs (reusing finished pieces), then the table; returns its rows."""
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        out / "provenance.json",
-        {"source": source, **_fingerprint(data, config), "provenance": provenance()},
-    )
+    """Everything the table needs (reusing finished pieces), then the table; returns its rows.
+    With ``online_config``, the online context-mixing codec's row follows the models'."""
+    write_provenance(out, data, config, source)
     announce("classical compressors (whole file and 512-byte chunks)")
     classical = run_baselines(data, out)
     rows = []
@@ -278,6 +297,9 @@ def run_mdl(
         rows.append(
             prequential_row(run_prequential(data, config, out, reporter=reporter_factory()))
         )
+    if online_config is not None:
+        announce("online context-mixing codec")
+        rows.append(online_row(data, online_config))
     rows += classical
     write_table(out, rows, source, len(data))
     return rows

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tomoprune.data.datasets import load_dataset
+from tomoprune.data.datasets import Dataset, load_dataset
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import make_criterion, make_optimizer, train_phase
@@ -112,32 +112,6 @@ class WidthConfig:
     project_output: bool = False
 
 
-@dataclass
-class Data:
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    kind: str
-    inputs: int
-    outputs: int
-    source: str
-    name: str = ""
-    # why another dataset than the one asked for is used (empty when none)
-    substitution: str = ""
-    # (C, H, W) for images, (features,) otherwise; x tensors are flat until ``as_images``
-    input_shape: tuple[int, ...] = ()
-
-    def as_images(self) -> Data:
-        """The same data with x as (N, C, H, W) images (for the CNN)."""
-        shape = self.input_shape
-        return replace(
-            self,
-            train_x=self.train_x.reshape(self.train_x.shape[0], *shape),
-            test_x=self.test_x.reshape(self.test_x.shape[0], *shape),
-        )
-
-
 def widths_of(config: WidthConfig, architecture: str) -> tuple[int, ...]:
     return config.widths if config.widths is not None else DEFAULT_WIDTHS[architecture]
 
@@ -156,7 +130,7 @@ def check_config(config: WidthConfig) -> None:
         raise ConfigError("--seeds and --repeats must be at least 1.")
 
 
-def check_images(data: Data) -> None:
+def check_images(data: Dataset) -> None:
     if len(data.input_shape) != 3:
         raise ConfigError(
             f"the cnn architecture needs image data; {data.name} has inputs of shape "
@@ -169,7 +143,10 @@ def check_images(data: Data) -> None:
 OFFLINE_FALLBACK = {"california-housing": "diabetes"}
 
 
-def load_data(config: WidthConfig) -> Data:
+def load_data(config: WidthConfig) -> tuple[Dataset, str]:
+    """The dataset with flat x (``Dataset.flattened``; ``as_images`` for the CNN), its
+    training split cut to ``train_size`` when asked, and why another dataset than the one
+    asked for is used (empty when none)."""
     substitution = ""
     try:
         data = load_dataset(config.dataset, config.data_dir)
@@ -182,27 +159,13 @@ def load_data(config: WidthConfig) -> Data:
             "(bundled with scikit-learn), so these are NOT the paper's housing numbers."
         )
         data = load_dataset(fallback, None)
-    kind = data.kind
-    train_x = data.train_x.reshape(data.train_x.shape[0], -1)
-    train_y = data.train_y
+    data = data.flattened()
+    train_x, train_y = data.train_x, data.train_y
     if config.train_size is not None and config.train_size < train_x.shape[0]:
         order = torch.randperm(train_x.shape[0], generator=torch.Generator().manual_seed(0))
         keep = order[: config.train_size].sort().values
-        train_x, train_y = train_x[keep], train_y[keep]
-    test_x = data.test_x.reshape(data.test_x.shape[0], -1)
-    return Data(
-        train_x=train_x,
-        train_y=train_y,
-        test_x=test_x,
-        test_y=data.test_y,
-        kind=kind,
-        inputs=train_x.shape[1],
-        outputs=data.num_classes,
-        source=data.source,
-        name=data.name,
-        substitution=substitution,
-        input_shape=tuple(data.input_shape),
-    )
+        data = replace(data, train_x=train_x[keep], train_y=train_y[keep])
+    return data, substitution
 
 
 def paper_mlp(inputs: int, width: int, middle: int, outputs_: int, seed: int) -> nn.Sequential:
@@ -242,13 +205,13 @@ def paper_cnn(image_shape: tuple[int, ...], width: int, outputs_: int, seed: int
     return model
 
 
-def build_net(data: Data, architecture: str, width: int, seed: int) -> nn.Sequential:
+def build_net(data: Dataset, architecture: str, width: int, seed: int) -> nn.Sequential:
     if architecture == "cnn":
-        return paper_cnn(data.input_shape, width, data.outputs, seed)
-    return paper_mlp(data.inputs, width, MIDDLE[architecture], data.outputs, seed)
+        return paper_cnn(data.input_shape, width, data.num_classes, seed)
+    return paper_mlp(data.inputs, width, MIDDLE[architecture], data.num_classes, seed)
 
 
-def train_net(config: WidthConfig, data: Data, model: nn.Sequential, seed: int) -> nn.Sequential:
+def train_net(config: WidthConfig, data: Dataset, model: nn.Sequential, seed: int) -> nn.Sequential:
     """Adam for ``epochs`` passes over the training split, through the one training loop."""
     stream = BatchStream(
         data.train_x, data.train_y, batch_size=config.batch_size, shuffle=True,
@@ -286,7 +249,7 @@ def density_of(model: nn.Module, index: int) -> float:
 
 def measure_net(
     config: WidthConfig,
-    data: Data,
+    data: Dataset,
     architecture: str,
     width: int,
     seed: int,
@@ -386,7 +349,7 @@ def run_width_experiment(
     thread count, since it changes how float reductions are split.
     """
     check_config(config)
-    data = load_data(config)
+    data, substitution = load_data(config)
     if "cnn" in config.architectures:
         check_images(data)
     out = Path(out)
@@ -395,7 +358,7 @@ def run_width_experiment(
     rows = read_csv(results_path) if results_path.is_file() else []
     nets = read_csv(nets_path) if nets_path.is_file() else []
     done = {(n["architecture"], int(n["width"]), int(n["seed"])) for n in nets}
-    note = data_note(config, data)
+    note = data_note(data, substitution)
     announce(note)
     record = {
         "experiment": "width-tradeoff",
@@ -442,8 +405,8 @@ def run_width_experiment(
     return record
 
 
-def data_note(config: WidthConfig, data: Data) -> str:
-    prefix = f"NOTE: {data.substitution} " if data.substitution else ""
+def data_note(data: Dataset, substitution: str = "") -> str:
+    prefix = f"NOTE: {substitution} " if substitution else ""
     return prefix + (
         f"{data.name}: {data.train_x.shape[0]} train / {data.test_x.shape[0]} test samples, "
         f"{data.inputs} inputs, {data.kind} ({data.source})"

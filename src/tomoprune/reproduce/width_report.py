@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tomoprune.records.tables import format_cell
+
 # greedy first, then the baselines in a fixed order, then anything else as it comes
 METHOD_ORDER = ("greedy", "magnitude", "wanda", "sparsegpt", "ls-refit", "rtn", "gptq")
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    return format_cell(value, 3, significant=True)
 
 
 def _cell(row: dict[str, Any], field: str) -> str:

@@ -1,22 +1,33 @@
-"""A sweep directory, aggregated over seeds: what the runs say with confidence intervals.
+"""A sweep directory, aggregated over seeds: what the runs say, with the statistics of
+``tomoprune.statistics`` and the plan the spec declares (``[statistics]``, see
+``tomoprune.sweeps.spec.StatisticsPlan``).
 
 For every setting (the axis values other than seed and method), method and cycle: the mean test
-accuracy over seeds with its 95 % t interval, raw and LOWESS-smoothed (frac 0.3, as Table 1).
-For every pair of methods: the paired difference over the same seeds per cycle and pooled over
-the cycles above 85 % sparsity (per seed, the mean difference over those cycles; then a
-bootstrap interval and a Wilcoxon signed-rank test across seeds). For every seed whose group
-has a DTC run: the Gibbs correlation of its next-layer entropy with each method's accuracy and
-its controls (reusing ``tomoprune.analysis``), then pooled over seeds; the ``binning`` analysis
-axis repeats this for each histogram rule. Writes ``DIR/aggregate/``::
+accuracy over seeds with its 95 % t interval and the 95 % prediction interval of one new run,
+raw and LOWESS-smoothed (frac 0.3, as Table 1). For every pair of methods the sweep holds (or
+the declared pairs), per seed the runs are paired level by level (different schedules are an
+error) and summarised by the mean accuracy above the declared sparsity cut and by the area under
+the curve; the paired t-test over seeds is the primary inference, Holm-adjusted over the family
+of primary comparisons, with TOST against the declared margin, the signed-rank test with its
+Hodges-Lehmann estimate and a bootstrap-t interval beside it. For every seed whose group has a
+DTC run: the Gibbs correlation of its next-layer entropy with each method's accuracy and its
+controls (reusing ``tomoprune.analysis``), and the incremental value of entropy over a spline in
+log width, tested over seeds. Writes ``DIR/aggregate/``::
 
-    accuracy.csv      setting, method, cycle, sparsity, quantity, n, mean, sd, ci_low, ci_high
-    comparisons.csv   setting, a, b, scope (a cycle or "pooled"), quantity, n, mean difference,
-                      bootstrap and t intervals, Wilcoxon statistic and p, wins, losses
-    gibbs_runs.csv    setting, binning, seed, accuracy method, r and every control
-    gibbs_pooled.csv  setting, binning, accuracy method, n, mean r with t interval, Fisher mean
-    summary.json      the sentences, the interval methods, every file and figure
-    summary.md        the same for a reader
-    figures/          accuracy with CI bands per setting; one ablation panel per axis
+    accuracy.csv            setting, method, cycle, sparsity, quantity, n, mean, sd, t interval,
+                            prediction interval
+    comparisons.csv         setting, a, b, statistic (high_sparsity_mean, area_under_curve or
+                            cycle), quantity, primary, every statistic of the comparison
+    per_seed.csv            setting, method, seed, quantity, high-sparsity mean, area under curve
+    gibbs_runs.csv          setting, binning, seed, accuracy method, r and every control
+    gibbs_pooled.csv        setting, binning, accuracy method, n, mean r with Fisher interval
+    gibbs_series.csv        setting, binning, seed, accuracy method, cycle, sparsity, entropy,
+                            raw and LOWESS accuracy (what the incremental test reads)
+    gibbs_incremental.csv   per seed and pooled: partial r given the spline, t-test over seeds,
+                            the cross-method control
+    summary.json            the plan, the sentences, every file and figure
+    summary.md              the same for a reader
+    figures/                accuracy with CI bands per setting; one ablation panel per axis
 """
 
 from __future__ import annotations
@@ -28,26 +39,21 @@ from typing import Any
 
 import numpy as np
 
+from tomoprune import statistics as st
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.errors import RecordError
-from tomoprune.records import schema
-from tomoprune.records.io import (
-    atomic_write_csv,
-    atomic_write_json,
-    atomic_write_text,
-    read_csv,
-    read_json,
-)
+from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
+from tomoprune.records.reader import load_run
+from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import LOWESS_FRAC
-from tomoprune.sweeps import directory, stats
-from tomoprune.sweeps.spec import short_key
+from tomoprune.sweeps import directory
+from tomoprune.sweeps.spec import DEFAULT_METHOD, StatisticsPlan, short_key
 
-HIGH_SPARSITY = 0.85
-METHOD_ORDER = ("magnitude", "random", "dtc")
 QUANTITIES = ("raw", "lowess")
-# the pairs compared, first minus second
-PAIRS = (("dtc", "random"), ("dtc", "magnitude"), ("random", "magnitude"))
+STATISTICS = ("high_sparsity_mean", "area_under_curve")
 SKIP_AXES = ("seed", "method")
+ENTROPY_METHOD = "dtc"  # the method whose runs record measurement vectors
+ENTROPY_LAYER = "next_layer"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class RunSeries:
     raw: np.ndarray
     lowess: np.ndarray
 
+    def values(self, quantity: str) -> np.ndarray:
+        return self.raw if quantity == "raw" else self.lowess
+
 
 def setting_label(setting: Sequence[tuple[str, Any]]) -> str:
     return ", ".join(f"{short_key(k)}={v}" for k, v in setting) or "all runs"
@@ -70,8 +79,18 @@ def setting_slug(setting: Sequence[tuple[str, Any]]) -> str:
     return "__".join(f"{short_key(k)}={v}" for k, v in setting) or "all"
 
 
-def _method_rank(method: str) -> tuple[int, str]:
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, method)
+def plan_of(sweep: dict[str, Any]) -> StatisticsPlan:
+    """The statistics plan the sweep's spec declared (defaults for sweeps written before)."""
+    return StatisticsPlan.from_table(sweep["spec"].get("statistics") or {})
+
+
+def method_order(sweep: dict[str, Any], present: Sequence[str]) -> list[str]:
+    """The methods present, in the spec's order (others after it, by name)."""
+    spec = sweep["spec"]
+    listed = [str(m) for m in spec.get("axes", {}).get("method", [])] or [
+        str(spec.get("base", {}).get("method", DEFAULT_METHOD))
+    ]
+    return [m for m in listed if m in present] + sorted(set(present) - set(listed))
 
 
 def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
@@ -80,18 +99,12 @@ def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
     series, notes = [], []
     for entry in sweep["runs"]:
         path = out / directory.RUNS_DIR / entry["name"]
-        config = path / schema.CONFIG_FILE
-        if not config.is_file() or read_json(config).get("status") != "finished":
+        if run_status(path) != "finished":
             notes.append(f"{entry['name']}: not finished, left out")
             continue
-        rows = read_csv(path / schema.CYCLES_FILE)
-        sparsity = np.array([float(r["sparsity"]) for r in rows])
-        raw = np.array(
-            [
-                float(r["test_accuracy"]) if r["test_accuracy"] not in ("", None) else np.nan
-                for r in rows
-            ]
-        )
+        record = load_run(path)
+        sparsity = record.column("sparsity")
+        raw = record.column("test_accuracy")
         axes = entry["axes"]
         setting = tuple((k, v) for k, v in axes.items() if k not in SKIP_AXES)
         series.append(
@@ -103,7 +116,7 @@ def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
                 setting=setting,
                 sparsity=sparsity,
                 raw=raw,
-                lowess=lowess(sparsity, raw, LOWESS_FRAC) if len(rows) >= 3 else raw.copy(),
+                lowess=lowess(sparsity, raw, LOWESS_FRAC) if len(record.rows) >= 3 else raw.copy(),
             )
         )
     return series, notes
@@ -120,27 +133,29 @@ def _groups(series: Sequence[RunSeries]) -> dict[tuple, dict[str, list[RunSeries
     return groups
 
 
-def _matrix(runs: Sequence[RunSeries], quantity: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(seeds, cycles) accuracy matrix padded with NaN, the reference sparsity and seeds."""
+def _matrix(runs: Sequence[RunSeries], quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, cycles) accuracy matrix padded with NaN and the common sparsity schedule (the
+    runs must follow one schedule; a run that stopped early is a prefix)."""
     length = max(len(r.sparsity) for r in runs)
+    longest = max(runs, key=lambda r: len(r.sparsity))
     out = np.full((len(runs), length), np.nan)
-    sparsity = np.full(length, np.nan)
     for i, r in enumerate(runs):
-        values = r.raw if quantity == "raw" else r.lowess
-        out[i, : len(values)] = values
-        fill = np.isnan(sparsity[: len(r.sparsity)])
-        sparsity[: len(r.sparsity)][fill] = r.sparsity[fill]
-    return out, sparsity, [r.seed for r in runs]
+        st.paired_by_level(
+            longest.sparsity, longest.sparsity, r.sparsity, r.sparsity, names=(longest.name, r.name)
+        )
+        out[i, : len(r.sparsity)] = r.values(quantity)
+    return out, longest.sparsity
 
 
-def accuracy_rows(groups) -> list[dict[str, Any]]:
+def accuracy_rows(groups, order: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
     for setting, methods in groups.items():
-        for method in sorted(methods, key=_method_rank):
+        for method in [m for m in order if m in methods]:
             for quantity in QUANTITIES:
-                matrix, sparsity, _ = _matrix(methods[method], quantity)
+                matrix, sparsity = _matrix(methods[method], quantity)
                 for c in range(matrix.shape[1]):
-                    ci = stats.t_interval(matrix[:, c])
+                    ci = st.t_interval(matrix[:, c])
+                    pi = st.prediction_interval(matrix[:, c])
                     rows.append(
                         {
                             **dict(setting),
@@ -154,93 +169,161 @@ def accuracy_rows(groups) -> list[dict[str, Any]]:
                             "sd": ci.sd,
                             "ci_low": ci.low,
                             "ci_high": ci.high,
+                            "pi_low": pi.low,
+                            "pi_high": pi.high,
                         }
                     )
     return rows
 
 
-def _by_seed(runs: Sequence[RunSeries], quantity: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    return {r.seed: (r.sparsity, r.raw if quantity == "raw" else r.lowess) for r in runs}
+def run_statistic(run: RunSeries, quantity: str, statistic: str, plan: StatisticsPlan) -> float:
+    """One run's summary number: the mean above the cut or the area under the curve."""
+    values = run.values(quantity)
+    if statistic == "high_sparsity_mean":
+        return st.high_level_mean(run.sparsity, values, plan.sparsity_cut)
+    return st.area_under_curve(run.sparsity, values, *plan.auc_range)
 
 
-def high_sparsity_mean(sparsity: np.ndarray, values: np.ndarray) -> float:
-    """Mean accuracy over the cycles above ``HIGH_SPARSITY`` (NaN when there are none)."""
-    keep = sparsity > HIGH_SPARSITY
-    return float(np.nanmean(values[keep])) if keep.any() else float("nan")
-
-
-def comparison_rows(groups) -> list[dict[str, Any]]:
+def per_seed_rows(groups, plan: StatisticsPlan) -> list[dict[str, Any]]:
     rows = []
     for setting, methods in groups.items():
-        for a, b in PAIRS:
-            if a not in methods or b not in methods:
+        for method, runs in methods.items():
+            for run in runs:
+                for quantity in QUANTITIES:
+                    rows.append(
+                        {
+                            **dict(setting),
+                            "setting": setting_label(setting),
+                            "method": method,
+                            "seed": run.seed,
+                            "quantity": quantity,
+                            **{s: run_statistic(run, quantity, s, plan) for s in STATISTICS},
+                        }
+                    )
+    return rows
+
+
+def statistic_label(statistic: str, plan: StatisticsPlan) -> str:
+    if statistic == "high_sparsity_mean":
+        return f"mean accuracy above {plan.sparsity_cut:.0%} sparsity"
+    low, high = plan.auc_range
+    return f"area under accuracy over sparsity {low:g}-{high:g}"
+
+
+def _paired_runs(
+    a_runs: Sequence[RunSeries], b_runs: Sequence[RunSeries]
+) -> list[tuple[RunSeries, RunSeries]]:
+    """Runs of the same seed, checked to follow the same schedule (a prefix is allowed)."""
+    by_seed = {r.seed: r for r in b_runs}
+    pairs = []
+    for ra in a_runs:
+        rb = by_seed.get(ra.seed)
+        if rb is None:
+            continue
+        st.paired_by_level(ra.sparsity, ra.raw, rb.sparsity, rb.raw, names=(ra.name, rb.name))
+        pairs.append((ra, rb))
+    return pairs
+
+
+def comparison_rows(groups, order: Sequence[str], plan: StatisticsPlan) -> list[dict[str, Any]]:
+    """Every comparison of the declared pairs; the primary ones Holm-adjusted as one family."""
+    rows: list[dict[str, Any]] = []
+    family: list[tuple[int, st.Comparison]] = []
+    for setting, methods in groups.items():
+        for a, b in plan.pair_list([m for m in order if m in methods]):
+            pairs = _paired_runs(methods[a], methods[b])
+            if not pairs:
                 continue
+            base = {**dict(setting), "setting": setting_label(setting), "a": a, "b": b}
             for quantity in QUANTITIES:
-                sa, sb = _by_seed(methods[a], quantity), _by_seed(methods[b], quantity)
-                seeds = sorted(set(sa) & set(sb))
-                if not seeds:
-                    continue
-                base = {
-                    **dict(setting),
-                    "setting": setting_label(setting),
-                    "a": a,
-                    "b": b,
-                    "quantity": quantity,
-                }
-                pooled_a = [high_sparsity_mean(*sa[s]) for s in seeds]
-                pooled_b = [high_sparsity_mean(*sb[s]) for s in seeds]
-                d = stats.paired_difference(pooled_a, pooled_b)
-                rows.append(
-                    {**base, "scope": f"pooled above {HIGH_SPARSITY}", "cycle": None}
-                    | {"sparsity": None, **d.to_dict()}
-                )
-                length = min(min(len(sa[s][1]), len(sb[s][1])) for s in seeds)
-                for c in range(length):
-                    d = stats.paired_difference(
-                        [sa[s][1][c] for s in seeds], [sb[s][1][c] for s in seeds]
+                for statistic in STATISTICS:
+                    xa = [run_statistic(ra, quantity, statistic, plan) for ra, _ in pairs]
+                    xb = [run_statistic(rb, quantity, statistic, plan) for _, rb in pairs]
+                    c = st.compare(xa, xb, names=(a, b), margin=plan.margin, alpha=plan.alpha)
+                    primary = statistic == plan.statistic and quantity == plan.quantity
+                    if primary:
+                        family.append((len(rows), c))
+                    rows.append(
+                        {
+                            **base,
+                            "statistic": statistic,
+                            "quantity": quantity,
+                            "primary": primary,
+                            "cycle": None,
+                            "sparsity": None,
+                            **c.flat(),
+                        }
+                    )
+                length = min(min(len(ra.sparsity), len(rb.sparsity)) for ra, rb in pairs)
+                for i in range(length):
+                    c = st.compare(
+                        [ra.values(quantity)[i] for ra, _ in pairs],
+                        [rb.values(quantity)[i] for _, rb in pairs],
+                        names=(a, b),
+                        margin=plan.margin,
+                        alpha=plan.alpha,
                     )
                     rows.append(
                         {
                             **base,
-                            "scope": "cycle",
-                            "cycle": c + 1,
-                            "sparsity": float(sa[seeds[0]][0][c]),
-                            **d.to_dict(),
+                            "statistic": "cycle",
+                            "quantity": quantity,
+                            "primary": False,
+                            "cycle": i + 1,
+                            "sparsity": float(pairs[0][0].sparsity[i]),
+                            **c.flat(),
                         }
                     )
+    for (index, _), adjusted in zip(family, st.adjust([c for _, c in family]), strict=True):
+        rows[index]["p_holm"] = adjusted.p_holm
+        rows[index]["family_size"] = adjusted.family_size
     return rows
 
 
-def _points(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:+.2f}"
+def comparison_of_row(row: dict[str, Any]) -> st.Comparison:
+    """The Comparison a comparisons.csv / summary row records (for the sentence)."""
+    return st.Comparison(
+        a=row["a"],
+        b=row["b"],
+        test=st.PairedTest(
+            n=int(row["n"]),
+            mean=row["mean"],
+            sd=row["sd"],
+            t=row["t"],
+            df=row["df"],
+            p=row["p"],
+            ci_low=row["t_low"],
+            ci_high=row["t_high"],
+            wins=int(row["wins"]),
+            losses=int(row["losses"]),
+        ),
+        signed_rank=st.SignedRank(
+            n=int(row["n"]),
+            statistic=None,
+            p=row["wilcoxon_p"],
+            hodges_lehmann=row["hodges_lehmann"],
+            smallest_p=row["smallest_wilcoxon_p"],
+        ),
+        equivalence=st.Equivalence(
+            n=int(row["n"]),
+            margin=row["margin"],
+            alpha=0.05,
+            p=row["tost_p"],
+            equivalent=row["equivalent"],
+            smallest_margin=row["smallest_equivalence_margin"],
+        ),
+        boot_t_low=row["boot_t_low"],
+        boot_t_high=row["boot_t_high"],
+        p_holm=row["p_holm"],
+        family_size=int(row["family_size"]),
+    )
 
 
-def sentence(row: dict[str, Any], label: str = "") -> str:
-    """The answer a reader wants, from a pooled comparison row."""
-    a = "DTC" if row["a"] == "dtc" else row["a"]
-    b = row["b"]
+def comparison_sentence(row: dict[str, Any], plan: StatisticsPlan, label: str = "") -> str:
+    """The answer a reader wants, from a primary comparison row."""
     where = f" ({label})" if label else ""
-    head = f"Above {HIGH_SPARSITY:.0%} sparsity{where}"
-    if row["n"] == 0:
-        return f"{head}: no cycle of these runs reaches it, so {a} and {b} are not compared there."
-    if row["mean"] is None or row["boot_low"] is None:
-        return f"{head}: one seed only, so no interval for {a} against {b}."
-    p = row["wilcoxon_p"]
-    evidence = (
-        f"95 % CI [{_points(row['boot_low'])}, {_points(row['boot_high'])}] points, Wilcoxon "
-        f"signed-rank p = {'-' if p is None else f'{p:.3g}'}, {a} ahead on {row['wins']} of "
-        f"{row['n']} seeds"
-    )
-    if row["boot_low"] <= 0 <= row["boot_high"]:
-        return (
-            f"{head}, {a} is not distinguishable from {b}: {a} - {b} = {_points(row['mean'])} "
-            f"points of test accuracy ({evidence}), over {row['n']} seeds."
-        )
-    better = "better" if row["mean"] > 0 else "worse"
-    return (
-        f"{head}, {a} is {better} than {b} by {abs(100 * row['mean']):.2f} points of test "
-        f"accuracy ({evidence}), over {row['n']} seeds."
-    )
+    scope = f"{statistic_label(row['statistic'], plan).capitalize()}, {row['quantity']}{where}"
+    return st.sentence(comparison_of_row(row), scope=scope, alpha=plan.alpha)
 
 
 # -- Gibbs correlation per run and pooled -------------------------------------------------------
@@ -274,24 +357,51 @@ def _analysis_settings(binning: str):
     )
 
 
-def gibbs_rows(groups, binnings: Sequence[str]) -> list[dict[str, Any]]:
-    """Per seed with a DTC run: next-layer entropy of DTC vs each method's LOWESS accuracy."""
-    from tomoprune.analysis.gibbs import analyze_records
-    from tomoprune.analysis.runs import load_run
+def gibbs_rows(
+    groups, binnings: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per seed with a DTC run: next-layer entropy of DTC vs each method's LOWESS accuracy (the
+    published correlation and its controls), and the per-cycle series the incremental test
+    reads (entropy, raw and LOWESS accuracy, sparsity)."""
+    from tomoprune.analysis.gibbs import analyze_records, entropy_accuracy_pair
+    from tomoprune.analysis.runs import load_analysis_run
 
-    rows = []
+    rows, series_rows = [], []
     for setting, methods in groups.items():
-        if "dtc" not in methods:
+        if ENTROPY_METHOD not in methods:
             continue
-        for dtc in methods["dtc"]:
+        for dtc in methods[ENTROPY_METHOD]:
             peers = [dtc] + [
-                r for m, runs in methods.items() if m != "dtc" for r in runs if r.seed == dtc.seed
+                r
+                for m, runs in methods.items()
+                if m != ENTROPY_METHOD
+                for r in runs
+                if r.seed == dtc.seed
             ]
-            records = [load_run(r.path, name=r.name) for r in peers]
+            records = [load_analysis_run(r.path, name=r.name) for r in peers]
             for binning in binnings:
                 analysis = analyze_records(records, _analysis_settings(binning))
+                source = next(ra for ra in analysis.runs if ra.run.name == dtc.name)
+                for record in records:
+                    pair = entropy_accuracy_pair(source, record, ENTROPY_LAYER)
+                    smooth = lowess(pair.sparsity, pair.accuracy, LOWESS_FRAC)
+                    for i, cycle in enumerate(pair.cycles):
+                        series_rows.append(
+                            {
+                                **dict(setting),
+                                "setting": setting_label(setting),
+                                "binning": binning,
+                                "seed": dtc.seed,
+                                "accuracy_method": record.method,
+                                "cycle": int(cycle),
+                                "sparsity": float(pair.sparsity[i]),
+                                "entropy": _finite_or_none(pair.entropy[i]),
+                                "accuracy_raw": _finite_or_none(pair.accuracy[i]),
+                                "accuracy_lowess": _finite_or_none(smooth[i]),
+                            }
+                        )
                 for entry in analysis.correlations:
-                    if entry["layer"] != "next_layer" or entry["entropy_run"] != dtc.name:
+                    if entry["layer"] != ENTROPY_LAYER or entry["entropy_run"] != dtc.name:
                         continue
                     controls = entry["controls"]
                     primary = entry["correlations"][entry["primary"]]
@@ -312,7 +422,102 @@ def gibbs_rows(groups, binnings: Sequence[str]) -> list[dict[str, Any]]:
                             "differences_p": controls["differences"].get("p_value"),
                         }
                     )
-    return rows
+    return rows, series_rows
+
+
+def _finite_or_none(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _number(value: Any) -> float:
+    return np.nan if value in (None, "") else float(value)
+
+
+def incremental_rows(
+    series_rows: Sequence[dict[str, Any]], plan: StatisticsPlan
+) -> list[dict[str, Any]]:
+    """Does DTC's entropy tell more about accuracy than size does? Per seed, the partial
+    correlation of entropy with accuracy (the plan's quantity) given a cubic spline in log
+    width; then per method, the t-test over seeds of its Fisher z, and for the other methods'
+    accuracy (the cross-method control) the paired t-test of DTC's own z minus theirs."""
+    keyed: dict[tuple, list[dict[str, Any]]] = {}
+    for row in series_rows:
+        key = (row["setting"], row["binning"], row["accuracy_method"], int(row["seed"]))
+        keyed.setdefault(key, []).append(row)
+    per_seed: list[dict[str, Any]] = []
+    for (setting, binning, method, seed), rows in keyed.items():
+        rows = sorted(rows, key=lambda r: int(r["cycle"]))
+        sparsity = np.array([_number(r["sparsity"]) for r in rows])
+        fit = st.incremental_fit(
+            [_number(r[f"accuracy_{plan.quantity}"]) for r in rows],
+            [_number(r["entropy"]) for r in rows],
+            np.log1p(-sparsity),  # log width, up to the constant log(initial width)
+        )
+        per_seed.append(
+            {
+                "scope": "seed",
+                "setting": setting,
+                "binning": binning,
+                "accuracy_method": method,
+                "seed": seed,
+                **fit.to_dict(),
+            }
+        )
+    pooled: list[dict[str, Any]] = []
+    groups: dict[tuple, dict[str, dict[int, float | None]]] = {}
+    for row in per_seed:
+        by_method = groups.setdefault((row["setting"], row["binning"]), {})
+        by_method.setdefault(row["accuracy_method"], {})[row["seed"]] = row["partial_r"]
+    for (setting, binning), by_method in groups.items():
+        own = by_method.get(ENTROPY_METHOD, {})
+        for method, rs in by_method.items():
+            seeds = sorted(rs)
+            result = st.pool_incremental([rs[s] for s in seeds])
+            row = {"scope": "pooled", "setting": setting, "binning": binning}
+            row |= {"accuracy_method": method, **result.to_dict()}
+            if method != ENTROPY_METHOD and own:
+                common = [s for s in seeds if s in own]
+                control = st.pool_incremental([own[s] for s in common], [rs[s] for s in common])
+                row["difference_p"] = control.difference_p
+                row["own_mean_r"] = control.mean_r
+            pooled.append(row)
+    return per_seed + pooled
+
+
+def incremental_sentences(rows: Sequence[dict[str, Any]], plan: StatisticsPlan) -> list[str]:
+    """One sentence per setting and binning on the incremental test (entropy vs size)."""
+    pooled = [r for r in rows if r["scope"] == "pooled"]
+    out = []
+    for key in dict.fromkeys((r["setting"], r["binning"]) for r in pooled):
+        group = [r for r in pooled if (r["setting"], r["binning"]) == key]
+        own = next((r for r in group if r["accuracy_method"] == ENTROPY_METHOD), None)
+        if own is None or own["p"] is None:
+            continue
+        controls = [r for r in group if r is not own]
+        found = own["p"] < plan.alpha and all(
+            c.get("difference_p") is not None and c["difference_p"] < plan.alpha for c in controls
+        )
+        verdict = (
+            "entropy tells more about accuracy than size does"
+            if found
+            else "entropy is not shown to tell more about accuracy than size does"
+        )
+        parts = [
+            f"partial r of DTC's next-layer entropy with its own {plan.quantity} accuracy given "
+            f"a cubic spline in log width: mean {own['mean_r']:+.3f} over {own['n']} seeds "
+            f"(95 % CI [{own['ci_low']:+.3f}, {own['ci_high']:+.3f}], t-test over seeds "
+            f"p = {own['p']:.3g})"
+        ]
+        for c in controls:
+            diff = "-" if c.get("difference_p") is None else f"{c['difference_p']:.3g}"
+            parts.append(
+                f"with {c['accuracy_method']}'s accuracy (control) {c['mean_r']:+.3f}, paired "
+                f"difference p = {diff}"
+            )
+        label = "" if key[0] == "all runs" else f"{key[0]}, "
+        out.append(f"Gibbs ({label}binning {key[1]}): {verdict}: " + "; ".join(parts) + ".")
+    return out
 
 
 def pooled_gibbs_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -321,16 +526,11 @@ def pooled_gibbs_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         keyed.setdefault((row["setting"], row["binning"], row["accuracy_method"]), []).append(row)
     out = []
     for (setting, binning, method), group in keyed.items():
-        rs = [g["r"] if g["r"] is not None else np.nan for g in group]
-        plain = stats.t_interval(rs)
-        fisher = stats.fisher_interval(rs)
-        partial = stats.fisher_interval(
-            [g["partial_r"] if g["partial_r"] is not None else np.nan for g in group]
-        )
-        diffs = stats.t_interval(
-            [g["differences_r"] if g["differences_r"] is not None else np.nan for g in group]
-        )
-        significant = sum(1 for g in group if (g["permutation_p"] or 1.0) < 0.05)
+        rs = [_number(g["r"]) for g in group]
+        plain = st.t_interval(rs)
+        fisher = st.fisher_interval(rs)
+        partial = st.fisher_interval([_number(g["partial_r"]) for g in group])
+        diffs = st.t_interval([_number(g["differences_r"]) for g in group])
         out.append(
             {
                 "setting": setting,
@@ -345,7 +545,6 @@ def pooled_gibbs_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "partial_ci_low": partial.low,
                 "partial_ci_high": partial.high,
                 "mean_differences_r": diffs.mean,
-                "permutation_significant": significant,
             }
         )
     return out
@@ -368,56 +567,102 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 
 def aggregate_sweep(out: str | Path, *, figures: bool = True, gibbs: bool = True) -> dict[str, Any]:
-    """Aggregate sweep directory ``out`` into ``out/aggregate``; return the summary document."""
+    """Aggregate sweep directory ``out`` into ``out/aggregate``; return the summary document.
+
+    With ``gibbs`` the runs' measurement vectors are read; without, an existing
+    ``aggregate/gibbs_series.csv`` (committed records carry it) still feeds the incremental
+    test.
+    """
     out = Path(out)
     sweep = directory.read_sweep_file(out)
+    plan = plan_of(sweep)
     series, notes = load_series(out)
     if not series:
         raise RecordError(f"{out}: no finished run to aggregate yet; run the sweep first.")
     dest = out / directory.AGGREGATE_DIR
     dest.mkdir(parents=True, exist_ok=True)
     groups = _groups(series)
-    accuracy = accuracy_rows(groups)
-    comparisons = comparison_rows(groups)
+    order = method_order(sweep, {s.method for s in series})
+    accuracy = accuracy_rows(groups, order)
+    comparisons = comparison_rows(groups, order, plan)
     binnings = list(sweep["spec"].get("analysis", {}).get("binning", [])) or ["paper"]
-    gibbs_run = gibbs_rows(groups, binnings) if gibbs else []
+    gibbs_run: list[dict[str, Any]] = []
+    gibbs_series: list[dict[str, Any]] = []
+    if gibbs:
+        gibbs_run, gibbs_series = gibbs_rows(groups, binnings)
+    else:
+        for name, rows in (("gibbs_runs.csv", gibbs_run), ("gibbs_series.csv", gibbs_series)):
+            if (dest / name).is_file():
+                rows += [r for r in read_csv(dest / name) if r]
     gibbs_pool = pooled_gibbs_rows(gibbs_run)
+    incremental = incremental_rows(gibbs_series, plan)
     files = {
         "accuracy": _write_csv(dest / "accuracy.csv", accuracy),
         "comparisons": _write_csv(dest / "comparisons.csv", comparisons),
-        "gibbs_runs": _write_csv(dest / "gibbs_runs.csv", gibbs_run),
-        "gibbs_pooled": _write_csv(dest / "gibbs_pooled.csv", gibbs_pool),
+        "per_seed": _write_csv(dest / "per_seed.csv", per_seed_rows(groups, plan)),
     }
-    pooled = [r for r in comparisons if r["scope"].startswith("pooled") and r["quantity"] == "raw"]
+    if gibbs:
+        files["gibbs_runs"] = _write_csv(dest / "gibbs_runs.csv", gibbs_run)
+        files["gibbs_series"] = _write_csv(dest / "gibbs_series.csv", gibbs_series)
+    files["gibbs_pooled"] = _write_csv(dest / "gibbs_pooled.csv", gibbs_pool)
+    files["gibbs_incremental"] = _write_csv(dest / "gibbs_incremental.csv", incremental)
+    primary = [r for r in comparisons if r["primary"]]
     several = len(groups) > 1
-    sentences = [sentence(r, r["setting"] if several else "") for r in pooled if r["a"] == "dtc"]
+    sentences = [comparison_sentence(r, plan, r["setting"] if several else "") for r in primary]
+    gibbs_sentences = incremental_sentences(incremental, plan)
     figure_paths: list[str] = []
     if figures:
         from tomoprune.plots.sweeps import ablation_figures, accuracy_band_figures
 
         figure_paths += accuracy_band_figures(accuracy, dest / "figures", sweep)
-        figure_paths += ablation_figures(series, sweep, gibbs_pool, dest / "figures")
+        figure_paths += ablation_figures(
+            series, sweep, gibbs_pool, dest / "figures", cut=plan.sparsity_cut
+        )
     summary = {
         "out": str(dest),
         "sweep": sweep["spec"],
+        "statistics": plan.to_dict(),
         "n_runs_finished": len(series),
         "n_runs_listed": len(sweep["runs"]),
         "seeds": sorted({s.seed for s in series}),
         "settings": [setting_label(s) for s in groups],
-        "interval": f"{stats.INTERVAL_NAME}, {stats.CONFIDENCE:.0%}",
-        "difference_interval": f"{stats.DIFFERENCE_INTERVAL_NAME}, {stats.CONFIDENCE:.0%}, "
-        f"{stats.N_BOOTSTRAP} resamples; Wilcoxon signed-rank test (scipy), two-sided",
-        "high_sparsity": HIGH_SPARSITY,
+        "methods": order,
+        "interval": "Student t interval of the mean over seeds, 95%; prediction interval of one "
+        "new run, 95%",
+        "difference_interval": "paired t-test over seeds (primary), Holm-adjusted over the "
+        f"{sum(1 for r in primary if r['p'] is not None)} primary comparisons; TOST against "
+        f"+-{100 * plan.margin:.2f} points; signed-rank test with Hodges-Lehmann estimate and "
+        "bootstrap-t interval as sensitivity checks",
+        "high_sparsity": plan.sparsity_cut,
         "sentences": sentences,
-        "pooled_comparisons": pooled,
+        "gibbs_sentences": gibbs_sentences,
+        "pooled_comparisons": primary,
+        "secondary_comparisons": [
+            r for r in comparisons if r["statistic"] != "cycle" and not r["primary"]
+        ],
         "gibbs_pooled": gibbs_pool,
+        "gibbs_incremental": [r for r in incremental if r["scope"] == "pooled"],
         "files": {k: str(v) for k, v in files.items()},
         "figures": figure_paths,
         "notes": notes,
     }
+    summary = _plain(summary)
     atomic_write_json(dest / "summary.json", summary)
     atomic_write_text(dest / "summary.md", summary_markdown(summary))
     return summary
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _cell(value: Any, digits: int = 4) -> str:
@@ -426,48 +671,98 @@ def _cell(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _pts(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.2f}"
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+def _comparison_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| setting | A - B | statistic | n | mean | 95 % t CI | paired t p | Holm p | TOST p "
+        "(equivalent?) | equivalence margin reached | signed-rank p | Hodges-Lehmann | "
+        "bootstrap-t CI | A ahead |",
+        "|---|---|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        eq = "-" if r["equivalent"] is None else ("yes" if r["equivalent"] else "no")
+        lines.append(
+            f"| {r['setting']} | {r['a']} - {r['b']} | {r['statistic']} ({r['quantity']}) | "
+            f"{r['n']} | {_pts(r['mean'])} | [{_pts(r['t_low'])}, {_pts(r['t_high'])}] | "
+            f"{_p(r['p'])} | {_p(r['p_holm'])} | {_p(r['tost_p'])} ({eq}) | "
+            f"+-{_pts(r['smallest_equivalence_margin'])[1:]} | {_p(r['wilcoxon_p'])} | "
+            f"{_pts(r['hodges_lehmann'])} | [{_pts(r['boot_t_low'])}, {_pts(r['boot_t_high'])}] | "
+            f"{r['wins']}/{r['n']} |"
+        )
+    return lines
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     spec = summary["sweep"]
+    plan = summary["statistics"]
     lines = [
         f"# Sweep {spec['name']}",
         "",
         spec.get("description") or "",
         "",
         f"{summary['n_runs_finished']} of {summary['n_runs_listed']} runs finished; seeds "
-        f"{summary['seeds']}. Means over seeds with a {summary['interval']}; paired differences "
-        f"with a {summary['difference_interval']}.",
+        f"{summary['seeds']}. Means over seeds with a {summary['interval']}; paired comparisons "
+        f"by {summary['difference_interval']}. Differences in points of test accuracy. Plan "
+        f"declared in the spec: primary statistic {plan['statistic']} of {plan['quantity']} "
+        f"accuracy (cut {plan['sparsity_cut']}, area range {plan['auc_range']}), margin "
+        f"{plan['margin']}, alpha {plan['alpha']}. See docs/guide/statistics.md.",
         "",
         "## The answer",
         "",
         *[f"- {s}" for s in summary["sentences"]],
+        *[f"- {s}" for s in summary.get("gibbs_sentences", [])],
         "",
-        f"## Paired differences above {HIGH_SPARSITY} sparsity (raw test accuracy, points)",
+        "## Primary comparisons (the family Holm corrects over)",
         "",
-        "| setting | A - B | n | mean | 95 % bootstrap CI | 95 % t CI | Wilcoxon p | A ahead |",
-        "|---|---|---:|---:|---|---|---:|---:|",
+        *_comparison_table(summary["pooled_comparisons"]),
     ]
-    for r in summary["pooled_comparisons"]:
-        lines.append(
-            f"| {r['setting']} | {r['a']} - {r['b']} | {r['n']} | {_points(r['mean'])} | "
-            f"[{_points(r['boot_low'])}, {_points(r['boot_high'])}] | "
-            f"[{_points(r['t_low'])}, {_points(r['t_high'])}] | {_cell(r['wilcoxon_p'], 3)} | "
-            f"{r['wins']}/{r['n']} |"
-        )
+    if summary.get("secondary_comparisons"):
+        lines += [
+            "",
+            "## Secondary comparisons (not adjusted; the other statistic and quantity)",
+            "",
+            *_comparison_table(summary["secondary_comparisons"]),
+        ]
+    if summary.get("gibbs_incremental"):
+        lines += [
+            "",
+            "## Gibbs: does entropy tell more than size? (partial r given a spline in log width)",
+            "",
+            "| setting | binning | accuracy of | n | mean partial r | 95 % CI | t-test p over "
+            "seeds | DTC's own minus this control, p |",
+            "|---|---|---|---:|---:|---|---:|---:|",
+        ]
+        for g in summary["gibbs_incremental"]:
+            lines.append(
+                f"| {g['setting']} | {g['binning']} | {g['accuracy_method']} | {g['n']} | "
+                f"{_cell(g['mean_r'])} | [{_cell(g['ci_low'])}, {_cell(g['ci_high'])}] | "
+                f"{_p(g['p'])} | {_p(g.get('difference_p'))} |"
+            )
     if summary["gibbs_pooled"]:
         lines += [
             "",
-            "## Gibbs correlation (next-layer entropy of DTC vs LOWESS accuracy), pooled over seeds",
+            "## Gibbs correlation as published (next-layer entropy of DTC vs LOWESS accuracy)",
+            "",
+            "Both series trend with size, so r and the partial r given a straight line in "
+            "sparsity say little; the permutation p is not reported (shuffling cycles of "
+            "trending series breaks exchangeability).",
             "",
             "| setting | binning | accuracy of | n | mean r | 95 % CI (Fisher z) | Fisher mean r | "
-            "mean partial r (given sparsity) | seeds with permutation p < 0.05 |",
-            "|---|---|---|---:|---:|---|---:|---:|---:|",
+            "mean partial r (given linear sparsity) |",
+            "|---|---|---|---:|---:|---|---:|---:|",
         ]
         for g in summary["gibbs_pooled"]:
             lines.append(
                 f"| {g['setting']} | {g['binning']} | {g['accuracy_method']} | {g['n']} | "
                 f"{_cell(g['mean_r'])} | [{_cell(g['ci_low'])}, {_cell(g['ci_high'])}] | "
-                f"{_cell(g['fisher_mean_r'])} | {_cell(g['mean_partial_r'])} | "
-                f"{g['permutation_significant']}/{g['n']} |"
+                f"{_cell(g['fisher_mean_r'])} | {_cell(g['mean_partial_r'])} |"
             )
     if summary["figures"]:
         lines += ["", "## Figures", "", *[f"![{Path(f).stem}]({f})" for f in summary["figures"]]]

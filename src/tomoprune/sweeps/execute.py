@@ -1,7 +1,10 @@
-"""Running a sweep's runs: a local process pool, or Ray tasks on a cluster.
+"""Running many runs: in this process one after another, in a local process pool, or as Ray
+tasks on a cluster.
 
-Both backends call the same ``execute_run`` on a picklable ``RunTask`` and get the same
-``RunOutcome`` back, so a run's records do not depend on where it ran. Every run:
+Every multi-run command (``sweep``, ``compare``, ``reproduce table1 [--seeds]``, ``reproduce
+l0``) goes through here. The three backends call the same ``execute_run`` on a picklable
+``RunTask`` and get the same ``RunOutcome`` back, so a run's records do not depend on where it
+ran. Every run:
 
 * takes an exclusive lock (``DIR/locks/<name>.lock``) so that two sweeps, or a sweep and an
   orphaned worker of a killed one, never write into the same run directory;
@@ -28,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Backend = Literal["local", "ray"]
-BACKENDS = ("local", "ray")
+Backend = Literal["inline", "local", "ray"]
+# inline: in this process, one run after another (a live progress display per run); local: a
+# process pool on this machine; ray: a Ray cluster
+BACKENDS = ("inline", "local", "ray")
 LOCKS_DIR = "locks"
 # One thread per run, one run per core: on the shared 2-core machine a run with 2 torch threads
 # took 31x the time of the same run with 1 thread (its OpenMP threads wait on each other when the
@@ -46,8 +51,10 @@ class RunTask:
     name: str
     run_dir: str
     config: dict[str, Any]  # tomoprune.config.to_dict form
-    torch_threads: int = DEFAULT_TORCH_THREADS
+    # None: the thread default of ``runtime.configure_threads`` ($OMP_NUM_THREADS, else cores)
+    torch_threads: int | None = DEFAULT_TORCH_THREADS
     locks_dir: str | None = None
+    overwrite: bool = False  # remove the run's records first and start afresh
     # run directories of other sweeps with the same settings: linked when one has finished
     reuse_from: tuple[str, ...] = ()
 
@@ -101,21 +108,20 @@ def run_lock(locks_dir: str | None, name: str) -> Iterator[bool]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def execute_run(task: RunTask) -> RunOutcome:
-    """Run (or resume, or skip) one run; never raises for a failure of the run itself."""
+def execute_run(task: RunTask, reporter: Any = None) -> RunOutcome:
+    """Run (or resume, or skip) one run; never raises for a failure of the run itself (Ctrl-C,
+    a ``KeyboardInterrupt``, still stops it). ``reporter`` (an ``engine.progress.Reporter``)
+    shows its progress; a worker process shows none."""
     import socket
-
-    import torch
 
     from tomoprune import config as cfg
     from tomoprune.engine.progress import Reporter
-    from tomoprune.engine.runner import run_experiment
+    from tomoprune.engine.runner import check_same_config, run_experiment
     from tomoprune.records import schema
-    from tomoprune.sweep import check_same_config, run_status
+    from tomoprune.records.writer import clear, run_status
 
     started = time.perf_counter()
     host = socket.gethostname()
-    torch.set_num_threads(task.torch_threads)
     run_dir = Path(task.run_dir)
     with run_lock(task.locks_dir, task.name) as held:
         if not held:
@@ -123,6 +129,8 @@ def execute_run(task: RunTask) -> RunOutcome:
         resumed = False
         try:
             config = cfg.from_dict(task.config)
+            if task.overwrite:
+                clear(run_dir)
             status = run_status(run_dir)
             if status is not None:
                 check_same_config(run_dir, config)
@@ -138,11 +146,15 @@ def execute_run(task: RunTask) -> RunOutcome:
             if status is not None and not resumed:
                 shutil.rmtree(run_dir)  # stopped before its first checkpoint: nothing to keep
             run_experiment(
-                None if resumed else config, run_dir, resume=resumed, reporter=Reporter()
+                None if resumed else config,
+                run_dir,
+                resume=resumed,
+                reporter=reporter or Reporter(),
+                threads=task.torch_threads,
             )
             if run_status(run_dir) != "finished":
                 raise RuntimeError("the run stopped before its method's last cycle")
-        except Exception as exc:  # a failing run must not stop the sweep
+        except Exception as exc:  # a failing run must not stop the others
             return RunOutcome(
                 task.name,
                 "failed",
@@ -157,8 +169,24 @@ def execute_run(task: RunTask) -> RunOutcome:
     )
 
 
-def _init_worker(torch_threads: int) -> None:
+def run_inline(
+    tasks: Sequence[RunTask],
+    on_done: Callable[[RunOutcome], None],
+    reporter_factory: Callable[[], Any] | None = None,
+) -> list[RunOutcome]:
+    """Run ``tasks`` in this process, one after another, each with a fresh reporter."""
+    outcomes: list[RunOutcome] = []
+    for task in tasks:
+        outcome = execute_run(task, None if reporter_factory is None else reporter_factory())
+        outcomes.append(outcome)
+        on_done(outcome)
+    return outcomes
+
+
+def _init_worker(torch_threads: int | None) -> None:
     """Pool worker start: BLAS/OpenMP pools sized before anything starts them."""
+    if torch_threads is None:
+        return
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(torch_threads)
     import torch
@@ -171,13 +199,9 @@ def run_local(
 ) -> list[RunOutcome]:
     """Run ``tasks`` in a pool of ``workers`` processes (in this process when ``workers`` is
     1). Ctrl-C cancels the queued runs; running ones stop at their last checkpoint."""
-    outcomes: list[RunOutcome] = []
     if workers <= 1:
-        for task in tasks:
-            outcome = execute_run(task)
-            outcomes.append(outcome)
-            on_done(outcome)
-        return outcomes
+        return run_inline(tasks, on_done)
+    outcomes: list[RunOutcome] = []
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -227,7 +251,9 @@ def run_ray(
         ray.init(address=address, log_to_driver=False)
     remote = ray.remote(execute_run)
     refs = {
-        remote.options(num_cpus=task.torch_threads, max_retries=RAY_MAX_RETRIES).remote(task): task
+        remote.options(num_cpus=task.torch_threads or 1, max_retries=RAY_MAX_RETRIES).remote(
+            task
+        ): task
         for task in tasks
     }
     outcomes: list[RunOutcome] = []

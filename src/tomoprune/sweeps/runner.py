@@ -1,4 +1,12 @@
-"""A sweep from spec to finished run directories: check, expand, execute, record outcomes."""
+"""Many runs from their specs to finished run directories: check, execute, record outcomes.
+
+``execute_runs`` is the one multi-run executor: ``sweep`` (``run_sweep``, a TOML spec expanded
+into ``DIR/runs/``), ``compare`` (one run per method in ``OUT/<method>/``), ``reproduce
+table1`` (its three methods, and with ``--seeds`` every seed) and ``reproduce l0`` all hand it a
+list of ``RunSpec``. Whatever the backend, finished runs are skipped, interrupted ones resumed,
+each run holds a lock while it runs, and a failing run is recorded (``status.json``,
+``<run>/error.txt``) while the others go on.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from tomoprune import config as cfg
+from tomoprune.engine.runner import canonical_settings, check_same_config
 from tomoprune.errors import ConfigError
 from tomoprune.records import schema
 from tomoprune.records.io import atomic_write_json, read_json
-from tomoprune.sweep import canonical_settings, run_status
+from tomoprune.records.writer import run_status
 from tomoprune.sweeps import directory
 from tomoprune.sweeps.execute import (
     BACKENDS,
     DEFAULT_TORCH_THREADS,
     RunOutcome,
     RunTask,
+    run_inline,
     run_local,
     run_ray,
 )
@@ -44,18 +54,19 @@ class SweepResult:
         return not self.failures
 
 
-def default_workers(torch_threads: int = DEFAULT_TORCH_THREADS) -> int:
+def default_workers(torch_threads: int | None = DEFAULT_TORCH_THREADS) -> int:
     """As many runs at once as the cores this process may use allow."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, torch_threads))
+    return max(1, (cores or 1) // max(1, torch_threads or cores or 1))
 
 
 def tasks_for(
     runs: Sequence[RunSpec],
     runs_dir: Path,
     locks_dir: Path | None,
-    torch_threads: int,
+    torch_threads: int | None,
     reuse: Sequence[Path] = (),
+    overwrite: bool = False,
 ) -> list[RunTask]:
     """One task per run; runs that another sweep also has come last, so that by the time
     they start the other sweep has likely finished them and they are linked, not run."""
@@ -67,6 +78,7 @@ def tasks_for(
             config=directory.config_dict(run),
             torch_threads=torch_threads,
             locks_dir=None if locks_dir is None else str(locks_dir),
+            overwrite=overwrite,
             reuse_from=tuple(
                 str(p) for p in candidates.get(config_key(cfg.to_dict(run.config)), [])
             ),
@@ -83,14 +95,22 @@ def execute(
     workers: int | None = None,
     address: str | None = None,
     on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+    reporter_factory: Callable[[], Any] | None = None,
 ) -> list[RunOutcome]:
-    """Run ``tasks`` on ``backend``; outcomes in completion order."""
+    """Run ``tasks`` on ``backend``; outcomes in completion order. ``reporter_factory`` gives
+    each inline run its progress display (workers of the other backends show none)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}. Got {backend!r}.")
     if backend == "ray":
         return run_ray(tasks, address, on_done)
     if address is not None:
         raise ConfigError("--address is for --backend ray; drop it or add --backend ray.")
+    if backend == "inline":
+        if workers not in (None, 1):
+            raise ConfigError(
+                f"--workers is for --backend local (inline runs one at a time). Got {workers}."
+            )
+        return run_inline(tasks, on_done, reporter_factory)
     threads = tasks[0].torch_threads if tasks else DEFAULT_TORCH_THREADS
     count = workers if workers is not None else default_workers(threads)
     if count < 1:
@@ -128,6 +148,87 @@ def _write_status(out: Path, outcomes: Mapping[str, RunOutcome]) -> None:
     atomic_write_json(path, {"runs": known})
 
 
+def _record_finished_before(state: Path, names: Sequence[str]) -> None:
+    """Finished runs that ``status.json`` does not list yet (a killed process can finish a run
+    and die before recording it) are recorded as finished, so the file lists every run."""
+    path = state / directory.STATUS_FILE
+    known = read_json(path).get("runs", {}) if path.is_file() else {}
+    missing = {name: RunOutcome(name, "finished") for name in names if name not in known}
+    if missing:
+        _write_status(state, missing)
+
+
+def execute_runs(
+    runs: Sequence[RunSpec],
+    runs_dir: str | Path,
+    *,
+    state_dir: str | Path | None = None,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    torch_threads: int | None = DEFAULT_TORCH_THREADS,
+    overwrite: bool = False,
+    reuse: Sequence[Path] = (),
+    progress: Callable[[int, int], Any] | None = None,
+    on_done: Callable[[RunOutcome], None] = lambda outcome: None,
+    reporter_factory: Callable[[], Any] | None = None,
+) -> SweepResult:
+    """Run every run of ``runs`` into ``runs_dir/<name>`` that has not finished yet.
+
+    Every existing run is checked first (a run with other settings is refused before anything
+    runs, unless ``overwrite``, which starts every run afresh). ``state_dir`` (default
+    ``runs_dir``) gets ``status.json`` (each run's last outcome) and ``locks/``. A failing run
+    is recorded there and in ``<run>/error.txt``; the others go on. A run missing here but
+    finished with the same settings in one of the ``reuse`` sweep directories is linked, not
+    run again. ``progress(done, total)`` is called at the start and after each run.
+    """
+    runs_dir = Path(runs_dir)
+    state = Path(state_dir) if state_dir is not None else runs_dir
+    if torch_threads is not None and torch_threads < 1:
+        raise ConfigError(f"--threads-per-run must be at least 1. Got {torch_threads}.")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}. Got {backend!r}.")
+    if not overwrite:
+        for run in runs:
+            if run_status(runs_dir / run.name) is not None:
+                check_same_config(runs_dir / run.name, run.config)
+    todo = [r for r in runs if overwrite or run_status(runs_dir / r.name) != "finished"]
+    result = SweepResult(out=state, total=len(runs), already_finished=len(runs) - len(todo))
+    _record_finished_before(state, [r.name for r in runs if r not in todo])
+    started = time.perf_counter()
+    done = result.already_finished
+    if progress:
+        progress(done, len(runs))
+
+    def finished_one(outcome: RunOutcome) -> None:
+        nonlocal done
+        done += 1
+        result.outcomes.append(outcome)
+        _write_status(state, {outcome.name: outcome})
+        if outcome.details and not outcome.ok:
+            (runs_dir / outcome.name).mkdir(parents=True, exist_ok=True)
+            (runs_dir / outcome.name / "error.txt").write_text(outcome.details, encoding="utf-8")
+        on_done(outcome)
+        if progress:
+            progress(done, len(runs))
+
+    if todo:
+        state.mkdir(parents=True, exist_ok=True)
+        tasks = tasks_for(
+            todo, runs_dir, state / directory.LOCKS_DIR, torch_threads, reuse, overwrite
+        )
+        execute(
+            tasks,
+            backend=backend,
+            workers=workers,
+            address=address,
+            on_done=finished_one,
+            reporter_factory=reporter_factory,
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def run_sweep(
     spec: SweepSpec,
     out: str | Path,
@@ -144,10 +245,7 @@ def run_sweep(
     """Run every run of ``spec`` into ``out/runs/<name>`` that has not finished yet.
 
     Checks the directory first (another sweep's settings are refused before anything runs),
-    then runs what is missing; a failing run is recorded in ``status.json`` and the others go
-    on. A run missing here but finished with the same settings in one of the ``reuse`` sweep
-    directories is linked, not run again. ``progress(done, total)`` is called at the start and
-    after each run.
+    writes ``sweep.json``, then hands the runs to ``execute_runs``.
     """
     out = Path(out)
     runs = spec.expand(overrides)
@@ -158,36 +256,15 @@ def run_sweep(
     directory.write_sweep_file(
         out, spec, runs, {"overrides": dict(overrides or {}), "backend": backend}
     )
-    runs_dir = out / directory.RUNS_DIR
-    todo = [r for r in runs if run_status(runs_dir / r.name) != "finished"]
-    # a run that finished just before its sweep was killed has no status entry yet: its
-    # records say finished, so status.json says so too
-    status_path = out / directory.STATUS_FILE
-    listed = read_json(status_path).get("runs", {}) if status_path.is_file() else {}
-    unlisted = [r.name for r in runs if r not in todo and r.name not in listed]
-    if unlisted:
-        _write_status(out, {name: RunOutcome(name, "finished") for name in unlisted})
-    result = SweepResult(out=out, total=len(runs), already_finished=len(runs) - len(todo))
-    started = time.perf_counter()
-    done = result.already_finished
-    if progress:
-        progress(done, len(runs))
-    recorded: dict[str, RunOutcome] = {}
-
-    def finished_one(outcome: RunOutcome) -> None:
-        nonlocal done
-        done += 1
-        result.outcomes.append(outcome)
-        recorded[outcome.name] = outcome
-        _write_status(out, {outcome.name: outcome})
-        if outcome.details and not outcome.ok:
-            (runs_dir / outcome.name).mkdir(parents=True, exist_ok=True)
-            (runs_dir / outcome.name / "error.txt").write_text(outcome.details, encoding="utf-8")
-        on_done(outcome)
-        if progress:
-            progress(done, len(runs))
-
-    tasks = tasks_for(todo, runs_dir, out / directory.LOCKS_DIR, torch_threads, reuse)
-    execute(tasks, backend=backend, workers=workers, address=address, on_done=finished_one)
-    result.seconds = time.perf_counter() - started
-    return result
+    return execute_runs(
+        runs,
+        out / directory.RUNS_DIR,
+        state_dir=out,
+        backend=backend,
+        workers=workers,
+        address=address,
+        torch_threads=torch_threads,
+        reuse=reuse,
+        progress=progress,
+        on_done=on_done,
+    )

@@ -18,6 +18,12 @@
     [analysis]                      # analysis-only axes: no runs of their own
     binning = ["paper", "fd", "sturges", "fixed_count"]
 
+    [statistics]                    # declared before the runs (see StatisticsPlan)
+    quantity = "raw"                # accuracy compared: raw or lowess
+    sparsity_cut = 0.85             # the primary statistic: mean accuracy above this sparsity
+    margin = 0.005                  # TOST equivalence margin (accuracy, 0.005 = half a point)
+    pairs = ["dtc-random", "dtc-magnitude"]   # the family Holm corrects over (default: all)
+
 ``method`` and ``profile`` are axes or base settings like any other key; every other key is
 checked against the run config (a typo is refused with the valid names). Each run gets a
 self-describing directory name built from its axis values, e.g.
@@ -37,7 +43,7 @@ from typing import Any
 from tomoprune import config as cfg
 from tomoprune.errors import ConfigError
 
-SPEC_SECTIONS = ("sweep", "base", "axes", "analysis")
+SPEC_SECTIONS = ("sweep", "base", "axes", "analysis", "statistics")
 SWEEP_KEYS = ("name", "description", "seeds")
 ANALYSIS_AXES = ("binning",)
 DEFAULT_METHOD = "dtc"
@@ -54,6 +60,113 @@ class RunSpec:
     config: cfg.RunConfig
 
 
+@dataclass(frozen=True, kw_only=True)
+class StatisticsPlan:
+    """How a sweep's runs are compared, declared in the spec before the runs.
+
+    Attributes
+    ----------
+    primary : {"paired_t"}
+        The test that decides the sentences: the paired t-test of the mean difference over seeds.
+    statistic : {"high_sparsity_mean", "area_under_curve"}
+        The per-run number compared: mean accuracy above ``sparsity_cut``, or the normalised
+        area under accuracy over ``auc_range``. The other one is reported beside it.
+    quantity : {"raw", "lowess"}
+        Raw test accuracy (each cycle measured once) or its LOWESS fit (as the paper's table).
+    sparsity_cut : float
+        The cut of the high-sparsity mean, in (0, 1).
+    auc_range : (float, float)
+        The sparsity range of the area under the curve.
+    margin : float
+        Equivalence margin of TOST, in accuracy (0.005 = half a point): a smaller difference is
+        declared of no practical consequence.
+    alpha : float
+        Family-wise error rate (Holm) and TOST level.
+    pairs : tuple of str or None
+        The comparisons of the family, ``"a-b"`` meaning a minus b, each within every setting;
+        None: every pair of methods the sweep holds.
+    """
+
+    primary: str = "paired_t"
+    statistic: str = "high_sparsity_mean"
+    quantity: str = "raw"
+    sparsity_cut: float = 0.85
+    auc_range: tuple[float, float] = (0.5, 0.98)
+    margin: float = 0.005
+    alpha: float = 0.05
+    pairs: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        choices = {
+            "primary": ("paired_t",),
+            "statistic": ("high_sparsity_mean", "area_under_curve"),
+            "quantity": ("raw", "lowess"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"[statistics] {name!r} must be one of {list(allowed)}. Got "
+                    f"{getattr(self, name)!r} instead."
+                )
+        if not 0.0 < self.sparsity_cut < 1.0:
+            raise ConfigError(
+                f"[statistics] 'sparsity_cut' must be in (0, 1). Got {self.sparsity_cut!r} instead."
+            )
+        low, high = self.auc_range
+        if not 0.0 <= low < high <= 1.0:
+            raise ConfigError(
+                "[statistics] 'auc_range' must be [low, high] with 0 <= low < high <= 1. Got "
+                f"{list(self.auc_range)!r} instead."
+            )
+        if not 0.0 < self.margin < 1.0:
+            raise ConfigError(
+                f"[statistics] 'margin' must be in (0, 1) (accuracy). Got {self.margin!r} instead."
+            )
+        if not 0.0 < self.alpha < 0.5:
+            raise ConfigError(
+                f"[statistics] 'alpha' must be in (0, 0.5). Got {self.alpha!r} instead."
+            )
+        for pair in self.pairs or ():
+            if pair.count("-") != 1 or not all(pair.split("-")):
+                raise ConfigError(
+                    f"[statistics] 'pairs' entries must read 'a-b' (a minus b). Got {pair!r} instead."
+                )
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> StatisticsPlan:
+        valid = [f for f in cls.__dataclass_fields__]
+        unknown = sorted(set(table) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"[statistics] has unknown key(s) {unknown}; valid: {', '.join(valid)}."
+            )
+        values = dict(table)
+        if "auc_range" in values:
+            values["auc_range"] = tuple(float(v) for v in values["auc_range"])
+        if values.get("pairs") is not None:
+            values["pairs"] = tuple(str(v) for v in values["pairs"])
+        return cls(**values)
+
+    def pair_list(self, methods: Sequence[str]) -> list[tuple[str, str]]:
+        """The declared pairs present among ``methods``, or every pair: later minus earlier in
+        the methods' order (so the method listed last in the spec is compared with the others)."""
+        if self.pairs is None:
+            ordered = list(methods)[::-1]
+            return list(itertools.combinations(ordered, 2))
+        found = []
+        for pair in self.pairs:
+            a, b = pair.split("-")
+            if a in methods and b in methods:
+                found.append((a, b))
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["auc_range"] = list(self.auc_range)
+        out["pairs"] = None if self.pairs is None else list(self.pairs)
+        return out
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A parsed sweep spec (see the module docstring)."""
@@ -64,6 +177,7 @@ class SweepSpec:
     base: dict[str, Any] = field(default_factory=dict)
     axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     analysis: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    statistics: StatisticsPlan = field(default_factory=StatisticsPlan)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,7 +187,14 @@ class SweepSpec:
             "base": dict(self.base),
             "axes": {k: list(v) for k, v in self.axes.items()},
             "analysis": {k: list(v) for k, v in self.analysis.items()},
+            "statistics": self.statistics.to_dict(),
         }
+
+    def methods(self) -> list[str]:
+        """The methods the sweep runs, in spec order."""
+        if "method" in self.axes:
+            return [str(m) for m in self.axes["method"]]
+        return [str(self.base.get("method", DEFAULT_METHOD))]
 
     def axis_keys(self) -> list[str]:
         """The varied keys in directory-name order (seed last)."""
@@ -175,6 +296,9 @@ def parse_spec(data: Mapping[str, Any], *, default_name: str = "sweep") -> Sweep
         raise ConfigError(f"[analysis] has unknown axes {bad}; valid: {', '.join(ANALYSIS_AXES)}.")
     analysis = {key: _values("analysis", key, v) for key, v in analysis_table.items()}
     name = head.get("name", default_name)
+    table = data.get("statistics", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[statistics] must be a table of settings.")
     return SweepSpec(
         name=str(name),
         description=str(head.get("description", "")),
@@ -182,6 +306,7 @@ def parse_spec(data: Mapping[str, Any], *, default_name: str = "sweep") -> Sweep
         base=base,
         axes=axes,
         analysis=analysis,
+        statistics=StatisticsPlan.from_table(table),
     )
 
 

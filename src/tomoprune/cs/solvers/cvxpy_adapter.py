@@ -35,10 +35,10 @@ def map_status(cvxpy_status: str | None) -> str:
 def _import_cvxpy() -> Any:
     try:
         import cvxpy as cp
-    except ImportError as exc:  # pragma: no cover - cvxpy is a declared dependency
+    except ImportError as exc:  # pragma: no cover - in the dev environment
         raise SolverError(
-            f"cvxpy is not importable ({exc}); install it with `pip install cvxpy` or use "
-            f"solver='native'."
+            f"cvxpy is not importable ({exc}); install it with `pip install 'tomoprune[cs]'` "
+            "or use solver='native'."
         ) from None
     return cp
 

@@ -39,8 +39,7 @@ from tomoprune.methods.greedy.params import GreedyParams, validate_greedy
 from tomoprune.methods.greedy.projection import check_projectable, input_radius, project_after
 from tomoprune.models.projection import BallProjection
 from tomoprune.structure import apply_removal, find_groups, plan_removal
-
-ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Dropout)
+from tomoprune.structure.elementwise import ELEMENTWISE
 
 
 @dataclass

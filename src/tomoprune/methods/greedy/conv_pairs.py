@@ -53,17 +53,8 @@ from torch.nn.grad import conv2d_input
 
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.candidates import LayerCandidates
+from tomoprune.structure.elementwise import ELEMENTWISE
 
-ELEMENTWISE = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.ELU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Identity,
-    nn.Dropout,
-)
 # act on each channel of an (N, C, H, W) tensor on its own
 CHANNEL_LOCAL = ELEMENTWISE + (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 WAY_OUT = "Use method.implementation=literal."

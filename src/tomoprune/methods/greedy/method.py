@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.greedy.algorithm import greedy_compress
@@ -50,7 +50,7 @@ class QuantBaselineParams(BaselineParams):
     mode: Literal["prune", "quant"] = "quant"
 
 
-class PostTrainingCompression:
+class PostTrainingCompression(CompressionMethod):
     """Compresses a trained model once, from calibration data; never trains."""
 
     def __init__(self, name: str, params: Any) -> None:

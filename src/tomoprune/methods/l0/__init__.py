@@ -1,7 +1,8 @@
 """The l0 family: sparsity regularisers and what turns their output into a sparse network.
 
-- ``base``, ``rl1``, ``drr``, ``pmmp``: regularisers, all ``TrainingHook``s, registered by name
-  in ``REGULARISER_REGISTRY``;
+- ``base``, ``rl1``, ``drr``, ``pmmp``: regularisers, each a settings object registered once in
+  ``REGULARISERS`` whose ``build()`` makes its ``TrainingHook`` (``regularise`` hands one to
+  your own training loop);
 - ``plateau``: the smoothed plateau stop rule for plateau-terminated phases;
 - ``tamade``: the largest magnitude threshold within a relative validation-loss budget;
 - ``gradient_pruning``: zeroing parameters cut off from the output, deleting dead units;
@@ -10,3 +11,5 @@
 - ``method``: the methods ``rl1``, ``drr``, ``pmmp`` and the unregularised baseline
   ``dense`` of the train-compress loop.
 """
+
+from tomoprune.methods.l0 import drr, pmmp, rl1  # noqa: E402, F401  (register the built-ins)

@@ -13,29 +13,22 @@ not: they are few, and a zero gain would switch a whole feature off. With ``laye
 each layer's term is divided by the layer's parameter count, so small layers are not drowned by
 large ones.
 
-Regularisers are registered by name in ``REGULARISER_REGISTRY``; each class builds itself from
-the l0 method's hyperparameters through ``from_params``.
+A regulariser is a plug-in object (``tomoprune.plugins``): a frozen settings dataclass
+(``DRR(alpha=3e-5, beta=10)``) registered once in ``REGULARISERS``, whose ``build()`` makes the
+hook. ``regularise(model, DRR(...), optimizer)`` hands that hook to a user's own training loop;
+``tomoprune run --method drr`` uses the same object (its settings under ``method.*``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from tomoprune.engine.hooks import TrainingHook
-from tomoprune.registry import Registry
-
-REGULARISER_REGISTRY: Registry[type[Regulariser]] = Registry("regulariser")
-
-
-def load_builtin_regularisers() -> None:
-    """Import the modules that register the built-in regularisers (idempotent)."""
-    import tomoprune.methods.l0.drr  # noqa: F401
-    import tomoprune.methods.l0.pmmp  # noqa: F401
-    import tomoprune.methods.l0.rl1  # noqa: F401
+from tomoprune.plugins import Interval, PluginRegistry, Settings
 
 
 @dataclass(frozen=True)
@@ -98,16 +91,6 @@ class Regulariser(TrainingHook):
         self.layer_normalise = layer_normalise
         self._last_value: float | None = None
 
-    @classmethod
-    def from_params(cls, params: Any) -> Regulariser:
-        """Build from the l0 method's hyperparameters (a ``L0Params``)."""
-        return cls(
-            alpha=params.alpha,
-            rho=params.rho,
-            include_biases=params.include_biases,
-            layer_normalise=params.layer_normalise,
-        )
-
     def parameters(self, model: nn.Module) -> list[Regularised]:
         return regularised_parameters(
             model, include_biases=self.include_biases, layer_normalise=self.layer_normalise
@@ -158,3 +141,42 @@ class Ridge(Regulariser):
 
     def relaxed(self) -> TrainingHook | None:
         return self
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegulariserSettings(Settings):
+    """Base of every regulariser's settings: the strength and which parameters it acts on.
+
+    Subclasses add their own settings, register with ``@REGULARISERS.register(name, ...)`` and
+    implement ``build()``. ``method_defaults`` are defaults of the train-compress method's own
+    settings (``tamade_delta``, ...) that suit this regulariser.
+    """
+
+    alpha: float = 1e-5  # strength of the sparsity term
+    layer_normalise: bool = False  # divide each layer's term by its parameter count
+    include_biases: bool = True  # regularise and threshold biases as well as weights
+
+    constraints = {"alpha": Interval(0.0, None)}
+    method_defaults: ClassVar[dict[str, Any]] = {}
+
+    def build(self) -> Regulariser:
+        """The training hook that applies this regulariser."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build()")
+
+
+REGULARISERS: PluginRegistry[RegulariserSettings] = PluginRegistry("regulariser")
+
+
+def regularise(
+    model: nn.Module, settings: RegulariserSettings, optimizer: torch.optim.Optimizer
+) -> Regulariser:
+    """A regulariser's hook, ready for your own training loop.
+
+    In each step add ``hook.penalty(model)`` (when not None) to the loss before ``backward``,
+    call ``hook.before_step(model, optimizer)`` before ``optimizer.step()`` and
+    ``hook.after_step(model, optimizer)`` after it: the three places the library's own loop
+    calls (``tomoprune.engine.hooks``).
+    """
+    hook = settings.build()
+    hook.on_phase_start(model, optimizer)
+    return hook

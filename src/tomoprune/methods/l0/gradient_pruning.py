@@ -32,11 +32,8 @@ import torch
 from torch import nn
 
 from tomoprune.structure import Removal, apply_removal, find_groups, plan_removal
+from tomoprune.structure.elementwise import ZERO_AT_ZERO
 from tomoprune.structure.weights import outgoing_nonzeros
-
-# element-wise activations with f(0) = 0, so a unit with no input stays silent when opened up;
-# Sigmoid (f(0) = 1/2, derivative never 0) needs no opening and is left alone
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.ELU, nn.Tanh)
 
 
 @dataclass(frozen=True)
@@ -95,10 +92,12 @@ def random_gradient_prune(
 
 
 def linearised(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with its ``ELEMENTWISE`` activations replaced by the identity."""
+    """A copy of ``model`` with its ``ZERO_AT_ZERO`` activations replaced by the identity (so
+    a unit with no input stays silent when opened up; Sigmoid, f(0) = 1/2 and derivative never
+    0, needs no opening and is left alone)."""
     copied = copy.deepcopy(model)
     for name, module in list(copied.named_modules()):
-        if isinstance(module, ELEMENTWISE):
+        if isinstance(module, ZERO_AT_ZERO):
             parent_name, _, attr = name.rpartition(".")
             parent = copied.get_submodule(parent_name) if parent_name else copied
             setattr(parent, attr, nn.Identity())

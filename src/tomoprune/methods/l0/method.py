@@ -23,54 +23,47 @@ regulariser's metrics.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from tomoprune.engine.hooks import TrainingHook
-from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import MethodSpec, register_method
+from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
 from tomoprune.methods.l0.base import (
-    REGULARISER_REGISTRY,
+    REGULARISERS,
     Regulariser,
-    load_builtin_regularisers,
+    RegulariserSettings,
     regularised_parameters,
 )
+from tomoprune.methods.l0.drr import DRR
 from tomoprune.methods.l0.gradient_pruning import random_gradient_prune, remove_dead_units
 from tomoprune.methods.l0.masks import MaskHook, apply_masks, nonzero_masks
 from tomoprune.methods.l0.plateau import PlateauStop
-from tomoprune.methods.l0.pmmp import PMMP, SettledStop
-from tomoprune.methods.l0.sparse_export import storage_report
+from tomoprune.methods.l0.pmmp import PMMP, PMMPHook, SettledStop
+from tomoprune.methods.l0.rl1 import RL1
+from tomoprune.methods.l0.sparse_export import (
+    SPARSE_EXPORT_FILE,
+    storage_report,
+    write_sparse_export,
+)
 from tomoprune.methods.l0.tamade import tamade
+from tomoprune.plugins import Interval, Settings
 from tomoprune.structure import find_groups
 from tomoprune.structure.layers import WEIGHTED
 
 
 @dataclass(frozen=True, kw_only=True)
-class L0Params:
-    """Hyperparameters of the l0 family (one dataclass for all three regularisers).
+class L0Schedule(Settings):
+    """How the l0 family trains around its regulariser: warm-up, plateau stop, TAMADE,
+    fine-tuning, gradient pruning. Alone it is the ``dense`` baseline's settings; each
+    regulariser's method adds that regulariser's own settings (``l0_params_type``)."""
 
-    ``regulariser`` must match the method (``--method drr`` runs DRR, ``--method dense`` runs
-    ``"none"``); the methods differ only in that and in their defaults.
-    """
-
-    # the sparsity term: rl1 | drr | pmmp | none (the dense baseline: train to the plateau,
-    # compress nothing); must match --method
-    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
-    # strength of the sparsity term (l1 norm, DRR surrogate, or PMMP's expected l0 norm)
-    alpha: float = 1e-5
-    beta: float = 10.0  # DRR: sharpness of 1 - exp(-beta |theta|) (the paper uses 5 or 10)
-    rho: float = 0.0  # R-L1, DRR: ridge term rho ||theta||^2, kept during fine-tuning
-    layer_normalise: bool = False  # divide each layer's term by its parameter count
-    include_biases: bool = True  # regularise and threshold biases as well as weights
-    u0: float = 0.0  # PMMP: initial multipliers
-    pmmp_lr: float = 1e-3  # PMMP: Adam learning rate of the companions w and pi
-    pmmp_u_lr: float = 1.0  # PMMP: gradient-ascent step of the multipliers u
-    pmmp_decided_tolerance: float = 0.01  # PMMP: pi within this of 0 or 1 counts as decided
-    pmmp_settled_fraction: float = 0.99  # PMMP: share of decided pi needed to stop
     warmup_steps: int = 0  # unregularised steps before the regularised phase
     regularised_max_steps: int = 30000  # cap of the regularised phase (dense: of training)
     finetune_max_steps: int = 20000  # cap of the masked fine-tuning phase
@@ -86,76 +79,62 @@ class L0Params:
     # network as it is (zero gradients of units that noise never switches on count as well)
     gradient_prune_activations: Literal["linear", "model"] = "linear"
 
-
-@dataclass(frozen=True, kw_only=True)
-class RL1Params(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "rl1"
-    # LeNet-300-100, MNIST 55k/5k/10k: CR 32.6 at 98.10% test accuracy after fine-tuning;
-    # 45k/5k/10k: CR 34.6 at 97.86% (0.23 pp below the dense baseline)
-    alpha: float = 1e-4
-
-
-@dataclass(frozen=True, kw_only=True)
-class DRRParams(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "drr"
-    # LeNet-300-100, MNIST 45k/5k/10k, seed 42424242, against the dense baseline's 98.09-98.15%
-    # (two runs): alpha 3e-5 with TAMADE's delta 0.003 gives CR 69.2 at 97.70%. Other settings
-    # (delta 0.01): alpha 1e-5 CR 31.1 at 97.94%; 2e-5 CR 56.0-56.5 at 97.69-97.72%; 3e-5
-    # CR 75.5 at 97.60%; 2e-5 with beta 5 CR 40.0 at 98.01%; 2e-5 with patience 10 CR 58.8 at
-    # 97.61% (fine-tuning overfits for longer).
-    alpha: float = 3e-5
-    tamade_delta: float = 0.003
+    constraints = {
+        "warmup_steps": Interval(0, None, integer=True),
+        "regularised_max_steps": Interval(1, None, integer=True),
+        "finetune_max_steps": Interval(0, None, integer=True),
+        "eval_every": Interval(1, None, integer=True),
+        "patience": Interval(1, None, integer=True),
+        "min_relative_improvement": Interval(0.0, None),
+        "smoothing": Interval(0.0, 1.0, closed="left"),
+        "tamade_delta": Interval(0.0, None),
+        "tamade_tolerance": Interval(0.0, None, closed="neither"),
+        "gradient_prune_samples": Interval(1, None, integer=True),
+    }
 
 
-@dataclass(frozen=True, kw_only=True)
-class PMMPParams(L0Params):
-    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "pmmp"
-    # LeNet-300-100, MNIST 55k/5k/10k: CR 27.3 at 98.09% test accuracy after fine-tuning;
-    # 45k/5k/10k: CR 28.3 at 97.67% (0.42 pp below the dense baseline)
-    alpha: float = 3e-5
+L0Params = L0Schedule  # every l0 method's params are an L0Schedule (plus a regulariser's)
+_PARAMS_TYPES: dict[type, type] = {}
 
 
-@dataclass(frozen=True, kw_only=True)
-class DenseParams(L0Params):
-    """The unregularised baseline: only the stop rule and the step cap matter."""
+def l0_params_type(regulariser: type[RegulariserSettings]) -> type[L0Schedule]:
+    """``--method NAME``'s settings: the schedule's and the regulariser's fields together, the
+    schedule defaults overridden by the regulariser's ``method_defaults``."""
+    cached = _PARAMS_TYPES.get(regulariser)
+    if cached is None:
+        defaults = [
+            (key, type(value), dataclasses.field(default=value))
+            for key, value in regulariser.method_defaults.items()
+        ]
+        cached = dataclasses.make_dataclass(
+            f"{regulariser.__name__}Params",
+            defaults,
+            bases=(regulariser, L0Schedule),
+            frozen=True,
+            kw_only=True,
+        )
+        cached.__module__ = __name__
+        _PARAMS_TYPES[regulariser] = cached
+    return cached
 
-    regulariser: Literal["rl1", "drr", "pmmp", "none"] = "none"
-    alpha: float = 0.0
+
+def regulariser_settings(params: L0Schedule) -> RegulariserSettings | None:
+    """The regulariser a method's params carry (None for the dense baseline)."""
+    if not isinstance(params, RegulariserSettings):
+        return None
+    cls = REGULARISERS.get(type(params).name)
+    return cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(cls)})
 
 
-# method name -> the regulariser it trains with
-METHOD_REGULARISERS: dict[str, str] = {"rl1": "rl1", "drr": "drr", "pmmp": "pmmp", "dense": "none"}
+DenseParams = L0Schedule
+RL1Params = l0_params_type(RL1)
+DRRParams = l0_params_type(DRR)
+PMMPParams = l0_params_type(PMMP)
 
 
-def _invalid(key: str, requirement: str, value: Any) -> ConfigError:
-    return ConfigError(f"The 'method.{key}' setting must be {requirement}. Got {value!r} instead.")
-
-
-def validate(params: L0Params) -> None:
-    """Reject settings the method cannot run with, one clear sentence each."""
-    checks = [
-        ("alpha", params.alpha >= 0, "non-negative"),
-        ("beta", params.beta > 0, "positive"),
-        ("rho", params.rho >= 0, "non-negative"),
-        ("u0", params.u0 >= 0, "non-negative"),
-        ("pmmp_lr", params.pmmp_lr > 0, "positive"),
-        ("pmmp_u_lr", params.pmmp_u_lr >= 0, "non-negative"),
-        ("pmmp_decided_tolerance", 0 <= params.pmmp_decided_tolerance < 0.5, "in [0, 0.5)"),
-        ("pmmp_settled_fraction", 0 <= params.pmmp_settled_fraction <= 1, "in [0, 1]"),
-        ("warmup_steps", params.warmup_steps >= 0, "non-negative"),
-        ("regularised_max_steps", params.regularised_max_steps >= 1, "at least 1"),
-        ("finetune_max_steps", params.finetune_max_steps >= 0, "non-negative"),
-        ("eval_every", params.eval_every >= 1, "at least 1"),
-        ("patience", params.patience >= 1, "at least 1"),
-        ("min_relative_improvement", params.min_relative_improvement >= 0, "non-negative"),
-        ("smoothing", 0 <= params.smoothing < 1, "in [0, 1)"),
-        ("tamade_delta", params.tamade_delta >= 0, "non-negative"),
-        ("tamade_tolerance", params.tamade_tolerance > 0, "positive"),
-        ("gradient_prune_samples", params.gradient_prune_samples >= 1, "at least 1"),
-    ]
-    for key, ok, requirement in checks:
-        if not ok:
-            raise _invalid(key, requirement, getattr(params, key))
+def validate(params: L0Schedule) -> None:
+    """Settings are validated when made; re-run for objects built with ``replace``."""
+    params.validate()
 
 
 def has_unit_groups(model: nn.Module) -> bool:
@@ -169,90 +148,18 @@ def hidden_units(model: nn.Module, example_inputs: torch.Tensor) -> int:
     return sum(group.width for group in find_groups(model, example_inputs))
 
 
-# the settings each method reads; the other fields of L0Params do not affect it
-_STOP_KEYS = ("regularised_max_steps", "eval_every", "patience", "min_relative_improvement")
-_SHARED_KEYS = (
-    "regulariser",
-    "alpha",
-    "layer_normalise",
-    "include_biases",
-    "warmup_steps",
-    *_STOP_KEYS,
-    "smoothing",
-    "finetune_max_steps",
-    "finetune_fresh_optimizer",
-    "tamade_delta",
-    "tamade_tolerance",
-    "gradient_prune_samples",
-    "gradient_prune_activations",
-)
-_PMMP_KEYS = (
-    "u0",
-    "pmmp_lr",
-    "pmmp_u_lr",
-    "pmmp_decided_tolerance",
-    "pmmp_settled_fraction",
-)
-METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
-    "dense": ("regulariser", *_STOP_KEYS, "smoothing"),
-    "rl1": (*_SHARED_KEYS, "rho"),
-    "drr": (*_SHARED_KEYS, "beta", "rho"),
-    "pmmp": (*_SHARED_KEYS, *_PMMP_KEYS),
-}
-
-
-# settings of one regulariser only: changing one under another method is an error, not ignored
-_SPECIFIC_KEYS = ("beta", "rho", *_PMMP_KEYS)
-
-
-def validator(name: str):
-    """``validate`` plus: the regulariser matches the method, and no setting specific to
-    another regulariser was changed (it would be silently ignored)."""
-
-    def check(params: L0Params) -> None:
-        validate(params)
-        expected = METHOD_REGULARISERS.get(name, name)
-        if params.regulariser != expected:
-            methods = {regulariser: method for method, regulariser in METHOD_REGULARISERS.items()}
-            other = methods.get(params.regulariser, params.regulariser)
-            raise ConfigError(
-                f"The 'method.regulariser' setting must be {expected!r} for --method {name}. Got "
-                f"{params.regulariser!r} instead; run --method {other} to use that regulariser."
-            )
-        defaults = type(params)()
-        for key in _SPECIFIC_KEYS:
-            if key in METHOD_SETTINGS[name] or getattr(params, key) == getattr(defaults, key):
-                continue
-            readers = [m for m, keys in METHOD_SETTINGS.items() if key in keys]
-            raise ConfigError(
-                f"The 'method.{key}' setting does not apply to --method {name} (only "
-                f"{', '.join(readers)} read it). Got {getattr(params, key)!r}; remove it."
-            )
-
-    return check
-
-
-class L0Method:
+class L0Method(CompressionMethod):
     """Regularised training, TAMADE thresholding, masked fine-tuning, dead-unit deletion.
 
     With regulariser ``"none"`` (the ``dense`` baseline): training to the plateau only.
     """
 
-    def __init__(self, name: str, params: L0Params) -> None:
+    def __init__(self, name: str, params: L0Schedule) -> None:
         validate(params)
-        load_builtin_regularisers()
-        expected = METHOD_REGULARISERS.get(name, name)
-        if params.regulariser != expected:
-            methods = {regulariser: method for method, regulariser in METHOD_REGULARISERS.items()}
-            other = methods.get(params.regulariser, params.regulariser)
-            raise ConfigError(
-                f"The 'method.regulariser' setting must be {expected!r} for --method {name}; run "
-                f"--method {other} to use that regulariser."
-            )
         self.name = name
         self.params = params
-        self.dense = params.regulariser == "none"
-        self.regulariser_type = None if self.dense else REGULARISER_REGISTRY.get(params.regulariser)
+        self.regulariser = regulariser_settings(params)
+        self.dense = self.regulariser is None
         self.masks: dict[str, torch.Tensor] | None = None
         self.initial_parameters: int | None = None
         self.threshold: float | None = None
@@ -288,7 +195,7 @@ class L0Method:
         p = self.params
         if self.initial_parameters is None:
             self.initial_parameters = sum(t.numel() for t in model.parameters())
-        if cycle == 1 and self.regulariser_type is None:
+        if cycle == 1 and self.regulariser is None:
             return [
                 Phase(
                     name="train",
@@ -298,10 +205,10 @@ class L0Method:
                 )
             ]
         if cycle == 1:
-            hook = self.regulariser_type.from_params(p)
+            hook = self.regulariser.build()
             self._hook = hook
             stop = self._plateau()
-            if isinstance(hook, PMMP):
+            if isinstance(hook, PMMPHook):
                 stop = SettledStop(stop, hook, fraction=p.pmmp_settled_fraction)
             phases = []
             if p.warmup_steps:
@@ -320,8 +227,8 @@ class L0Method:
             raise RuntimeError("fine-tuning needs the masks of cycle 1; resume from its checkpoint")
         if p.finetune_max_steps == 0:
             return []
-        assert self.regulariser_type is not None
-        relaxed = self.regulariser_type.from_params(p).relaxed()
+        assert self.regulariser is not None
+        relaxed = self.regulariser.build().relaxed()
         hooks: list[TrainingHook] = [] if relaxed is None else [relaxed]
         hooks.append(MaskHook(self.masks))  # last: it zeroes whatever the others added
         return [
@@ -459,6 +366,9 @@ class L0Method:
             "threshold": self.threshold,
         }
 
+    def write_exports(self, model: nn.Module, directory: Path) -> None:
+        write_sparse_export(model, Path(directory) / SPARSE_EXPORT_FILE)  # honest storage
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.masks = state["masks"]
         self.initial_parameters = state["initial_parameters"]
@@ -469,36 +379,40 @@ L0_RUN_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("train.batch_size", 500),  # the paper's batch size
     ("train.lr", 1e-3),  # Adam 1e-3
     ("train.eval_batch_size", 5000),  # validation is measured often; large batches are faster
-    ("data.validation_size", 5000),  # validation split for the plateau test and TAMADE
-    ("data.train_size", 45000),  # the paper's 45k / 5k / 10k split
+    # a validation split for the plateau test and TAMADE: 1/12 of the training set (5,000 of
+    # MNIST's 60,000; `reproduce l0` sets the paper's 45k / 5k split explicitly)
+    ("data.validation_fraction", 1 / 12),
     ("data.split_seed", 0),
     ("model.bias", True),  # LeNets with biases
 )
 
 
 def _build(name: str):
-    def build(params: L0Params, run_config: Any) -> L0Method:
+    def build(params: L0Schedule, run_config: Any) -> L0Method:
         return L0Method(name, params)
 
     return build
 
 
-for _name, _params, _summary in (
-    ("dense", DenseParams, "unregularised baseline: train to the validation plateau, no pruning"),
-    ("rl1", RL1Params, "l1 + ridge subgradient training, TAMADE threshold, relaxed fine-tuning"),
-    ("drr", DRRParams, "smooth l0 surrogate sum(1 - exp(-beta|w|)), TAMADE, masked fine-tuning"),
-    ("pmmp", PMMPParams, "probabilistic minimax l0 (expected l0 norm), TAMADE, fine-tuning"),
-):
-    register_method(
-        MethodSpec(
-            name=_name,
-            params_type=_params,
-            build=_build(_name),
-            default_model="lenet300",
-            summary=_summary,
-            family="l0",
-            run_defaults=L0_RUN_DEFAULTS,
-            validate=validator(_name),
-            settings=METHOD_SETTINGS[_name],
+def register_l0_methods() -> None:
+    """``--method dense`` and one ``--method NAME`` per registered regulariser."""
+    entries = [("dense", L0Schedule, "unregularised baseline: train to the validation plateau")]
+    entries += [(n, l0_params_type(cls), cls.summary) for n, cls in REGULARISERS.items()]
+    for name, params_type, summary in entries:
+        if name in METHOD_REGISTRY:
+            continue
+        register_method(
+            MethodSpec(
+                name=name,
+                params_type=params_type,
+                build=_build(name),
+                default_model="lenet300",
+                summary=summary,
+                family="l0",
+                run_defaults=L0_RUN_DEFAULTS,
+                validate=validate,
+            )
         )
-    )
+
+
+register_l0_methods()

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from torch import nn
 
-from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
 from tomoprune.methods.neuron.scoring import (
@@ -182,7 +182,7 @@ def global_keep(
     return [np.sort(unit_of[alive & (group_of == g)]) for g in range(len(widths))]
 
 
-class NeuronPruning:
+class NeuronPruning(CompressionMethod):
     """The train-compress method behind ``--method dtc|magnitude|random``."""
 
     def __init__(self, name: str, params: NeuronPruningParams, train_config: Any) -> None:
