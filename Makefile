@@ -28,6 +28,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out $(BENCH_OUT)
 
+## docs: the documentation site into site/ (strict: a broken link or reference fails). Its log
+## is printed only on failure, so pytest's summary stays the last line CI prints; not --quiet,
+## which would hide the warnings that strict mode counts.
+.PHONY: docs
+docs: $(STAMP)
+	@log=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site 2>&1) \
+		|| { echo "$$log"; exit 1; }
+
 ## bench-full: every benchmark (long: training runs, sweeps, greedy compression)
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full --out $(BENCH_OUT)
@@ -54,4 +62,4 @@ verify-results: $(STAMP)
 		--rederived docs/results/statistics/earlier-sweeps.md
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) site .pytest_cache .ruff_cache

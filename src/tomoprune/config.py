@@ -28,7 +28,7 @@ class DataConfig:
     """Which dataset, where it lives, and how the training split is carved."""
 
     dataset: str = "mnist"  # mnist | fashion-mnist (IDX files) | digits (bundled, offline)
-    data_dir: str | None = None  # folder holding the IDX files (default: search, see README)
+    data_dir: str | None = None  # folder of the IDX files (default: search, `tomoprune data`)
     # samples held out of the training split for validation/calibration (0 = none, or
     # validation_fraction of them)
     validation_size: int = 0

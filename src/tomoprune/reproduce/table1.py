@@ -34,7 +34,7 @@ from tomoprune.sweeps.execute import RunOutcome
 from tomoprune.sweeps.runner import SweepResult, execute_runs
 from tomoprune.sweeps.spec import RunSpec
 
-# the checks the reproduction must pass (see the README's "Reproducing the paper")
+# the checks the reproduction must pass (see docs/guide/training-compression.md)
 FIRST_CYCLE_TOLERANCE = 0.003
 EARLY_ROWS_MAX_SPARSITY = 0.86
 EARLY_ROWS_TOLERANCE = 0.005
