@@ -6,14 +6,26 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-run
 BENCH_OUT ?= benchmarks/results
 
-.PHONY: venv demo test test-fast bench bench-full lint format reproduce-table1 reproduce-l0 verify-results clean
+.PHONY: venv lock demo test test-fast bench bench-full lint format reproduce-table1 reproduce-l0 verify-results clean
 
-$(STAMP): pyproject.toml
+LOCK := requirements-dev.lock
+
+# the dev environment: every package at the version in the lock file, then tomoprune itself
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## lock: re-resolve the dev environment from pyproject's ranges and pin it in the lock file
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable --disable-pip-version-check > $(LOCK)
+	rm -rf .venv-lock
 
 ## demo: DTC against magnitude and random pruning on the bundled digits dataset (offline)
 demo: $(STAMP)

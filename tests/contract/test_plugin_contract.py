@@ -1,7 +1,7 @@
 """Every registered plug-in keeps the contract the loop relies on.
 
 Parametrised over the registries themselves, so a new scorer or regulariser is checked by
-registering it: its settings are validated in one line, a run records it, a resumed run equals
+registering it (post-training compressors too): its settings are validated in one line, a run records it, a resumed run equals
 an uninterrupted one, and the saved model reloads exactly.
 """
 
@@ -19,6 +19,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.l0.base import REGULARISERS
 from tomoprune.methods.neuron.scoring import SCORERS
 from tomoprune.plugins import Interval
+from tomoprune.posttraining import POSTTRAINING, compress_
 from tomoprune.records.io import read_csv, read_json
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
@@ -86,3 +87,28 @@ def test_a_run_records_resumes_exactly_and_reloads_exactly(tmp_path, family, nam
     assert torch.equal(outputs[0], outputs[1])
     accuracy = float((outputs[0].argmax(1) == test.test_y).float().mean())
     assert accuracy == pytest.approx(float(measured(whole)[-1]["test_accuracy"]), abs=1e-6)
+
+
+POST = sorted(POSTTRAINING.items())
+
+
+@pytest.mark.parametrize(("name", "cls"), POST, ids=[f"post-training:{n}" for n, _ in POST])
+def test_post_training_settings_and_one_pass_over_any_module(name, cls):
+    cls()  # the defaults are valid
+    for key, constraint in cls.constraints.items():
+        if not isinstance(constraint, Interval):
+            continue
+        value = bad_value(constraint)
+        with pytest.raises(ConfigError) as info:
+            cls(**{key: value})
+        assert "\n" not in str(info.value) and f"'{key}'" in str(info.value)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)
+    ).double()
+    x = torch.randn(64, 16, dtype=torch.float64)
+    before = [p.detach().clone() for p in model.parameters()]
+    compress_(model, cls(), calibration=x)
+    after = list(model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert torch.isfinite(model(x)).all()

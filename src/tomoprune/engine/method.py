@@ -112,6 +112,10 @@ class CompressionMethod:
     def check_model(self, model: nn.Module) -> None:
         """Refuse, in one line, a model this method cannot compress (before any training)."""
 
+    def preflight(self, model: nn.Module) -> None:
+        """Refuse, in one line, settings this model cannot take, before a run directory is
+        made (post-training methods check layers and calibration here)."""
+
     def width(self, model: nn.Module) -> int | None:
         """The size the method shrinks (units, non-zeros); None: the parameter count."""
         return None

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tomoprune.engine.method import CompressionOutcome, CycleContext, Phase
+from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.l0.sparse_export import (
@@ -61,7 +61,7 @@ def run_params(settings: type[Compressor]) -> type:
     return RunParams
 
 
-class DriverCompression:
+class DriverCompression(CompressionMethod):
     """Compresses a trained model once with ``compress_``; never trains."""
 
     def __init__(self, name: str, params: Any) -> None:
