@@ -129,11 +129,11 @@ def test_rtn_and_magnitude_need_no_calibration():
     [
         (lambda: GPTQ(static_groups=True), "'static_groups' setting of GPTQ needs 'group_size'"),
         (lambda: GPTQ(group_size=0), "'group_size' setting of GPTQ must be an integer >= 1"),
-        (lambda: GPTQ(bits=0), "'bits' setting of GPTQ must be an integer in [1, 16]"),
+        (lambda: GPTQ(bits=0), "'bits' setting of GPTQ must be an integer between 1 and 16"),
         (lambda: GPTQ(act_order="yes"), "'act_order' setting of GPTQ"),
         (lambda: SparseGPT(nm="3:2"), "'nm' setting of SparseGPT must be 'N:M'"),
         (lambda: SparseGPT(nm="2:4", block_size=6), "multiple of M = 4"),
-        (lambda: Wanda(sparsity=1.0), "'sparsity' setting of Wanda must be a number in [0, 1)"),
+        (lambda: Wanda(sparsity=1.0), "'sparsity' setting of Wanda must be a number between 0 and 1, 1 excluded"),
     ],
 )
 def test_settings_are_validated_with_one_line_errors(make, message):
