@@ -133,7 +133,10 @@ def test_rtn_and_magnitude_need_no_calibration():
         (lambda: GPTQ(act_order="yes"), "'act_order' setting of GPTQ"),
         (lambda: SparseGPT(nm="3:2"), "'nm' setting of SparseGPT must be 'N:M'"),
         (lambda: SparseGPT(nm="2:4", block_size=6), "multiple of M = 4"),
-        (lambda: Wanda(sparsity=1.0), "'sparsity' setting of Wanda must be a number between 0 and 1, 1 excluded"),
+        (
+            lambda: Wanda(sparsity=1.0),
+            "'sparsity' setting of Wanda must be a number between 0 and 1, 1 excluded",
+        ),
     ],
 )
 def test_settings_are_validated_with_one_line_errors(make, message):
