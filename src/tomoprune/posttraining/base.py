@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tomoprune.errors import ConfigError
-from tomoprune.plugins import PluginRegistry, Settings
+from tomoprune.plugins import Interval, PluginRegistry, Settings
 from tomoprune.posttraining.grid import QuantState
 
 __all__ = ["POSTTRAINING", "Compressor", "LayerContext", "LayerProblem", "LayerResult"]
@@ -78,6 +78,32 @@ class Compressor(Settings):
 
 
 POSTTRAINING: PluginRegistry[Compressor] = PluginRegistry("post-training compressor")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pruner(Compressor):
+    """Base of the pruners' settings: a ``sparsity`` share, or an ``nm`` pattern ("2:4", kept N
+    of every M input columns) that replaces it."""
+
+    sparsity: float = 0.5
+    nm: Any = None  # "N:M", [N, M] or None; stored as (N, M)
+
+    constraints = {"sparsity": Interval(0, 1, closed="left")}
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nm", parse_nm(self.nm, "nm", type(self).__name__))
+        super().__post_init__()
+
+    @property
+    def density(self) -> float:
+        return self.nm[0] / self.nm[1] if self.nm is not None else 1.0 - self.sparsity
+
+    def check_layer(self, problem: LayerProblem) -> None:
+        if self.nm is not None and problem.weight.shape[1] % self.nm[1]:
+            raise ConfigError(
+                f"layer {problem.name} has {problem.weight.shape[1]} input columns, not a "
+                f"multiple of M = {self.nm[1]}; leave it out of the layer patterns for N:M."
+            )
 
 
 def parse_nm(value: Any, setting: str, owner: str) -> tuple[int, int] | None:

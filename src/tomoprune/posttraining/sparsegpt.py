@@ -16,7 +16,7 @@ update).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
@@ -24,13 +24,12 @@ from tomoprune.errors import ConfigError
 from tomoprune.plugins import Interval
 from tomoprune.posttraining.base import (
     POSTTRAINING,
-    Compressor,
     LayerContext,
     LayerProblem,
     LayerResult,
+    Pruner,
     cumulative_counts,
     damped_inverse_factor,
-    parse_nm,
     with_dead_inputs_fixed,
 )
 from tomoprune.posttraining.gptq import DTYPES
@@ -39,11 +38,9 @@ from tomoprune.posttraining.grid import GridSpec, QuantState
 
 @POSTTRAINING.register("sparsegpt", summary="SparseGPT: OBS pruning, block-wise mask, N:M, +quant")
 @dataclass(frozen=True, kw_only=True)
-class SparseGPT(Compressor):
+class SparseGPT(Pruner):
     """SparseGPT settings. ``nm`` ("2:4") replaces ``sparsity`` by an N:M pattern."""
 
-    sparsity: float = 0.5
-    nm: Any = None  # "N:M", [N, M] or None; stored as (N, M)
     # joint quantization of the kept weights (None: keep float weights)
     bits: int | None = None
     grid: Literal["asymmetric", "symmetric"] = "asymmetric"
@@ -52,32 +49,16 @@ class SparseGPT(Compressor):
     precision: Literal["float32", "float64"] = "float32"
 
     constraints = {
-        "sparsity": Interval(0, 1, closed="left"),
         "bits": Interval(1, 16, integer=True),
         "block_size": Interval(1, None, integer=True),
         "damp": Interval(0, None),
     }
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nm", parse_nm(self.nm, "nm", "SparseGPT"))
-        super().__post_init__()
 
     def check(self) -> None:
         if self.nm is not None and self.block_size % self.nm[1]:
             raise ConfigError(
                 f"The 'block_size' setting of SparseGPT must be a multiple of M = {self.nm[1]} "
                 f"with nm='{self.nm[0]}:{self.nm[1]}'. Got {self.block_size} instead."
-            )
-
-    @property
-    def density(self) -> float:
-        return self.nm[0] / self.nm[1] if self.nm is not None else 1.0 - self.sparsity
-
-    def check_layer(self, problem: LayerProblem) -> None:
-        if self.nm is not None and problem.weight.shape[1] % self.nm[1]:
-            raise ConfigError(
-                f"layer {problem.name} has {problem.weight.shape[1]} input columns, not a "
-                f"multiple of M = {self.nm[1]}; leave it out of the layer patterns for N:M."
             )
 
     def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
