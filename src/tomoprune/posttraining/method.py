@@ -22,7 +22,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
-    storage_report,
+    export_columns,
     write_sparse_export,
 )
 from tomoprune.plugins import Interval
@@ -119,7 +119,6 @@ class DriverCompression(CompressionMethod):
 
     def export(self, model: nn.Module, out: Path) -> dict[str, Any]:
         """The packed quantized file, or the sparse file, with its size against float32."""
-        dense_bytes = 4 * sum(p.numel() for p in model.parameters())
         assert self.report is not None
         if self.report.quant:
             path = out / QUANTIZED_FILE
@@ -127,15 +126,7 @@ class DriverCompression(CompressionMethod):
         else:
             path = out / SPARSE_EXPORT_FILE
             size = write_sparse_export(model, path)
-        report = storage_report(model)
-        return {
-            "export_file": path.name,
-            "export_bytes": size,
-            "dense_float32_bytes": dense_bytes,
-            "size_ratio_vs_dense": size / dense_bytes,
-            "nonzero_parameters": report.nonzero,
-            "parameters": report.parameters,
-        }
+        return export_columns(model, path, size)
 
     def state_dict(self) -> dict[str, Any]:
         return {"done": self.done}

@@ -29,7 +29,7 @@ from tomoprune.methods.greedy.layers import weighted_positions
 from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
-    storage_report,
+    export_columns,
     write_sparse_export,
 )
 
@@ -104,7 +104,6 @@ class PostTrainingCompression(CompressionMethod):
 
     def export(self, model: nn.Sequential, out: Path) -> dict[str, Any]:
         """Write the honest storage file and return its sizes against dense float32."""
-        dense_bytes = 4 * sum(p.numel() for p in model.parameters())
         if self.params.mode == "quant":
             positions = weighted_positions(model)
             grids = {f"{positions[i]}.weight": g for i, g in self.grids.items()}
@@ -113,15 +112,7 @@ class PostTrainingCompression(CompressionMethod):
         else:
             path = out / SPARSE_EXPORT_FILE
             size = write_sparse_export(model, path)
-        report = storage_report(model)
-        return {
-            "export_file": path.name,
-            "export_bytes": size,
-            "dense_float32_bytes": dense_bytes,
-            "size_ratio_vs_dense": size / dense_bytes,
-            "nonzero_parameters": report.nonzero,
-            "parameters": report.parameters,
-        }
+        return export_columns(model, path, size)
 
     def state_dict(self) -> dict[str, Any]:
         return {"done": self.done}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -247,3 +248,18 @@ def packed_metadata(data: bytes) -> dict[str, str]:
     if metadata.get("format") != PACKED_FORMAT:
         raise ValueError(f"format {metadata.get('format')!r}, expected {PACKED_FORMAT!r}")
     return metadata
+
+
+def export_columns(model: nn.Module, path: Path, size: int) -> dict[str, Any]:
+    """The record columns of an honest export: its file, its bytes against dense float32, and
+    the model's non-zero and total parameters."""
+    dense_bytes = 4 * sum(p.numel() for p in model.parameters())
+    report = storage_report(model)
+    return {
+        "export_file": path.name,
+        "export_bytes": size,
+        "dense_float32_bytes": dense_bytes,
+        "size_ratio_vs_dense": size / dense_bytes,
+        "nonzero_parameters": report.nonzero,
+        "parameters": report.parameters,
+    }
