@@ -156,3 +156,70 @@ def test_a_quoted_line_of_a_note_must_appear_in_a_verified_page(tmp_path):
     assert verify_quotes(note, [page]).ok
     note.write_text("> dtc is better than random (p = 0.001).\n")
     assert not verify_quotes(note, [page]).ok
+
+
+def write_ablation(folder, baselines=None):
+    """A one-method sweep over ``method.lam`` in {0.03, 0.3, 3.0}, three seeds."""
+    sparsity = [0.5, 0.8, 0.9, 0.95]
+    high = {0.03: [0.70, 0.72, 0.74], 0.3: [0.75, 0.78, 0.78], 3.0: [0.71, 0.73, 0.72]}
+    runs = []
+    for lam, per_seed in high.items():
+        for seed, value in enumerate(per_seed):
+            name = f"lam={lam}__seed={seed}"
+            entry = write_run(folder, name, "dtc", seed, sparsity, [0.9, 0.85, value, value])
+            entry["axes"] = {"method.lam": lam, "seed": seed}
+            runs.append(entry)
+    statistics = {} if baselines is None else {"baselines": baselines}
+    spec = {
+        "name": "lam",
+        "seeds": [0, 1, 2],
+        "base": {"method": "dtc"},
+        "axes": {"method.lam": [0.03, 0.3, 3.0]},
+        "statistics": statistics,
+    }
+    atomic_write_json(
+        folder / "sweep.json", {"format": "tomoprune.sweep/1", "spec": spec, "runs": runs}
+    )
+    return high
+
+
+def test_a_one_method_ablation_compares_every_pair_of_settings_paired_by_seed(tmp_path):
+    high = write_ablation(tmp_path)
+    summary = aggregate_sweep(tmp_path, gibbs=False, figures=False)
+    rows = {(r["a"], r["b"]): r for r in summary["pooled_comparisons"]}
+    assert set(rows) == {("lam=0.3", "lam=0.03"), ("lam=3.0", "lam=0.03"), ("lam=3.0", "lam=0.3")}
+    row = rows[("lam=3.0", "lam=0.3")]
+    diffs = np.subtract(high[3.0], high[0.3])  # -0.04, -0.05, -0.06: mean -0.05, sd 0.01
+    assert row["mean"] == pytest.approx(diffs.mean())
+    assert row["t_high"] == pytest.approx(-0.05 + T_975_2 * 0.01 / math.sqrt(3))
+    assert row["setting"] == "dtc" and row["family_size"] == 3
+    ps = sorted(r["p"] for r in rows.values())  # Holm: smallest p times 3, then times 2, ...
+    assert min(r["p_holm"] for r in rows.values()) == pytest.approx(min(1.0, 3 * ps[0]))
+    assert any(
+        s.startswith("Mean accuracy above 85% sparsity, raw (dtc), lam=3.0 against lam=0.3")
+        for s in summary["sentences"]
+    )
+
+
+def test_a_declared_baseline_compares_each_other_setting_with_it_only(tmp_path):
+    write_ablation(tmp_path, baselines={"method.lam": 0.3})
+    summary = aggregate_sweep(tmp_path, gibbs=False, figures=False)
+    pairs = {(r["a"], r["b"]) for r in summary["pooled_comparisons"]}
+    assert pairs == {("lam=0.03", "lam=0.3"), ("lam=3.0", "lam=0.3")}
+
+
+def test_a_baseline_that_is_not_an_axis_value_is_refused_in_one_line():
+    from tomoprune.errors import ConfigError
+    from tomoprune.sweeps.spec import parse_spec
+
+    data = {
+        "sweep": {"name": "x"},
+        "base": {"method": "dtc"},
+        "axes": {"method.lam": [0.03, 0.3]},
+        "statistics": {"baselines": {"method.lam": 3.0}},
+    }
+    with pytest.raises(ConfigError, match=r"baseline method.lam = 3.0 is not one of"):
+        parse_spec(data)
+    data["statistics"] = {"baselines": {"method": {"basis": "dct1"}}}
+    with pytest.raises(ConfigError, match="not an axis of this sweep"):
+        parse_spec(data)

@@ -5,8 +5,9 @@
 For every setting (the axis values other than seed and method), method and cycle: the mean test
 accuracy over seeds with its 95 % t interval and the 95 % prediction interval of one new run,
 raw and LOWESS-smoothed (frac 0.3, as Table 1). For every pair of methods the sweep holds (or
-the declared pairs), per seed the runs are paired level by level (different schedules are an
-error) and summarised by the mean accuracy above the declared sparsity cut and by the area under
+the declared pairs), and for the settings of an axis the plan compares (its declared baseline,
+or every pair of values in a one-method ablation), per seed the runs are paired level by level
+(different schedules are an error) and summarised by the mean accuracy above the declared sparsity cut and by the area under
 the curve; the paired t-test over seeds is the primary inference, Holm-adjusted over the family
 of primary comparisons, with TOST against the declared margin, the signed-rank test with its
 Hodges-Lehmann estimate and a bootstrap-t interval beside it. For every seed whose group has a
@@ -225,55 +226,97 @@ def _paired_runs(
     return pairs
 
 
-def comparison_rows(groups, order: Sequence[str], plan: StatisticsPlan) -> list[dict[str, Any]]:
-    """Every comparison of the declared pairs; the primary ones Holm-adjusted as one family."""
-    rows: list[dict[str, Any]] = []
-    family: list[tuple[int, st.Comparison]] = []
+def method_arms(
+    groups, order: Sequence[str], plan: StatisticsPlan
+) -> list[tuple[dict[str, Any], str, str, list[RunSeries], list[RunSeries]]]:
+    """Method against method within each setting: (row base, a, b, a's runs, b's runs)."""
+    arms = []
     for setting, methods in groups.items():
         for a, b in plan.pair_list([m for m in order if m in methods]):
-            pairs = _paired_runs(methods[a], methods[b])
-            if not pairs:
-                continue
             base = {**dict(setting), "setting": setting_label(setting), "a": a, "b": b}
-            for quantity in QUANTITIES:
-                for statistic in STATISTICS:
-                    xa = [run_statistic(ra, quantity, statistic, plan) for ra, _ in pairs]
-                    xb = [run_statistic(rb, quantity, statistic, plan) for _, rb in pairs]
-                    c = st.compare(xa, xb, names=(a, b), margin=plan.margin, alpha=plan.alpha)
-                    primary = statistic == plan.statistic and quantity == plan.quantity
-                    if primary:
-                        family.append((len(rows), c))
-                    rows.append(
-                        {
-                            **base,
-                            "statistic": statistic,
-                            "quantity": quantity,
-                            "primary": primary,
-                            "cycle": None,
-                            "sparsity": None,
-                            **c.flat(),
-                        }
-                    )
-                length = min(min(len(ra.sparsity), len(rb.sparsity)) for ra, rb in pairs)
-                for i in range(length):
-                    c = st.compare(
-                        [ra.values(quantity)[i] for ra, _ in pairs],
-                        [rb.values(quantity)[i] for _, rb in pairs],
-                        names=(a, b),
-                        margin=plan.margin,
-                        alpha=plan.alpha,
-                    )
-                    rows.append(
-                        {
-                            **base,
-                            "statistic": "cycle",
-                            "quantity": quantity,
-                            "primary": False,
-                            "cycle": i + 1,
-                            "sparsity": float(pairs[0][0].sparsity[i]),
-                            **c.flat(),
-                        }
-                    )
+            arms.append((base, a, b, methods[a], methods[b]))
+    return arms
+
+
+def setting_arms(
+    groups, order: Sequence[str], plan: StatisticsPlan, axes: dict[str, Sequence[Any]]
+) -> list[tuple[dict[str, Any], str, str, list[RunSeries], list[RunSeries]]]:
+    """Setting against setting of one axis, within each method and each value of the other
+    axes (``StatisticsPlan.setting_pairs`` says which): the ablation's own question."""
+    single = len({m for methods in groups.values() for m in methods}) == 1
+    arms = []
+    for axis, values in axes.items():
+        if axis in SKIP_AXES:
+            continue
+        for value_a, value_b in plan.setting_pairs(axis, list(values), single):
+            a, b = f"{short_key(axis)}={value_a}", f"{short_key(axis)}={value_b}"
+            for setting, methods in groups.items():
+                held = dict(setting)
+                if held.get(axis) != value_a:
+                    continue
+                other = tuple((k, value_b if k == axis else v) for k, v in setting)
+                rest = tuple((k, v) for k, v in setting if k != axis)
+                for method in [m for m in order if m in methods and m in groups.get(other, {})]:
+                    label = ", ".join([method, *[f"{short_key(k)}={v}" for k, v in rest]])
+                    base = {**dict(rest), "setting": label, "method": method, "a": a, "b": b}
+                    arms.append((base, a, b, methods[method], groups[other][method]))
+    return arms
+
+
+def comparison_rows(
+    groups,
+    order: Sequence[str],
+    plan: StatisticsPlan,
+    axes: dict[str, Sequence[Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Every comparison of the declared pairs of methods and of settings (``axes``: the spec's
+    axes); the primary ones Holm-adjusted as one family."""
+    rows: list[dict[str, Any]] = []
+    family: list[tuple[int, st.Comparison]] = []
+    arms = method_arms(groups, order, plan) + setting_arms(groups, order, plan, axes or {})
+    for base, a, b, a_runs, b_runs in arms:
+        pairs = _paired_runs(a_runs, b_runs)
+        if not pairs:
+            continue
+        for quantity in QUANTITIES:
+            for statistic in STATISTICS:
+                xa = [run_statistic(ra, quantity, statistic, plan) for ra, _ in pairs]
+                xb = [run_statistic(rb, quantity, statistic, plan) for _, rb in pairs]
+                c = st.compare(xa, xb, names=(a, b), margin=plan.margin, alpha=plan.alpha)
+                primary = statistic == plan.statistic and quantity == plan.quantity
+                if primary:
+                    family.append((len(rows), c))
+                rows.append(
+                    {
+                        **base,
+                        "statistic": statistic,
+                        "quantity": quantity,
+                        "primary": primary,
+                        "cycle": None,
+                        "sparsity": None,
+                        **c.flat(),
+                    }
+                )
+            length = min(min(len(ra.sparsity), len(rb.sparsity)) for ra, rb in pairs)
+            for i in range(length):
+                c = st.compare(
+                    [ra.values(quantity)[i] for ra, _ in pairs],
+                    [rb.values(quantity)[i] for _, rb in pairs],
+                    names=(a, b),
+                    margin=plan.margin,
+                    alpha=plan.alpha,
+                )
+                rows.append(
+                    {
+                        **base,
+                        "statistic": "cycle",
+                        "quantity": quantity,
+                        "primary": False,
+                        "cycle": i + 1,
+                        "sparsity": float(pairs[0][0].sparsity[i]),
+                        **c.flat(),
+                    }
+                )
     for (index, _), adjusted in zip(family, st.adjust([c for _, c in family]), strict=True):
         rows[index]["p_holm"] = adjusted.p_holm
         rows[index]["family_size"] = adjusted.family_size
@@ -591,7 +634,7 @@ def aggregate_sweep(out: str | Path, *, figures: bool = True, gibbs: bool = True
     groups = _groups(series)
     order = method_order(sweep, {s.method for s in series})
     accuracy = accuracy_rows(groups, order)
-    comparisons = comparison_rows(groups, order, plan)
+    comparisons = comparison_rows(groups, order, plan, sweep["spec"].get("axes", {}))
     binnings = list(sweep["spec"].get("analysis", {}).get("binning", [])) or ["paper"]
     gibbs_run: list[dict[str, Any]] = []
     gibbs_series: list[dict[str, Any]] = []
@@ -615,7 +658,10 @@ def aggregate_sweep(out: str | Path, *, figures: bool = True, gibbs: bool = True
     files["gibbs_incremental"] = _write_csv(dest / "gibbs_incremental.csv", incremental)
     primary = [r for r in comparisons if r["primary"]]
     several = len(groups) > 1
-    sentences = [comparison_sentence(r, plan, r["setting"] if several else "") for r in primary]
+    sentences = [
+        comparison_sentence(r, plan, r["setting"] if several or "method" in r else "")
+        for r in primary
+    ]
     gibbs_sentences = incremental_sentences(incremental, plan)
     figure_paths: list[str] = []
     if figures:

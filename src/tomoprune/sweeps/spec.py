@@ -23,6 +23,7 @@
     sparsity_cut = 0.85             # the primary statistic: mean accuracy above this sparsity
     margin = 0.005                  # TOST equivalence margin (accuracy, 0.005 = half a point)
     pairs = ["dtc-random", "dtc-magnitude"]   # the family Holm corrects over (default: all)
+    baselines = { "train.steps_per_cycle" = 200 }  # settings compared with this value of an axis
 
 ``method`` and ``profile`` are axes or base settings like any other key; every other key is
 checked against the run config (a typo is refused with the valid names). Each run gets a
@@ -85,6 +86,12 @@ class StatisticsPlan:
     pairs : tuple of str or None
         The comparisons of the family, ``"a-b"`` meaning a minus b, each within every setting;
         None: every pair of methods the sweep holds.
+    baselines : dict or None
+        Comparisons between the settings of an axis (``{"method.lam": 0.3}``: every other value
+        of ``method.lam`` minus 0.3, within each method and each value of the other axes, paired
+        by seed). Axes not listed are compared this way only when the sweep holds one method
+        (a DTC-only ablation), then every pair of their values (later minus earlier in the
+        spec's order). Together with ``pairs`` they form the family Holm corrects over.
     """
 
     primary: str = "paired_t"
@@ -95,6 +102,7 @@ class StatisticsPlan:
     margin: float = 0.005
     alpha: float = 0.05
     pairs: tuple[str, ...] | None = None
+    baselines: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         choices = {
@@ -145,7 +153,25 @@ class StatisticsPlan:
             values["auc_range"] = tuple(float(v) for v in values["auc_range"])
         if values.get("pairs") is not None:
             values["pairs"] = tuple(str(v) for v in values["pairs"])
+        if values.get("baselines") is not None:
+            if not isinstance(values["baselines"], Mapping):
+                raise ConfigError(
+                    "[statistics] 'baselines' must be a table {axis = value}, e.g. "
+                    f'{{"method.lam" = 0.3}}. Got {values["baselines"]!r} instead.'
+                )
+            values["baselines"] = cfg.flatten(dict(values["baselines"]))
         return cls(**values)
+
+    def setting_pairs(
+        self, axis: str, values: Sequence[Any], single_method: bool
+    ) -> list[tuple[Any, Any]]:
+        """The (a, b) value pairs of ``axis`` compared (a minus b), in the spec's value order."""
+        if self.baselines and axis in self.baselines:
+            base = self.baselines[axis]
+            return [(v, base) for v in values if v != base]
+        if not single_method or len(values) < 2:
+            return []
+        return [(later, earlier) for earlier, later in itertools.combinations(values, 2)]
 
     def pair_list(self, methods: Sequence[str]) -> list[tuple[str, str]]:
         """The declared pairs present among ``methods``, or every pair: later minus earlier in
@@ -164,6 +190,7 @@ class StatisticsPlan:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__}
         out["auc_range"] = list(self.auc_range)
         out["pairs"] = None if self.pairs is None else list(self.pairs)
+        out["baselines"] = None if self.baselines is None else dict(self.baselines)
         return out
 
 
@@ -299,6 +326,18 @@ def parse_spec(data: Mapping[str, Any], *, default_name: str = "sweep") -> Sweep
     table = data.get("statistics", {})
     if not isinstance(table, dict):
         raise ConfigError("[statistics] must be a table of settings.")
+    plan = StatisticsPlan.from_table(table)
+    for axis, value in (plan.baselines or {}).items():
+        if axis not in axes or axis == "method":
+            raise ConfigError(
+                f"[statistics] baselines names {axis!r}, which is not an axis of this sweep; "
+                f"axes: {', '.join(k for k in axes if k != 'method') or 'none'}."
+            )
+        if value not in axes[axis]:
+            raise ConfigError(
+                f"[statistics] baseline {axis} = {value!r} is not one of the axis' values "
+                f"{list(axes[axis])}."
+            )
     return SweepSpec(
         name=str(name),
         description=str(head.get("description", "")),
@@ -306,7 +345,7 @@ def parse_spec(data: Mapping[str, Any], *, default_name: str = "sweep") -> Sweep
         base=base,
         axes=axes,
         analysis=analysis,
-        statistics=StatisticsPlan.from_table(table),
+        statistics=plan,
     )
 
 
