@@ -151,11 +151,7 @@ def test_docs_example_runs_as_printed(page, code, tmp_path, monkeypatch):
         if name not in before[family]
     ]
     if added:
-        load_builtin_methods()  # --method NAME for the new scorer
-        if any(family == "regulariser" for family, _, _ in added):
-            from tomoprune.methods.l0.method import register_l0_methods
-
-            register_l0_methods()
+        load_builtin_methods()  # --method NAME for the new scorer or regulariser
         contract = _load_module(
             "plugin_contract", ROOT / "tests" / "contract" / "test_plugin_contract.py"
         )
