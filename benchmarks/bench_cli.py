@@ -21,6 +21,7 @@ CASES = {
     "python -c pass": ["-c", "pass"],
     "tomoprune --help": ["-c", ENTRY, "--help"],
     "tomoprune run --help": ["-c", ENTRY, "run", "--help"],
+    "tomoprune compress --help": ["-c", ENTRY, "compress", "--help"],
     "misspelt run setting (train.lrr)": ["-c", ENTRY, "run", "--set", "train.lrr=1"],
     "misspelt method setting (method.lamb)": [
         "-c", ENTRY, "run", "--method", "dtc", "--set", "method.lamb=1",
