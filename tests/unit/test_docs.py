@@ -90,7 +90,7 @@ def _marked_block(text: str, marker: str) -> str:
 def test_guide_api_example_is_the_readme_example_that_the_suite_runs():
     """test_readme_example.py executes the README's block; the guide must show the same code."""
     readme = _marked_block((ROOT / "README.md").read_text(encoding="utf-8"), "readme-example")
-    guide = (DOCS / "guide" / "your-own-model-overview.md").read_text(encoding="utf-8")
+    guide = (DOCS / "guide" / "your-own-model.md").read_text(encoding="utf-8")
     assert _marked_block(guide, "same-as-readme-example") == readme
 
 
