@@ -147,7 +147,10 @@ def precheck_settings(command: str, argv: Sequence[str]) -> None:
     load_builtin_methods()
     method_keys = {k: v for k, v in overrides.items() if k.split(".")[0] == "method"}
     for name in names:
-        name = COMPRESS_ALIASES.get(name, name) if command == "compress" else name
+        if command == "compress":  # an unknown name: argparse lists the compress methods
+            name = COMPRESS_ALIASES.get(name, name)
+            if name not in METHOD_REGISTRY:
+                continue
         spec = METHOD_REGISTRY.get(name)
         cfg.apply_overrides(cfg.RunConfig(method=name, params=spec.params_type()), method_keys)
 
