@@ -9,6 +9,7 @@ the ratio to the bare interpreter is what carries across machines.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for case in CASES.values():  # warm the file cache once
         wall(case)
+    print(f"load average {os.getloadavg()[0]:.1f}")
     for _ in range(args.repeats):
         for name, case in CASES.items():
             times[name].append(wall(case))
@@ -58,7 +60,8 @@ def main() -> None:
         rows,
         description="Wall time of fresh CLI processes, median of repeats interleaved with the "
         "bare interpreter; ratio = median / median of `python -c pass`.",
-        config={"repeats": args.repeats},
+        # the machine's load when measured: absolute times on a shared machine follow it
+        config={"repeats": args.repeats, "load_average_1_5_15_min": os.getloadavg()},
     )
 
 
