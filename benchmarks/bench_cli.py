@@ -9,6 +9,7 @@ the ratio to the bare interpreter is what carries across machines.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ CASES = {
     "python -c pass": ["-c", "pass"],
     "tomoprune --help": ["-c", ENTRY, "--help"],
     "tomoprune run --help": ["-c", ENTRY, "run", "--help"],
+    "tomoprune compress --help": ["-c", ENTRY, "compress", "--help"],
     "misspelt run setting (train.lrr)": ["-c", ENTRY, "run", "--set", "train.lrr=1"],
     "misspelt method setting (method.lamb)": [
         "-c", ENTRY, "run", "--method", "dtc", "--set", "method.lamb=1",
@@ -41,6 +43,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for case in CASES.values():  # warm the file cache once
         wall(case)
+    print(f"load average {os.getloadavg()[0]:.1f}")
     for _ in range(args.repeats):
         for name, case in CASES.items():
             times[name].append(wall(case))
@@ -57,7 +60,8 @@ def main() -> None:
         rows,
         description="Wall time of fresh CLI processes, median of repeats interleaved with the "
         "bare interpreter; ratio = median / median of `python -c pass`.",
-        config={"repeats": args.repeats},
+        # the machine's load when measured: absolute times on a shared machine follow it
+        config={"repeats": args.repeats, "load_average_1_5_15_min": os.getloadavg()},
     )
 
 

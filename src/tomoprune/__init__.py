@@ -5,7 +5,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 # public name -> module that defines it; imported on first use, so the CLI starts without
-# loading torch and the tracing machinery
+# loading torch and the tracing machinery (the settings classes' modules load no torch at all)
 _EXPORTS = {
     "Compressor": "tomoprune.api",
     "Schedule": "tomoprune.api",
@@ -13,15 +13,15 @@ _EXPORTS = {
     "load_run_model": "tomoprune.api",
     "UnitScorer": "tomoprune.methods.neuron.scoring",
     "SCORERS": "tomoprune.methods.neuron.scoring",
-    "DTC": "tomoprune.methods.neuron.scoring.dtc",
-    "Magnitude": "tomoprune.methods.neuron.scoring.magnitude",
-    "Random": "tomoprune.methods.neuron.scoring.random",
-    "REGULARISERS": "tomoprune.methods.l0.base",
-    "RegulariserSettings": "tomoprune.methods.l0.base",
+    "DTC": "tomoprune.methods.neuron.scoring.settings",
+    "Magnitude": "tomoprune.methods.neuron.scoring.settings",
+    "Random": "tomoprune.methods.neuron.scoring.settings",
+    "REGULARISERS": "tomoprune.methods.l0.settings",
+    "RegulariserSettings": "tomoprune.methods.l0.settings",
     "regularise": "tomoprune.methods.l0.base",
-    "DRR": "tomoprune.methods.l0.drr",
-    "PMMP": "tomoprune.methods.l0.pmmp",
-    "RL1": "tomoprune.methods.l0.rl1",
+    "DRR": "tomoprune.methods.l0.settings",
+    "PMMP": "tomoprune.methods.l0.settings",
+    "RL1": "tomoprune.methods.l0.settings",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,8 +31,9 @@ from torch import nn
 
 from tomoprune.engine.method import CycleContext
 from tomoprune.errors import ConfigError
-from tomoprune.methods.neuron.method import NeuronPruning, method_params
+from tomoprune.methods.neuron.method import NeuronPruning
 from tomoprune.methods.neuron.scoring import UnitScorer
+from tomoprune.methods.neuron.settings import method_params
 from tomoprune.structure import RemovalRecord, UnitGroup
 from tomoprune.structure.attention import find_attention
 from tomoprune.structure.removal import Removal, slice_parameter_state

@@ -6,31 +6,38 @@ lookups by name (CLI flags, config files, records) and by type (the Python API),
 ``Compressor(model, x, scorer=DTC(lam=0.3))`` and ``--method dtc --set method.lam=0.3`` build the
 same object::
 
-    @SCORERS.register("dtc", summary="inverse compressed sensing of weight rays")
+    @SCORERS.register("magnitude", summary="signed sum of incoming and outgoing weights")
     @dataclass(frozen=True, kw_only=True)
-    class DTC(Settings):
-        lam: float = 0.3  # l1 weight of the compressed-sensing solve
-        constraints = {"lam": Interval(0.0, None, closed="neither")}
+    class Magnitude(UnitScorer):
+        power: float = 1.0  # exponent of the sum
+        constraints = {"power": Interval(0.0, None, closed="neither")}
 
-        def build(self) -> Scorer: ...
+        def score(self, weights, ctx) -> ScoreResult: ...
 
 Settings are validated when they are made (``__post_init__``): a value outside its declared
 constraint raises one ``ConfigError`` sentence naming the setting, the allowed values and the value
-given, in the manner of scikit-learn's parameter validation. ``build()`` turns the settings into
-the working object; its contract is the family's (see the family's base class).
+given, in the manner of scikit-learn's parameter validation. The family's base class names the
+method that does the work (``score``, ``build``, ``compress_layer``) and its contract.
+
+A plug-in's work may live in another module than its settings: registering with
+``implementation="package.module:function"`` makes the base class's method call
+``function(settings, *args)``, imported on first use. The built-in plug-ins do this, so their
+settings modules import no torch and the command line checks ``--set method.KEY=VALUE`` and
+answers ``--help`` before torch loads; a plug-in of your own may simply define the method.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from tomoprune.errors import ConfigError, InvalidSetting
 
-__all__ = ["Interval", "OneOf", "PluginRegistry", "Settings"]
+__all__ = ["Interval", "OneOf", "PluginRegistry", "Settings", "load_object"]
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,14 @@ class Settings:
 
     ``constraints`` maps field names to an ``Interval``, a ``OneOf`` or a predicate; ``Literal``
     annotations are checked without being listed. ``check()`` is the place for rules that tie
-    several fields together. ``name`` is filled in by the registry.
+    several fields together. ``name``, ``summary`` and ``implementation`` are filled in by the
+    registry.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # "module:function" doing this plug-in's work, called as function(settings, *args)
+    implementation: ClassVar[str] = ""
     constraints: ClassVar[Mapping[str, Constraint]] = {}
 
     def __post_init__(self) -> None:
@@ -145,6 +155,25 @@ class Settings:
         """The settings as a plain dict (what records store)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
+    def run_implementation(self, method: str, *args: Any) -> Any:
+        """Call the registered ``implementation`` with these settings and ``args``.
+
+        What a family's base class does in ``method`` when a subclass does not define it.
+        """
+        path = type(self).implementation
+        if not path:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define {method}() or be registered with "
+                "implementation='module:function'"
+            )
+        return load_object(path)(self, *args)
+
+
+def load_object(path: str) -> Any:
+    """The object named by ``"package.module:attribute"`` (the module imported on first use)."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
 
 S = TypeVar("S", bound=Settings)
 
@@ -159,8 +188,14 @@ class PluginRegistry(Generic[S]):
         self.kind = kind
         self._by_name: dict[str, type[S]] = {}
 
-    def register(self, name: str, *, summary: str) -> Callable[[type[S]], type[S]]:
-        """Class decorator filing a settings dataclass under ``name`` (once)."""
+    def register(
+        self, name: str, *, summary: str, implementation: str = ""
+    ) -> Callable[[type[S]], type[S]]:
+        """Class decorator filing a settings dataclass under ``name`` (once).
+
+        ``implementation``: "module:function" doing the plug-in's work, imported when first
+        used (see the module docstring); leave it out when the class defines the method itself.
+        """
 
         def add(cls: type[S]) -> type[S]:
             if not dataclasses.is_dataclass(cls):
@@ -169,6 +204,8 @@ class PluginRegistry(Generic[S]):
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             cls.name = name
             cls.summary = summary
+            if implementation:
+                cls.implementation = implementation
             self._by_name[name] = cls
             return cls
 

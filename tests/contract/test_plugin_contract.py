@@ -16,10 +16,10 @@ from tomoprune import load_run_model
 from tomoprune.cli import main
 from tomoprune.data.datasets import load_dataset
 from tomoprune.errors import ConfigError
-from tomoprune.methods.l0.base import REGULARISERS
-from tomoprune.methods.neuron.scoring import SCORERS
-from tomoprune.plugins import Interval
-from tomoprune.posttraining import POSTTRAINING, compress_
+from tomoprune.methods.l0.settings import REGULARISERS, RegulariserSettings
+from tomoprune.methods.neuron.scoring import SCORERS, UnitScorer
+from tomoprune.plugins import Interval, load_object
+from tomoprune.posttraining import POSTTRAINING, Compressor, compress_
 from tomoprune.records.io import read_csv, read_json
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
@@ -39,6 +39,7 @@ PLUGINS = [("scorer", name, cls) for name, cls in SCORERS.items()] + [
     ("regulariser", name, cls) for name, cls in REGULARISERS.items()
 ]
 IDS = [f"{family}:{name}" for family, name, _ in PLUGINS]
+POSTTRAINING_ITEMS = sorted(POSTTRAINING.items())
 
 
 def bad_value(constraint: Interval):
@@ -58,6 +59,25 @@ def test_settings_are_refused_in_one_line_naming_the_setting(family, name, cls):
             cls(**{key: value})
         message = str(info.value)
         assert "\n" not in message and f"'{key}'" in message and repr(value) in message
+
+
+FAMILY_METHOD = {
+    "scorer": (UnitScorer, "score"),
+    "regulariser": (RegulariserSettings, "build"),
+    "post-training": (Compressor, "compress_layer"),
+}
+ALL = PLUGINS + [("post-training", name, cls) for name, cls in POSTTRAINING_ITEMS]
+
+
+@pytest.mark.parametrize(("family", "name", "cls"), ALL, ids=[f"{f}:{n}" for f, n, _ in ALL])
+def test_the_named_implementation_is_a_function_of_the_settings(family, name, cls):
+    # a built-in names the function doing its work ("module:function"), imported on first use;
+    # a plug-in without one defines the family's method itself
+    if cls.implementation:
+        assert callable(load_object(cls.implementation))
+    else:
+        base, method = FAMILY_METHOD[family]
+        assert getattr(cls, method) is not getattr(base, method)
 
 
 def measured(run_dir):

@@ -90,7 +90,7 @@ def _marked_block(text: str, marker: str) -> str:
 def test_guide_api_example_is_the_readme_example_that_the_suite_runs():
     """test_readme_example.py executes the README's block; the guide must show the same code."""
     readme = _marked_block((ROOT / "README.md").read_text(encoding="utf-8"), "readme-example")
-    guide = (DOCS / "guide" / "your-own-model-overview.md").read_text(encoding="utf-8")
+    guide = (DOCS / "guide" / "your-own-model.md").read_text(encoding="utf-8")
     assert _marked_block(guide, "same-as-readme-example") == readme
 
 
@@ -130,36 +130,38 @@ def test_docs_example_runs_as_printed(page, code, tmp_path, monkeypatch):
     """The how-to examples run against the code as it is; what they register is undone."""
     from tomoprune.data.datasets import DATASETS
     from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-    from tomoprune.methods.l0.base import REGULARISERS
+    from tomoprune.methods.l0.settings import REGULARISERS
     from tomoprune.methods.neuron.scoring import SCORERS
     from tomoprune.models import MODEL_REGISTRY, load_builtin_models
+    from tomoprune.posttraining import POSTTRAINING
 
     load_builtin_methods()
     load_builtin_models()
-    for plugins in (SCORERS, REGULARISERS):
+    families = {"scorer": SCORERS, "regulariser": REGULARISERS, "post-training": POSTTRAINING}
+    for plugins in families.values():
         monkeypatch.setattr(plugins, "_by_name", dict(plugins._by_name))
     for registry in (METHOD_REGISTRY, DATASETS, MODEL_REGISTRY):
         monkeypatch.setattr(registry, "_items", dict(registry._items))
-    before = {"scorer": dict(SCORERS.items()), "regulariser": dict(REGULARISERS.items())}
+    before = {family: dict(plugins.items()) for family, plugins in families.items()}
     monkeypatch.chdir(tmp_path)
     exec(compile(code, str(page), "exec"), {"__name__": "docs_example"})
     # a plug-in the example registered must keep the contract every built-in keeps
     added = [
         (family, name, cls)
-        for family, plugins in (("scorer", SCORERS), ("regulariser", REGULARISERS))
+        for family, plugins in families.items()
         for name, cls in plugins.items()
         if name not in before[family]
     ]
     if added:
-        load_builtin_methods()  # --method NAME for the new scorer
-        if any(family == "regulariser" for family, _, _ in added):
-            from tomoprune.methods.l0.method import register_l0_methods
-
-            register_l0_methods()
+        load_builtin_methods()  # --method NAME for the new plug-in
         contract = _load_module(
             "plugin_contract", ROOT / "tests" / "contract" / "test_plugin_contract.py"
         )
         for family, name, cls in added:
+            assert METHOD_REGISTRY.get(name).params_type  # the CLI finds it by name
+            if family == "post-training":
+                contract.test_post_training_settings_and_one_pass_over_any_module(name, cls)
+                continue
             contract.test_settings_are_refused_in_one_line_naming_the_setting(family, name, cls)
             run_dir = tmp_path / f"contract-{name}"
             run_dir.mkdir()

@@ -122,20 +122,50 @@ RUN_SETTING_COMMANDS = ("run", "compare", "sweep")
 
 
 def precheck_settings(command: str, argv: Sequence[str]) -> None:
-    """Refuse a misspelt or ill-typed ``--set train.*/data.*/model.*`` before torch loads.
+    """Refuse a misspelt or ill-typed ``--set`` setting, or an unknown method, before torch loads.
 
-    Only the run settings that live in ``tomoprune.config`` (no torch needed) are checked here;
-    ``method.*`` keys are checked when the method's settings are resolved.
+    ``train.*/data.*/model.*`` keys are checked against ``tomoprune.config``; ``method.*`` keys
+    against the settings of the method(s) named by ``--method``/``--methods`` (the torch-free
+    method catalogue), for ``run``, ``compare`` and ``compress``.
     """
-    if command not in RUN_SETTING_COMMANDS:
+    if command not in (*RUN_SETTING_COMMANDS, "compress"):
         return
     from tomoprune import config as cfg
 
-    items = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--set"]
-    items += [word.removeprefix("--set=") for word in argv if word.startswith("--set=")]
-    overrides = cfg.parse_set_options(items)
-    early = {k: v for k, v in overrides.items() if k.split(".")[0] in ("train", "data", "model")}
-    cfg.apply_overrides(cfg.RunConfig(), early)
+    overrides = cfg.parse_set_options(_option_values(argv, "--set"))
+    if command != "compress":
+        early = {
+            k: v for k, v in overrides.items() if k.split(".")[0] in ("train", "data", "model")
+        }
+        cfg.apply_overrides(cfg.RunConfig(), early)
+    names = [n for v in _option_values(argv, "--method", "--methods") for n in v.split(",") if n]
+    if not names:
+        return
+    from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
+    from tomoprune.methods.greedy.params import COMPRESS_ALIASES
+
+    load_builtin_methods()
+    method_keys = {k: v for k, v in overrides.items() if k.split(".")[0] == "method"}
+    for name in names:
+        if command == "compress":  # an unknown name: argparse lists the compress methods
+            name = COMPRESS_ALIASES.get(name, name)
+            if name not in METHOD_REGISTRY:
+                continue
+        spec = METHOD_REGISTRY.get(name)
+        cfg.apply_overrides(cfg.RunConfig(method=name, params=spec.params_type()), method_keys)
+
+
+def _option_values(argv: Sequence[str], *options: str) -> list[str]:
+    """The values of ``--option VALUE`` and ``--option=VALUE`` in ``argv``, in order."""
+    values = []
+    for i, word in enumerate(argv):
+        option, sep, value = word.partition("=")
+        if option in options:
+            if sep:
+                values.append(value)
+            elif i + 1 < len(argv):
+                values.append(argv[i + 1])
+    return values
 
 
 def interrupted_message(exc: KeyboardInterrupt) -> str:

@@ -1,4 +1,7 @@
-"""Options and output shared by the subcommands."""
+"""Options and output shared by the subcommands.
+
+Light to import (no numpy, no torch): the parsers are built from here before any command runs.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from rich.table import Table
 
 from tomoprune.engine.progress import Reporter, RichReporter
 from tomoprune.errors import ConfigError
-from tomoprune.records.tables import format_cell
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +59,13 @@ def reporter_for(args: argparse.Namespace) -> Reporter:
 
 def console() -> Console:
     return Console()
+
+
+def format_cell(value: Any, digits: int = 4, **options: Any) -> str:
+    """``tomoprune.records.tables.format_cell`` (imported when a table is printed: numpy)."""
+    from tomoprune.records.tables import format_cell as cell
+
+    return cell(value, digits, **options)
 
 
 def rows_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:

@@ -1,5 +1,8 @@
 """``tomoprune compress --from RUN_DIR --method NAME``: post-training compression of a trained
-model (never trains), written as a run directory like any other."""
+model (never trains), written as a run directory like any other.
+
+The parser reads the torch-free method catalogue; the engine is imported when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, format_cell, reporter_for
-from tomoprune.engine.runner import post_training_config, run_post_training
 from tomoprune.errors import ConfigError
 
 SUMMARY_ROWS = [
@@ -29,7 +31,7 @@ SUMMARY_ROWS = [
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-    from tomoprune.methods.greedy.method import COMPRESS_ALIASES, FAMILY
+    from tomoprune.methods.greedy.params import COMPRESS_ALIASES, FAMILY
 
     load_builtin_methods()
     names = [n for n in METHOD_REGISTRY.names() if METHOD_REGISTRY.get(n).family == FAMILY]
@@ -69,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def compress_command(args: argparse.Namespace) -> int:
-    from tomoprune.methods.greedy.method import COMPRESS_ALIASES
+    from tomoprune.engine.runner import post_training_config, run_post_training
+    from tomoprune.methods.greedy.params import COMPRESS_ALIASES
 
     source = Path(args.source)
     if not source.is_dir():

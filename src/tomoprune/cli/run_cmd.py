@@ -1,4 +1,8 @@
-"""``tomoprune run`` (train and compress one model) and ``tomoprune methods``."""
+"""``tomoprune run`` (train and compress one model), ``compare`` and ``methods``.
+
+Building these parsers (``--help``) reads only the torch-free method catalogue; the engine,
+records and reports are imported inside the command functions, when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +27,8 @@ from tomoprune.cli.sweep_cmd import (
     failure_message,
     outcome_line,
 )
-from tomoprune.engine.runner import run_experiment
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-from tomoprune.records.reader import load_run
-from tomoprune.records.writer import run_status
-from tomoprune.report.build import write_report
-from tomoprune.report.comparison import write_comparison
-from tomoprune.sweeps.runner import execute_runs
-from tomoprune.sweeps.spec import RunSpec
 
 SUMMARY_COLUMNS = ["cycle", "width", "sparsity", "test_accuracy", "train_loss", "train_seconds"]
 
@@ -47,21 +44,21 @@ def _positive_int(text: str) -> int:
 
 
 def catalogue() -> str:
-    """Methods, models and datasets with their defaults, for ``run --help``."""
-    from tomoprune.data.datasets import DATASETS
-    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
+    """Methods with their default models, and the run defaults, for ``run --help``.
 
+    Read from the torch-free method catalogue; the models and datasets (whose registries load
+    torch) are listed by ``tomoprune methods``.
+    """
     load_builtin_methods()
-    load_builtin_models()
     defaults = cfg.RunConfig()
     lines = ["methods (default model; `tomoprune methods NAME` lists its settings):"]
     for name in METHOD_REGISTRY.names():
         spec = METHOD_REGISTRY.get(name)
         lines.append(f"  {name:<10} {spec.summary} ({spec.default_model})")
-    lines.append(f"models: {', '.join(MODEL_REGISTRY.names())}")
     lines.append(
-        f"datasets: {', '.join(DATASETS.names())} (default {defaults.data.dataset}; digits is "
-        "bundled and works offline, the others need their IDX files: `tomoprune data`)"
+        f"models and datasets: `tomoprune methods` lists them (default dataset "
+        f"{defaults.data.dataset}; digits is bundled and works offline, the others need their "
+        "files: `tomoprune data`)"
     )
     lines.append(
         f"defaults: --dataset {defaults.data.dataset} --hidden {defaults.model.hidden} "
@@ -200,6 +197,8 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from tomoprune.engine.runner import run_experiment
+
     if args.resume:
         if args.method or args.out or args.overrides or args.config or args.overwrite:
             raise ConfigError(
@@ -279,6 +278,11 @@ def cost_line(summary: dict) -> str | None:
 
 
 def compare_command(args: argparse.Namespace) -> int:
+    from tomoprune.records.writer import run_status
+    from tomoprune.report.comparison import write_comparison
+    from tomoprune.sweeps.runner import execute_runs
+    from tomoprune.sweeps.spec import RunSpec
+
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not names:
         raise ConfigError("--methods needs at least one method name, e.g. dtc,magnitude,random.")
@@ -325,6 +329,8 @@ def show_comparison(
     out: Path, run_dirs: dict[str, Path], rows: list[dict], report: Path | None
 ) -> None:
     """The side-by-side table and one line per run on the console."""
+    from tomoprune.records.reader import load_run
+
     out_console = console()
     shown = rows if len(rows) <= 40 else rows[:5] + rows[-30:]
     out_console.print(
@@ -348,6 +354,8 @@ def show_comparison(
 
 def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:
     """Figures and an HTML/Markdown report of the compared runs (``OUT/report/``)."""
+    from tomoprune.report.build import write_report
+
     return write_report(list(run_dirs.values()), out / "report")["html"]
 
 
@@ -379,6 +387,12 @@ def methods_command(args: argparse.Namespace) -> int:
     for profile, switches in cfg.PROFILES.items():
         shown = ", ".join(f"{k}={v}" for k, v in switches.items()) or "(the defaults)"
         out.print(f"    {profile}: {shown}")
+    from tomoprune.data.datasets import DATASETS
+    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
+
+    load_builtin_models()
+    out.print(f"[bold]models[/bold]: {', '.join(MODEL_REGISTRY.names())}")
+    out.print(f"[bold]datasets[/bold]: {', '.join(DATASETS.names())}")
     out.print("[bold]run settings[/bold] (--set KEY=VALUE; default, then what it does)")
     for prefix, section in (
         ("data.", cfg.DataConfig),

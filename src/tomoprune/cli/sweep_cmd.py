@@ -20,7 +20,6 @@ from rich.progress import (
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, rows_table
 from tomoprune.sweeps.execute import BACKENDS, DEFAULT_TORCH_THREADS, RunOutcome
-from tomoprune.sweeps.runner import run_sweep
 from tomoprune.sweeps.spec import load_spec
 
 EXIT_RUNS_FAILED = 7
@@ -151,6 +150,8 @@ class SweepProgress:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
+    from tomoprune.sweeps.runner import run_sweep  # the engine (torch): only when a sweep runs
+
     spec = load_spec(args.spec)
     overrides: dict[str, str] = cfg.parse_set_options(args.overrides)
     if args.data_dir:

@@ -33,7 +33,7 @@ from tomoprune import config as cfg
 from tomoprune.engine.compress import CompressionLoop
 from tomoprune.engine.task import Task
 from tomoprune.methods import METHOD_REGISTRY
-from tomoprune.methods.l0.method import L0Params
+from tomoprune.methods.l0.settings import L0Params
 from tomoprune.models.lenet import init_layer_
 from tomoprune.records.io import atomic_write_csv, atomic_write_json
 from tomoprune.records.reader import load_run

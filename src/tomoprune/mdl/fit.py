@@ -42,14 +42,8 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.errors import ConfigError
 from tomoprune.mdl.codelength import segment_bits
 from tomoprune.mdl.model_io import round_trip
-from tomoprune.methods.l0.method import (
-    DenseParams,
-    DRRParams,
-    L0Method,
-    L0Params,
-    PMMPParams,
-    RL1Params,
-)
+from tomoprune.methods.l0.method import L0Method
+from tomoprune.methods.l0.settings import DenseParams, DRRParams, L0Params, PMMPParams, RL1Params
 from tomoprune.models.transformer import ByteTransformer, TransformerConfig
 
 # the table's names -> the l0 method that trains the model

@@ -1,8 +1,11 @@
 """The method registry: every compression method the CLI and configs can name.
 
-A method is registered with its own hyperparameter dataclass (defaults = "no change") and a
-factory that builds a ``CompressionMethod`` for one run. ``tomoprune run --method NAME`` looks
-the name up here; ``--set method.KEY=VALUE`` overrides fields of that dataclass.
+A method is registered with its own hyperparameter dataclass (defaults = "no change") and the
+"module:function" of the factory that builds a ``CompressionMethod`` for one run.
+``tomoprune run --method NAME`` looks the name up here; ``--set method.KEY=VALUE`` overrides
+fields of that dataclass. The registrations and the dataclasses live in torch-free settings
+modules and the factories are imported only when a run is built, so listing the methods and
+checking their settings never loads torch.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tomoprune.plugins import load_object
 from tomoprune.registry import Registry
 
 
@@ -18,14 +22,15 @@ from tomoprune.registry import Registry
 class MethodSpec:
     """How to configure and build one method.
 
-    ``build(params, run)`` receives the method's own frozen params dataclass and the resolved
-    ``RunConfig`` (model, data, training settings, seeds) and returns a CompressionMethod.
-    ``default_model`` is the model a run uses when the user names none.
+    ``factory`` is the "module:function" of ``function(name, params, run_config)``, which
+    receives the method's own frozen params dataclass and the resolved ``RunConfig`` (model,
+    data, training settings, seeds) and returns a CompressionMethod; it is imported on first
+    ``build``. ``default_model`` is the model a run uses when the user names none.
     """
 
     name: str
     params_type: type
-    build: Callable[[Any, Any], Any]
+    factory: str
     default_model: str
     summary: str
     family: str  # "neuron-pruning", "l0", ...
@@ -37,6 +42,10 @@ class MethodSpec:
     # the params fields this method reads (empty: all of them); `tomoprune methods` shows these
     settings: tuple[str, ...] = ()
 
+    def build(self, params: Any, run_config: Any) -> Any:
+        """The ``CompressionMethod`` of one run (imports the method's implementation)."""
+        return load_object(self.factory)(self.name, params, run_config)
+
 
 METHOD_REGISTRY: Registry[MethodSpec] = Registry("method")
 
@@ -47,15 +56,17 @@ def register_method(spec: MethodSpec) -> MethodSpec:
 
 
 def load_builtin_methods() -> None:
-    """Import the modules that register the built-in methods (idempotent)."""
+    """Import the settings modules that register the built-in methods (idempotent, no torch)."""
     import importlib
 
     for module in (
-        "tomoprune.methods.neuron.method",
-        "tomoprune.methods.l0.method",
-        "tomoprune.methods.greedy.method",
-        "tomoprune.posttraining.method",
+        "tomoprune.methods.neuron.settings",
+        "tomoprune.methods.l0.settings",
+        "tomoprune.methods.greedy.params",
+        "tomoprune.posttraining.settings",
     ):
         importlib.import_module(module)
-    # scorers registered after the built-ins (a user's own module) get their --method too
-    importlib.import_module("tomoprune.methods.neuron.method").register_scorer_methods()
+    # plug-ins registered after the built-ins (a user's own module) get their --method too
+    importlib.import_module("tomoprune.methods.neuron.settings").register_scorer_methods()
+    importlib.import_module("tomoprune.methods.l0.settings").register_l0_methods()
+    importlib.import_module("tomoprune.posttraining.settings").register_posttraining_methods()

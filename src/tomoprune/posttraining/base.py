@@ -6,22 +6,31 @@ receives the layer's weight as a (rows, columns) matrix -- rows are output units
 inputs the weight multiplies (unfolded patches for convolutions) -- and the calibration second
 moment ``H = E[x x^T]`` of those inputs, and returns the new matrix (plus the quantization
 state or mask that an export needs). The driver (``driver.compress_``) finds the layers, feeds
-the calibration data and writes the results back.
+the calibration data and writes the results back. The settings classes and ``POSTTRAINING``
+are in ``settings`` (no torch); this module holds what ``compress_layer`` is given and returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 
 from tomoprune.errors import ConfigError
-from tomoprune.plugins import Interval, PluginRegistry, Settings
 from tomoprune.posttraining.grid import QuantState
+from tomoprune.posttraining.settings import POSTTRAINING, Compressor, Pruner, parse_nm
 
-__all__ = ["POSTTRAINING", "Compressor", "LayerContext", "LayerProblem", "LayerResult"]
+__all__ = [
+    "POSTTRAINING",
+    "Compressor",
+    "LayerContext",
+    "LayerProblem",
+    "LayerResult",
+    "Pruner",
+    "parse_nm",
+]
 
 
 @dataclass
@@ -54,73 +63,6 @@ class LayerContext:
     """Run-wide state a compressor may use: one seeded generator for every random draw."""
 
     rng: np.random.Generator
-
-
-class Compressor(Settings):
-    """Base of the post-training compressors' settings.
-
-    ``needs_calibration``: whether ``compress_layer`` reads ``problem.hessian`` (RTN and
-    magnitude do not, and run without data). ``bits`` (None: no quantization) tells exports
-    what was done.
-    """
-
-    needs_calibration: ClassVar[bool] = True
-
-    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
-        raise NotImplementedError
-
-    def check_layer(self, problem: LayerProblem) -> None:
-        """Raise ConfigError when the settings cannot apply to this layer's shape."""
-
-    @property
-    def quant_bits(self) -> int | None:
-        return getattr(self, "bits", None)
-
-
-POSTTRAINING: PluginRegistry[Compressor] = PluginRegistry("post-training compressor")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Pruner(Compressor):
-    """Base of the pruners' settings: a ``sparsity`` share, or an ``nm`` pattern ("2:4", kept N
-    of every M input columns) that replaces it."""
-
-    sparsity: float = 0.5
-    nm: Any = None  # "N:M", [N, M] or None; stored as (N, M)
-
-    constraints = {"sparsity": Interval(0, 1, closed="left")}
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nm", parse_nm(self.nm, "nm", type(self).__name__))
-        super().__post_init__()
-
-    @property
-    def density(self) -> float:
-        return self.nm[0] / self.nm[1] if self.nm is not None else 1.0 - self.sparsity
-
-    def check_layer(self, problem: LayerProblem) -> None:
-        if self.nm is not None and problem.weight.shape[1] % self.nm[1]:
-            raise ConfigError(
-                f"layer {problem.name} has {problem.weight.shape[1]} input columns, not a "
-                f"multiple of M = {self.nm[1]}; leave it out of the layer patterns for N:M."
-            )
-
-
-def parse_nm(value: Any, setting: str, owner: str) -> tuple[int, int] | None:
-    """N:M sparsity as (kept N, group size M) from "2:4", [2, 4] or (2, 4); None passes."""
-    if value is None:
-        return None
-    parts: Any = value.split(":") if isinstance(value, str) else value
-    try:
-        n, m = (int(p) for p in parts)
-    except (TypeError, ValueError):
-        n = m = -1
-    if not 0 < n < m:
-        raise ConfigError(
-            f"The '{setting}' setting of {owner} must be 'N:M' with 0 < N < M (N weights kept "
-            f"in every M consecutive inputs, e.g. '2:4'). Got {value!r} instead."
-        )
-    return n, m
 
 
 def dead_inputs(hessian: torch.Tensor) -> torch.Tensor:

@@ -13,98 +13,54 @@ columns (a group's grid is fitted when its first column is reached, on the weigh
 so far); ``act_order`` processes columns by decreasing H_jj (the inputs with most energy first);
 ``static_groups`` fits every group's grid before any update, on the original column order, so
 that act-order keeps one contiguous group per ``group_size`` columns in storage.
+
+The settings (``GPTQ``) are in ``settings``; this module is the work its ``compress_layer``
+does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 
-from tomoprune.errors import ConfigError
-from tomoprune.plugins import Interval, OneOf
 from tomoprune.posttraining.base import (
-    POSTTRAINING,
-    Compressor,
     LayerContext,
     LayerProblem,
     LayerResult,
     damped_inverse_factor,
     with_dead_inputs_fixed,
 )
-from tomoprune.posttraining.grid import GridKind, GridSpec, QuantState, RowGrid
+from tomoprune.posttraining.grid import GridSpec, QuantState, RowGrid
+from tomoprune.posttraining.settings import GPTQ
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-@POSTTRAINING.register("gptq", summary="GPTQ: column-wise quantization with OBS error feedback")
-@dataclass(frozen=True, kw_only=True)
-class GPTQ(Compressor):
-    """GPTQ settings. Defaults: 4 bits, per-channel asymmetric grid, block 128, damping 0.01."""
+def compress_layer(settings: GPTQ, problem: LayerProblem, context: LayerContext) -> LayerResult:
+    """``GPTQ.compress_layer``."""
+    assert problem.hessian is not None
+    weight, state = gptq_quantize(
+        problem.weight,
+        problem.hessian,
+        grid_spec(settings),
+        act_order=settings.act_order,
+        static_groups=settings.static_groups,
+        block_size=settings.block_size,
+        damp=settings.damp,
+        dtype=DTYPES[settings.precision],
+        name=problem.name,
+    )
+    return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
 
-    bits: int = 4
-    grid: GridKind = "asymmetric"
-    # one grid per output row (True) or one for the whole tensor (False)
-    per_channel: bool = True
-    # columns sharing one grid within a row; None: the whole row
-    group_size: int | None = None
-    act_order: bool = False
-    static_groups: bool = False
-    block_size: int = 128
-    # Hessian damping, as a fraction of the mean of its diagonal
-    damp: float = 0.01
-    # arithmetic of the column sweep (the Hessian inverse is always taken in float64)
-    precision: Literal["float32", "float64"] = "float32"
-    # the 'span' grid's radius M (None: the largest |w| of the row or tensor)
-    span_radius: float | None = None
 
-    constraints = {
-        "bits": Interval(1, 16, integer=True),
-        "group_size": Interval(1, None, integer=True),
-        "block_size": Interval(1, None, integer=True),
-        "damp": Interval(0, None),
-        "span_radius": Interval(0, None, closed="neither"),
-        "per_channel": OneOf((False, True)),
-        "act_order": OneOf((False, True)),
-        "static_groups": OneOf((False, True)),
-    }
-
-    def check(self) -> None:
-        if self.static_groups and self.group_size is None:
-            raise ConfigError(
-                "The 'static_groups' setting of GPTQ needs 'group_size' (a number of columns "
-                "per grid). Got static_groups=True with group_size=None instead."
-            )
-        if self.span_radius is not None and self.grid != "span":
-            raise ConfigError(
-                "The 'span_radius' setting of GPTQ applies to grid='span' only. "
-                f"Got grid={self.grid!r} instead."
-            )
-
-    def spec(self) -> GridSpec:
-        return GridSpec(
-            bits=self.bits,
-            kind=self.grid,
-            per_channel=self.per_channel,
-            group_size=self.group_size,
-            span_radius=self.span_radius,
-        )
-
-    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
-        assert problem.hessian is not None
-        weight, state = gptq_quantize(
-            problem.weight,
-            problem.hessian,
-            self.spec(),
-            act_order=self.act_order,
-            static_groups=self.static_groups,
-            block_size=self.block_size,
-            damp=self.damp,
-            dtype=DTYPES[self.precision],
-            name=problem.name,
-        )
-        return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
+def grid_spec(settings: GPTQ) -> GridSpec:
+    """The quantization grid GPTQ's settings describe."""
+    return GridSpec(
+        bits=settings.bits,
+        kind=settings.grid,
+        per_channel=settings.per_channel,
+        group_size=settings.group_size,
+        span_radius=settings.span_radius,
+    )
 
 
 @torch.no_grad()

@@ -21,11 +21,10 @@ A row or group whose range is empty gets the range [-1, 1] (its weights are 0 an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
-GridKind = Literal["asymmetric", "symmetric", "span"]
+from tomoprune.posttraining.settings import GridKind
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,30 @@
-"""Magnitude pruning: keep the largest |w| of each layer (or of each row, or N:M), no data."""
+"""Magnitude pruning: keep the largest |w| of each layer (or of each row, or N:M), no data.
+
+The settings (``Magnitude``) are in ``settings``; this module is the work its ``compress_layer``
+does.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from tomoprune.posttraining.base import (
-    POSTTRAINING,
     LayerContext,
     LayerProblem,
     LayerResult,
-    Pruner,
 )
 from tomoprune.posttraining.masks import keep_n_of_m, keep_per_row, keep_per_tensor
+from tomoprune.posttraining.settings import Magnitude
 
 
-@POSTTRAINING.register("magnitude", summary="zero the smallest |w| per layer, per row or N:M")
-@dataclass(frozen=True, kw_only=True)
-class Magnitude(Pruner):
-    """Magnitude pruning settings: one threshold per layer ('layer') or per output row."""
-
-    scope: Literal["layer", "row"] = "layer"
-
-    needs_calibration = False
-
-    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
-        w = problem.weight
-        scores = w.abs()
-        if self.nm is not None:
-            mask = keep_n_of_m(scores, *self.nm)
-        elif self.scope == "row":
-            mask = keep_per_row(scores, 1.0 - self.sparsity)
-        else:
-            mask = keep_per_tensor(scores, 1.0 - self.sparsity)
-        return LayerResult(weight=w * mask)
+def compress_layer(
+    settings: Magnitude, problem: LayerProblem, context: LayerContext
+) -> LayerResult:
+    """``Magnitude.compress_layer``."""
+    w = problem.weight
+    scores = w.abs()
+    if settings.nm is not None:
+        mask = keep_n_of_m(scores, *settings.nm)
+    elif settings.scope == "row":
+        mask = keep_per_row(scores, 1.0 - settings.sparsity)
+    else:
+        mask = keep_per_tensor(scores, 1.0 - settings.sparsity)
+    return LayerResult(weight=w * mask)

@@ -4,13 +4,12 @@ Each compressor's settings dataclass is extended with what a run adds to it -- t
 patterns (Sequential positions such as "2" in a run's model; empty: every weighted layer),
 sequential or dense-input calibration, and how many calibration samples to use (none: all) --
 and registered in the method table, so ``--set method.group_size=128`` and the config records
-speak the compressor's own setting names.
+speak the compressor's own setting names. Those settings and the registrations are in
+``settings`` (no torch); this module runs them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +18,19 @@ from torch import nn
 
 from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
     export_columns,
     write_sparse_export,
 )
-from tomoprune.plugins import Interval
 from tomoprune.posttraining.base import Compressor, LayerProblem
 from tomoprune.posttraining.driver import PostTrainingReport, compress_, select_layers
 from tomoprune.posttraining.export import save_quantized
-from tomoprune.posttraining.gptq import GPTQ
 from tomoprune.posttraining.layers import weight_matrix
-from tomoprune.posttraining.sparsegpt import SparseGPT
 
-FAMILY = "post-training"
 QUANTIZED_FILE = "model.packed.safetensors"
 # rows of calibration inputs per forward pass (the Hessian is accumulated batch by batch)
 CALIBRATION_BATCH = 256
-
-
-def run_params(settings: type[Compressor]) -> type:
-    """``settings`` plus the run's layer selection, calibration mode and sample count."""
-
-    @dataclass(frozen=True, kw_only=True)
-    class RunParams(settings):  # type: ignore[misc, valid-type]
-        layers: tuple[str, ...] = ()
-        sequential: bool = True
-        calibration_size: int | None = None
-        constraints = {
-            **settings.constraints,
-            "calibration_size": Interval(1, None, integer=True),
-        }
-
-        def compressor(self) -> Compressor:
-            names = {f.name for f in dataclasses.fields(settings)}
-            values = {k: v for k, v in self.settings().items() if k in names}
-            return settings(**values)
-
-    RunParams.__name__ = RunParams.__qualname__ = settings.__name__
-    return RunParams
 
 
 class DriverCompression(CompressionMethod):
@@ -135,21 +107,6 @@ class DriverCompression(CompressionMethod):
         self.done = bool(state.get("done", False))
 
 
-def _build(name: str):
-    def build(params: Any, run_config: Any) -> DriverCompression:
-        return DriverCompression(name, params)
-
-    return build
-
-
-for _settings in (GPTQ, SparseGPT):
-    register_method(
-        MethodSpec(
-            name=_settings.name,
-            params_type=run_params(_settings),
-            build=_build(_settings.name),
-            default_model="mlp",
-            summary=f"post-training: {_settings.summary}",
-            family=FAMILY,
-        )
-    )
+def build_method(name: str, params: Any, run_config: Any) -> DriverCompression:
+    """The factory of ``--method gptq|sparsegpt`` (``MethodSpec.factory``)."""
+    return DriverCompression(name, params)

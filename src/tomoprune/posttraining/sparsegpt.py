@@ -11,71 +11,46 @@ those M columns. Pruned entries are set to 0 (then quantized, with ``bits``: joi
 quantization, every column's error -- pruning plus rounding -- fed forward alike), and the OBS
 update spreads the error over the columns not yet processed (see ``gptq`` for the lazy block
 update).
+
+The settings (``SparseGPT``) are in ``settings``; this module is the work its ``compress_layer``
+does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 
-from tomoprune.errors import ConfigError
-from tomoprune.plugins import Interval
 from tomoprune.posttraining.base import (
-    POSTTRAINING,
     LayerContext,
     LayerProblem,
     LayerResult,
-    Pruner,
     cumulative_counts,
     damped_inverse_factor,
     with_dead_inputs_fixed,
 )
 from tomoprune.posttraining.gptq import DTYPES
 from tomoprune.posttraining.grid import GridSpec, QuantState
+from tomoprune.posttraining.settings import SparseGPT
 
 
-@POSTTRAINING.register("sparsegpt", summary="SparseGPT: OBS pruning, block-wise mask, N:M, +quant")
-@dataclass(frozen=True, kw_only=True)
-class SparseGPT(Pruner):
-    """SparseGPT settings. ``nm`` ("2:4") replaces ``sparsity`` by an N:M pattern."""
-
-    # joint quantization of the kept weights (None: keep float weights)
-    bits: int | None = None
-    grid: Literal["asymmetric", "symmetric"] = "asymmetric"
-    block_size: int = 128
-    damp: float = 0.01
-    precision: Literal["float32", "float64"] = "float32"
-
-    constraints = {
-        "bits": Interval(1, 16, integer=True),
-        "block_size": Interval(1, None, integer=True),
-        "damp": Interval(0, None),
-    }
-
-    def check(self) -> None:
-        if self.nm is not None and self.block_size % self.nm[1]:
-            raise ConfigError(
-                f"The 'block_size' setting of SparseGPT must be a multiple of M = {self.nm[1]} "
-                f"with nm='{self.nm[0]}:{self.nm[1]}'. Got {self.block_size} instead."
-            )
-
-    def compress_layer(self, problem: LayerProblem, context: LayerContext) -> LayerResult:
-        assert problem.hessian is not None
-        spec = GridSpec(bits=self.bits, kind=self.grid) if self.bits else None
-        weight, state = sparsegpt_prune(
-            problem.weight,
-            problem.hessian,
-            sparsity=self.sparsity,
-            nm=self.nm,
-            spec=spec,
-            block_size=self.block_size,
-            damp=self.damp,
-            dtype=DTYPES[self.precision],
-            name=problem.name,
-        )
-        return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
+def compress_layer(
+    settings: SparseGPT, problem: LayerProblem, context: LayerContext
+) -> LayerResult:
+    """``SparseGPT.compress_layer``."""
+    assert problem.hessian is not None
+    spec = GridSpec(bits=settings.bits, kind=settings.grid) if settings.bits else None
+    weight, state = sparsegpt_prune(
+        problem.weight,
+        problem.hessian,
+        sparsity=settings.sparsity,
+        nm=settings.nm,
+        spec=spec,
+        block_size=settings.block_size,
+        damp=settings.damp,
+        dtype=DTYPES[settings.precision],
+        name=problem.name,
+    )
+    return LayerResult(weight=weight.to(problem.weight.dtype), quant=state)
 
 
 @torch.no_grad()

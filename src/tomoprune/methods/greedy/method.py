@@ -5,14 +5,14 @@ greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress`
 differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
 ``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode); layers are
 weighted-layer indices. ``gptq`` and ``sparsegpt`` with all their settings and layer name
-patterns are registered by ``tomoprune.posttraining.method``.
+patterns are registered by ``tomoprune.posttraining.settings``. The settings and the
+registrations are in ``params`` (no torch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,36 +20,22 @@ from torch import nn
 
 from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.greedy.algorithm import check_greedy, greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress, check_baseline
 from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
 from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import weighted_positions
-from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
+from tomoprune.methods.greedy.params import (
+    COMPRESS_ALIASES,
+    FAMILY,
+    GreedyQuantParams,
+    QuantBaselineParams,
+)
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
     export_columns,
     write_sparse_export,
 )
-
-FAMILY = "post-training"
-# names on `tomoprune compress --method` that differ from the registry name
-COMPRESS_ALIASES = {"magnitude": "weight-magnitude"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class GreedyQuantParams(GreedyParams):
-    """The greedy compressor with quantization as its default mode."""
-
-    mode: Literal["prune", "quant"] = "quant"
-
-
-@dataclass(frozen=True, kw_only=True)
-class QuantBaselineParams(BaselineParams):
-    """A baseline whose default mode is quantization (round-to-nearest)."""
-
-    mode: Literal["prune", "quant"] = "quant"
 
 
 class PostTrainingCompression(CompressionMethod):
@@ -124,28 +110,17 @@ class PostTrainingCompression(CompressionMethod):
 BASELINE_OF = {"weight-magnitude": "magnitude", "wanda": "wanda", "rtn": "rtn", "obs": "obs"}
 
 
-def _build(name: str):
-    def build(params: Any, run_config: Any) -> PostTrainingCompression:
-        return PostTrainingCompression(name, params)
-
-    return build
+def build_method(name: str, params: Any, run_config: Any) -> PostTrainingCompression:
+    """The factory of the greedy and baseline post-training methods (``MethodSpec.factory``)."""
+    return PostTrainingCompression(name, params)
 
 
-for _name, _params, _summary in (
-    ("greedy-prune", GreedyParams, "randomized greedy post-training pruning (El Cheairi et al.)"),
-    ("greedy-quant", GreedyQuantParams, "randomized greedy post-training quantization"),
-    ("weight-magnitude", BaselineParams, "post-training: zero the smallest |w|"),
-    ("wanda", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
-    ("rtn", QuantBaselineParams, "post-training: round every weight to the nearest grid value"),
-    ("obs", BaselineParams, "post-training OBS: SparseGPT (prune) or GPTQ (mode=quant)"),
-):
-    register_method(
-        MethodSpec(
-            name=_name,
-            params_type=_params,
-            build=_build(_name),
-            default_model="mlp",
-            summary=_summary,
-            family=FAMILY,
-        )
-    )
+__all__ = [
+    "BASELINE_OF",
+    "COMPRESS_ALIASES",
+    "FAMILY",
+    "GreedyQuantParams",
+    "PostTrainingCompression",
+    "QuantBaselineParams",
+    "build_method",
+]

@@ -2,6 +2,10 @@
 
 Layer indices count the model's weighted layers (Linear/Conv2d) from 0 in forward order: in the
 paper's MLP y = W3 ReLU(W2 ReLU(W1 x)), W1 is layer 0 and W2 layer 1.
+
+The methods ``greedy-prune``, ``greedy-quant``, ``weight-magnitude``, ``wanda``, ``rtn`` and
+``obs`` are registered here (no torch, so the command line lists them and checks their settings
+before torch loads); ``method.PostTrainingCompression`` runs them.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tomoprune.errors import ConfigError
+from tomoprune.methods import MethodSpec, register_method
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,3 +144,42 @@ def validate_baseline(params: BaselineParams) -> None:
         )
     if params.damp < 0:
         raise ConfigError(f"The 'method.damp' setting must be >= 0. Got {params.damp} instead.")
+
+
+FAMILY = "post-training"
+# names on `tomoprune compress --method` that differ from the registry name
+COMPRESS_ALIASES = {"magnitude": "weight-magnitude"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GreedyQuantParams(GreedyParams):
+    """The greedy compressor with quantization as its default mode."""
+
+    mode: Literal["prune", "quant"] = "quant"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantBaselineParams(BaselineParams):
+    """A baseline whose default mode is quantization (round-to-nearest)."""
+
+    mode: Literal["prune", "quant"] = "quant"
+
+
+for _name, _params, _summary in (
+    ("greedy-prune", GreedyParams, "randomized greedy post-training pruning (El Cheairi et al.)"),
+    ("greedy-quant", GreedyQuantParams, "randomized greedy post-training quantization"),
+    ("weight-magnitude", BaselineParams, "post-training: zero the smallest |w|"),
+    ("wanda", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
+    ("rtn", QuantBaselineParams, "post-training: round every weight to the nearest grid value"),
+    ("obs", BaselineParams, "post-training OBS: SparseGPT (prune) or GPTQ (mode=quant)"),
+):
+    register_method(
+        MethodSpec(
+            name=_name,
+            params_type=_params,
+            factory="tomoprune.methods.greedy.method:build_method",
+            default_model="mlp",
+            summary=_summary,
+            family=FAMILY,
+        )
+    )

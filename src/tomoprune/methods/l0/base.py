@@ -16,19 +16,20 @@ large ones.
 A regulariser is a plug-in object (``tomoprune.plugins``): a frozen settings dataclass
 (``DRR(alpha=3e-5, beta=10)``) registered once in ``REGULARISERS``, whose ``build()`` makes the
 hook. ``regularise(model, DRR(...), optimizer)`` hands that hook to a user's own training loop;
-``tomoprune run --method drr`` uses the same object (its settings under ``method.*``).
+``tomoprune run --method drr`` uses the same object (its settings under ``method.*``). The
+settings classes and ``REGULARISERS`` are in ``settings`` (no torch); this module holds the
+hooks' shared code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from tomoprune.engine.hooks import TrainingHook
-from tomoprune.plugins import Interval, PluginRegistry, Settings
+from tomoprune.methods.l0.settings import REGULARISERS, RegulariserSettings
 
 
 @dataclass(frozen=True)
@@ -143,30 +144,6 @@ class Ridge(Regulariser):
         return self
 
 
-@dataclass(frozen=True, kw_only=True)
-class RegulariserSettings(Settings):
-    """Base of every regulariser's settings: the strength and which parameters it acts on.
-
-    Subclasses add their own settings, register with ``@REGULARISERS.register(name, ...)`` and
-    implement ``build()``. ``method_defaults`` are defaults of the train-compress method's own
-    settings (``tamade_delta``, ...) that suit this regulariser.
-    """
-
-    alpha: float = 1e-5  # strength of the sparsity term
-    layer_normalise: bool = False  # divide each layer's term by its parameter count
-    include_biases: bool = True  # regularise and threshold biases as well as weights
-
-    constraints = {"alpha": Interval(0.0, None)}
-    method_defaults: ClassVar[dict[str, Any]] = {}
-
-    def build(self) -> Regulariser:
-        """The training hook that applies this regulariser."""
-        raise NotImplementedError(f"{type(self).__name__} must implement build()")
-
-
-REGULARISERS: PluginRegistry[RegulariserSettings] = PluginRegistry("regulariser")
-
-
 def regularise(
     model: nn.Module, settings: RegulariserSettings, optimizer: torch.optim.Optimizer
 ) -> Regulariser:
@@ -180,3 +157,14 @@ def regularise(
     hook = settings.build()
     hook.on_phase_start(model, optimizer)
     return hook
+
+
+__all__ = [
+    "REGULARISERS",
+    "Regularised",
+    "Regulariser",
+    "RegulariserSettings",
+    "Ridge",
+    "regularise",
+    "regularised_parameters",
+]

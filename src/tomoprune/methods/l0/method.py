@@ -18,15 +18,14 @@ reference the regularised runs' accuracy drop is measured against.
 Each cycle's ``cycles.csv`` row carries the threshold found, the non-zero count, the
 compression ratio ``CR = initial parameters / non-zero`` and ``1 - non-zero / initial``, the
 honest storage sizes (``sparse_export``), the calibration loss around every step, and the
-regulariser's metrics.
+regulariser's metrics. The settings and the ``--method`` registrations are in ``settings`` (no
+torch).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,107 +33,31 @@ from torch import nn
 from tomoprune.engine.hooks import TrainingHook
 from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
-from tomoprune.methods.l0.base import (
-    REGULARISERS,
-    Regulariser,
-    RegulariserSettings,
-    regularised_parameters,
-)
-from tomoprune.methods.l0.drr import DRR
+from tomoprune.methods.l0.base import Regulariser, regularised_parameters
 from tomoprune.methods.l0.gradient_pruning import random_gradient_prune, remove_dead_units
 from tomoprune.methods.l0.masks import MaskHook, apply_masks, nonzero_masks
 from tomoprune.methods.l0.plateau import PlateauStop
-from tomoprune.methods.l0.pmmp import PMMP, PMMPHook, SettledStop
-from tomoprune.methods.l0.rl1 import RL1
+from tomoprune.methods.l0.pmmp import PMMPHook, SettledStop
+from tomoprune.methods.l0.settings import (
+    L0_RUN_DEFAULTS,
+    DenseParams,
+    DRRParams,
+    L0Params,
+    L0Schedule,
+    PMMPParams,
+    RL1Params,
+    l0_params_type,
+    regulariser_settings,
+    validate,
+)
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
     storage_report,
     write_sparse_export,
 )
 from tomoprune.methods.l0.tamade import tamade
-from tomoprune.plugins import Interval, Settings
 from tomoprune.structure import find_groups
 from tomoprune.structure.layers import WEIGHTED
-
-
-@dataclass(frozen=True, kw_only=True)
-class L0Schedule(Settings):
-    """How the l0 family trains around its regulariser: warm-up, plateau stop, TAMADE,
-    fine-tuning, gradient pruning. Alone it is the ``dense`` baseline's settings; each
-    regulariser's method adds that regulariser's own settings (``l0_params_type``)."""
-
-    warmup_steps: int = 0  # unregularised steps before the regularised phase
-    regularised_max_steps: int = 30000  # cap of the regularised phase (dense: of training)
-    finetune_max_steps: int = 20000  # cap of the masked fine-tuning phase
-    finetune_fresh_optimizer: bool = True  # a new Adam for fine-tuning
-    eval_every: int = 100  # steps between validation-loss measurements
-    patience: int = 5  # measurements without improvement before a plateau
-    min_relative_improvement: float = 1e-3  # smaller relative gains do not count
-    smoothing: float = 0.5  # EMA weight of the past in the plateau test
-    tamade_delta: float = 0.01  # allowed relative rise of the validation loss
-    tamade_tolerance: float = 1e-7  # bisection stops below this bracket width
-    gradient_prune_samples: int = 1024  # random inputs per gradient-pruning pass
-    # "linear": activations opened so only the connection structure counts; "model": the
-    # network as it is (zero gradients of units that noise never switches on count as well)
-    gradient_prune_activations: Literal["linear", "model"] = "linear"
-
-    constraints = {
-        "warmup_steps": Interval(0, None, integer=True),
-        "regularised_max_steps": Interval(1, None, integer=True),
-        "finetune_max_steps": Interval(0, None, integer=True),
-        "eval_every": Interval(1, None, integer=True),
-        "patience": Interval(1, None, integer=True),
-        "min_relative_improvement": Interval(0.0, None),
-        "smoothing": Interval(0.0, 1.0, closed="left"),
-        "tamade_delta": Interval(0.0, None),
-        "tamade_tolerance": Interval(0.0, None, closed="neither"),
-        "gradient_prune_samples": Interval(1, None, integer=True),
-    }
-
-
-L0Params = L0Schedule  # every l0 method's params are an L0Schedule (plus a regulariser's)
-_PARAMS_TYPES: dict[type, type] = {}
-
-
-def l0_params_type(regulariser: type[RegulariserSettings]) -> type[L0Schedule]:
-    """``--method NAME``'s settings: the schedule's and the regulariser's fields together, the
-    schedule defaults overridden by the regulariser's ``method_defaults``."""
-    cached = _PARAMS_TYPES.get(regulariser)
-    if cached is None:
-        defaults = [
-            (key, type(value), dataclasses.field(default=value))
-            for key, value in regulariser.method_defaults.items()
-        ]
-        cached = dataclasses.make_dataclass(
-            f"{regulariser.__name__}Params",
-            defaults,
-            bases=(regulariser, L0Schedule),
-            frozen=True,
-            kw_only=True,
-        )
-        cached.__module__ = __name__
-        _PARAMS_TYPES[regulariser] = cached
-    return cached
-
-
-def regulariser_settings(params: L0Schedule) -> RegulariserSettings | None:
-    """The regulariser a method's params carry (None for the dense baseline)."""
-    if not isinstance(params, RegulariserSettings):
-        return None
-    cls = REGULARISERS.get(type(params).name)
-    return cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(cls)})
-
-
-DenseParams = L0Schedule
-RL1Params = l0_params_type(RL1)
-DRRParams = l0_params_type(DRR)
-PMMPParams = l0_params_type(PMMP)
-
-
-def validate(params: L0Schedule) -> None:
-    """Settings are validated when made; re-run for objects built with ``replace``."""
-    params.validate()
 
 
 def has_unit_groups(model: nn.Module) -> bool:
@@ -375,44 +298,23 @@ class L0Method(CompressionMethod):
         self.threshold = state["threshold"]
 
 
-L0_RUN_DEFAULTS: tuple[tuple[str, Any], ...] = (
-    ("train.batch_size", 500),  # the paper's batch size
-    ("train.lr", 1e-3),  # Adam 1e-3
-    ("train.eval_batch_size", 5000),  # validation is measured often; large batches are faster
-    # a validation split for the plateau test and TAMADE: 1/12 of the training set (5,000 of
-    # MNIST's 60,000; `reproduce l0` sets the paper's 45k / 5k split explicitly)
-    ("data.validation_fraction", 1 / 12),
-    ("data.split_seed", 0),
-    ("model.bias", True),  # LeNets with biases
-)
+def build_method(name: str, params: L0Schedule, run_config: Any) -> L0Method:
+    """The factory of ``--method dense`` and of every regulariser's ``--method``."""
+    return L0Method(name, params)
 
 
-def _build(name: str):
-    def build(params: L0Schedule, run_config: Any) -> L0Method:
-        return L0Method(name, params)
-
-    return build
-
-
-def register_l0_methods() -> None:
-    """``--method dense`` and one ``--method NAME`` per registered regulariser."""
-    entries = [("dense", L0Schedule, "unregularised baseline: train to the validation plateau")]
-    entries += [(n, l0_params_type(cls), cls.summary) for n, cls in REGULARISERS.items()]
-    for name, params_type, summary in entries:
-        if name in METHOD_REGISTRY:
-            continue
-        register_method(
-            MethodSpec(
-                name=name,
-                params_type=params_type,
-                build=_build(name),
-                default_model="lenet300",
-                summary=summary,
-                family="l0",
-                run_defaults=L0_RUN_DEFAULTS,
-                validate=validate,
-            )
-        )
-
-
-register_l0_methods()
+__all__ = [
+    "L0_RUN_DEFAULTS",
+    "DRRParams",
+    "DenseParams",
+    "L0Method",
+    "L0Params",
+    "L0Schedule",
+    "PMMPParams",
+    "RL1Params",
+    "build_method",
+    "has_unit_groups",
+    "hidden_units",
+    "l0_params_type",
+    "regulariser_settings",
+]

@@ -24,15 +24,14 @@ Training with PMMP is converged only once nearly all ``pi`` are decided (near 0 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from tomoprune.engine.method import StopRule
-from tomoprune.methods.l0.base import REGULARISERS, Regulariser, RegulariserSettings
-from tomoprune.plugins import Interval
+from tomoprune.methods.l0.base import Regulariser
+from tomoprune.methods.l0.settings import PMMP
 
 
 def bernoulli_bracket(theta: torch.Tensor, w: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
@@ -205,36 +204,14 @@ class SettledStop:
         }
 
 
-@REGULARISERS.register(
-    "pmmp", summary="probabilistic minimax l0 (expected l0 norm), TAMADE, fine-tuning"
-)
-@dataclass(frozen=True, kw_only=True)
-class PMMP(RegulariserSettings):
-    """PMMP's settings. Defaults: LeNet-300-100, MNIST 55k/5k/10k: CR 27.3 at 98.09% test
-    accuracy after fine-tuning; 45k/5k/10k: CR 28.3 at 97.67% (0.42 pp below dense)."""
-
-    alpha: float = 3e-5
-    u0: float = 0.0  # initial multipliers
-    pmmp_lr: float = 1e-3  # Adam learning rate of the companions w and pi
-    pmmp_u_lr: float = 1.0  # gradient-ascent step of the multipliers u
-    pmmp_decided_tolerance: float = 0.01  # pi within this of 0 or 1 counts as decided
-    pmmp_settled_fraction: float = 0.99  # share of decided pi needed to stop
-
-    constraints = {
-        "u0": Interval(0.0, None),
-        "pmmp_lr": Interval(0.0, None, closed="neither"),
-        "pmmp_u_lr": Interval(0.0, None),
-        "pmmp_decided_tolerance": Interval(0.0, 0.5, closed="left"),
-        "pmmp_settled_fraction": Interval(0.0, 1.0),
-    }
-
-    def build(self) -> PMMPHook:
-        return PMMPHook(
-            alpha=self.alpha,
-            u0=self.u0,
-            lr=self.pmmp_lr,
-            u_lr=self.pmmp_u_lr,
-            decided_tolerance=self.pmmp_decided_tolerance,
-            include_biases=self.include_biases,
-            layer_normalise=self.layer_normalise,
-        )
+def pmmp_hook(settings: PMMP) -> PMMPHook:
+    """``PMMP.build()``: the training hook."""
+    return PMMPHook(
+        alpha=settings.alpha,
+        u0=settings.u0,
+        lr=settings.pmmp_lr,
+        u_lr=settings.pmmp_u_lr,
+        decided_tolerance=settings.pmmp_decided_tolerance,
+        include_biases=settings.include_biases,
+        layer_normalise=settings.layer_normalise,
+    )

@@ -10,13 +10,11 @@ near zero rather than landing on it, which is why the method ends with TAMADE th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from tomoprune.methods.l0.base import REGULARISERS, Regulariser, RegulariserSettings, _add_grad
-from tomoprune.plugins import Interval
+from tomoprune.methods.l0.base import Regulariser, _add_grad
+from tomoprune.methods.l0.settings import RL1
 
 
 class RL1Hook(Regulariser):
@@ -41,23 +39,11 @@ class RL1Hook(Regulariser):
             _add_grad(p, item.scale * (self.alpha * torch.sign(p) + (2.0 * self.rho) * p))
 
 
-@REGULARISERS.register(
-    "rl1", summary="l1 + ridge subgradient training, TAMADE threshold, relaxed fine-tuning"
-)
-@dataclass(frozen=True, kw_only=True)
-class RL1(RegulariserSettings):
-    """R-L1's settings. Defaults: LeNet-300-100, MNIST 55k/5k/10k: CR 32.6 at 98.10% test
-    accuracy after fine-tuning; 45k/5k/10k: CR 34.6 at 97.86% (0.23 pp below dense)."""
-
-    alpha: float = 1e-4
-    rho: float = 0.0  # ridge term rho ||theta||^2, kept during fine-tuning
-
-    constraints = {"rho": Interval(0.0, None)}
-
-    def build(self) -> RL1Hook:
-        return RL1Hook(
-            alpha=self.alpha,
-            rho=self.rho,
-            include_biases=self.include_biases,
-            layer_normalise=self.layer_normalise,
-        )
+def rl1_hook(settings: RL1) -> RL1Hook:
+    """``RL1.build()``: the training hook."""
+    return RL1Hook(
+        alpha=settings.alpha,
+        rho=settings.rho,
+        include_biases=settings.include_biases,
+        layer_normalise=settings.layer_normalise,
+    )

@@ -4,134 +4,31 @@ One method, three scorers, any number of unit groups (``tomoprune.structure``): 
 trains ``steps_per_cycle`` batches, scores the units of every selected group, keeps
 ``keep_count(width)`` of each group (or, under global selection, ranks the units of all groups
 together) and builds the physically smaller network. A group stops shrinking once its width
-is at or below ``min_width``; the run ends when every selected group has.
+is at or below ``min_width``; the run ends when every selected group has. The settings and
+the ``--method`` registrations are in ``settings`` (no torch).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from torch import nn
 
 from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
 from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
-from tomoprune.methods.neuron.scoring import (
-    SCORERS,
-    GroupWeights,
-    ScoreResult,
-    ScoringContext,
-    UnitScorer,
+from tomoprune.methods.neuron.scoring import ScoreResult
+from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
+from tomoprune.methods.neuron.settings import (
+    DTCParams,
+    NeuronPruningParams,
+    method_params,
+    method_params_type,
+    scorer_from_params,
+    validate,
 )
-from tomoprune.methods.neuron.scoring.dtc import DTC
-from tomoprune.plugins import Interval, Settings
 from tomoprune.structure import UnitGroup, apply_removal, find_groups, plan_removal, select_groups
-
-
-@dataclass(frozen=True, kw_only=True)
-class NeuronPruningParams(Settings):
-    """How much to remove per cycle, where, and the random state shared by every unit scorer.
-
-    ``keep_rule``: "largest" keeps the ``keep_count`` units of largest |score| (what magnitude
-    pruning means everywhere else); "below_quantile" keeps the units whose |score| is strictly
-    below the ``1 - fraction`` quantile, i.e. removes the largest ones (the published run).
-    ``groups``: "all" unit groups of the model, or a comma-separated list of group names (the
-    module name of each group's first producer, e.g. "0" or "features.3"). ``selection``:
-    "per_group" removes ``fraction`` of every group each cycle; "global" removes ``fraction``
-    of all selected units together, the lowest |score| first, no group below ``min_width``.
-    """
-
-    fraction: float = 0.1  # share of the current width removed per cycle
-    min_width: int = 10  # a group stops shrinking once its width is at or below this
-    # "largest": keep the units of largest |score|; "below_quantile": keep those below the
-    # 1 - fraction quantile, i.e. remove the largest (the published run)
-    keep_rule: Literal["largest", "below_quantile"] = "largest"
-    # which unit groups to prune: "all" or comma-separated group names (module names)
-    groups: str = "all"
-    # per_group: every group loses `fraction`; global: all units together, lowest |score| first
-    selection: Literal["per_group", "global"] = "per_group"
-    seed: int = 42424242  # seed of the method's random draws (measurements, random scores)
-    # reference: numpy re-seeded with ``seed`` before every random draw
-    reseed_each_cycle: bool = False
-
-    constraints = {
-        "fraction": Interval(0.0, 1.0, closed="neither"),
-        "min_width": Interval(1, None, integer=True),
-    }
-
-    def check(self) -> None:
-        if self.selection == "global" and self.keep_rule != "largest":
-            raise ConfigError(
-                "The 'keep_rule' setting must be 'largest' under selection='global' (the lowest "
-                f"|score| of all groups goes first). Got {self.keep_rule!r} instead."
-            )
-
-
-def method_params_type(scorer: type[UnitScorer]) -> type[NeuronPruningParams]:
-    """The settings of ``--method NAME`` for a scorer: the schedule's fields and the scorer's.
-
-    Made once per scorer class, so ``method.*`` keys on the command line, config files and
-    ``config.json`` records are the union of both dataclasses.
-    """
-    cached = _METHOD_PARAMS.get(scorer)
-    if cached is None:
-        fields = {f.name for f in dataclasses.fields(scorer)}
-        if not fields:
-            cached = NeuronPruningParams
-        else:
-            cached = dataclasses.make_dataclass(
-                f"{scorer.__name__}Params",
-                [],
-                bases=(scorer, NeuronPruningParams),
-                frozen=True,
-                kw_only=True,
-            )
-            cached.__module__ = __name__
-        _METHOD_PARAMS[scorer] = cached
-    return cached
-
-
-_METHOD_PARAMS: dict[type, type] = {}
-
-
-def method_params(scorer: str | UnitScorer, **settings: Any) -> tuple[str, NeuronPruningParams]:
-    """The scorer's name and the method params from a name or a scorer object, plus settings.
-
-    ``settings`` may hold schedule fields (``fraction``, ``seed``, ...) and, with a name, the
-    scorer's own settings; a key neither knows is refused naming the closest valid one.
-    """
-    if isinstance(scorer, UnitScorer):
-        cls = SCORERS.get(type(scorer).name)
-        base = {f.name: getattr(scorer, f.name) for f in dataclasses.fields(cls)}
-    elif isinstance(scorer, str):
-        cls, base = SCORERS.get(scorer), {}
-    else:
-        raise ConfigError(
-            f"The 'scorer' argument must be a scorer name ({', '.join(SCORERS.names())}) or a "
-            f"scorer object such as DTC(lam=0.3). Got {scorer!r} instead."
-        )
-    params_type = method_params_type(cls)
-    known = [f.name for f in dataclasses.fields(params_type)]
-    for key in settings:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"The {cls.name} scorer and the schedule have no setting {key!r}.{hint} Valid: "
-                f"{', '.join(sorted(known))}."
-            )
-    return cls.name, params_type(**{**base, **settings})
-
-
-def scorer_from_params(name: str, params: NeuronPruningParams) -> UnitScorer:
-    """The scorer object named ``name`` with its settings taken from the method's params."""
-    cls = SCORERS.get(name)
-    return cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(cls)})
 
 
 def keep_count(width: int, fraction: float) -> int:
@@ -148,11 +45,6 @@ def select_units(scores: np.ndarray, count: int, rule: str, fraction: float) -> 
         return np.flatnonzero(magnitude < np.quantile(magnitude, 1.0 - fraction))
     order = np.argsort(-magnitude, kind="stable")
     return np.sort(order[:count])
-
-
-def validate(params: NeuronPruningParams) -> None:
-    """Settings are validated when made; re-run for objects built with ``replace``."""
-    params.validate()
 
 
 def global_keep(
@@ -383,30 +275,19 @@ class NeuronPruning(CompressionMethod):
             self.numpy_state[name] = rng
 
 
-def _build(name: str):
-    def build(params: NeuronPruningParams, run_config: Any) -> NeuronPruning:
-        return NeuronPruning(name, params, run_config.train)
-
-    return build
+def build_method(name: str, params: NeuronPruningParams, run_config: Any) -> NeuronPruning:
+    """The factory of ``--method NAME`` for every scorer (``MethodSpec.factory``)."""
+    return NeuronPruning(name, params, run_config.train)
 
 
-def register_scorer_methods() -> None:
-    """One ``--method NAME`` per registered unit scorer (scorers registered later included)."""
-    for name, scorer in SCORERS.items():
-        if name in METHOD_REGISTRY:
-            continue
-        register_method(
-            MethodSpec(
-                name=name,
-                params_type=method_params_type(scorer),
-                build=_build(name),
-                default_model="mlp",
-                summary=scorer.summary,
-                family="neuron-pruning",
-                validate=validate,
-            )
-        )
-
-
-DTCParams = method_params_type(DTC)
-register_scorer_methods()
+__all__ = [
+    "DTCParams",
+    "NeuronPruning",
+    "NeuronPruningParams",
+    "build_method",
+    "global_keep",
+    "keep_count",
+    "method_params",
+    "method_params_type",
+    "select_units",
+]

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 import torch_pruning as tp
 
-from tomoprune.methods.neuron.method import method_params, scorer_from_params
-from tomoprune.methods.neuron.scoring import GroupWeights, ScoringContext, UnitScorer
+from tomoprune.methods.neuron.scoring import UnitScorer
+from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
+from tomoprune.methods.neuron.settings import method_params, scorer_from_params
 from tomoprune.structure.groups import from_torch_pruning
 from tomoprune.structure.layers import WEIGHTED
 

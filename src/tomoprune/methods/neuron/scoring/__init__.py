@@ -18,22 +18,26 @@ that subclasses ``UnitScorer``, implements ``score`` and is registered once in `
 
 Registering it is all it takes: ``Compressor(model, x, scorer=Magnitude())``, the Torch-Pruning
 importance, and ``tomoprune run --method magnitude`` (its settings under ``method.*``) all find it.
-The built-in scorers are imported at the end of this module.
+
+This module and the built-in scorers' settings (``settings``, imported at the end) load no
+torch, so the command line lists the scorers and checks their settings before torch loads; each
+built-in's ``score`` lives in its own module (``dtc``, ``magnitude``, ``random``,
+``data_aware``), named by its registration and imported on first use. ``GroupWeights`` and
+``ScoringContext`` (``context``, torch) are imported from here on first use as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import numpy as np
-import torch
-from torch import nn
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tomoprune.plugins import PluginRegistry, Settings
-from tomoprune.structure.groups import UnitGroup, find_groups
-from tomoprune.structure.weights import incoming_matrix, outgoing_matrix, weight_rays
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
 
 
 @dataclass(frozen=True)
@@ -43,81 +47,6 @@ class ScoreResult:
     objective: float | None = None  # e.g. total l1 objective of the CS solves
     measurements: dict[str, Any] | None = None  # per-cycle record payload (DTC)
     info: dict[str, Any] | None = None  # extra cycles.csv columns
-
-
-@dataclass(frozen=True)
-class GroupWeights:
-    """One unit group and the model whose tensors hold its weights."""
-
-    model: nn.Module
-    group: UnitGroup
-
-    @property
-    def width(self) -> int:
-        return self.group.width
-
-    @property
-    def name(self) -> str:
-        return self.group.name
-
-    def rays(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a_in, a_out)``, each ``(width,)``, in the weights' dtype."""
-        return weight_rays(self.model, self.group)
-
-    def incoming(self) -> torch.Tensor:
-        """``(width, fan_in)`` incoming weights over all producers."""
-        return incoming_matrix(self.model, self.group)
-
-    def outgoing(self) -> torch.Tensor:
-        """``(width, fan_out)`` outgoing weights over all consumers."""
-        return outgoing_matrix(self.model, self.group)
-
-    @classmethod
-    def between(cls, w_in: torch.Tensor, w_out: torch.Tensor) -> GroupWeights:
-        """The hidden layer between ``w_in`` (width x inputs) and ``w_out`` (outputs x width)."""
-        width, fan_in = w_in.shape
-        first = nn.Linear(fan_in, width, bias=False).to(w_in.dtype)
-        second = nn.Linear(width, w_out.shape[0], bias=False).to(w_out.dtype)
-        with torch.no_grad():
-            first.weight.copy_(w_in)
-            second.weight.copy_(w_out)
-        model = nn.Sequential(first, second)
-        (group,) = find_groups(model, torch.zeros(1, fan_in, dtype=w_in.dtype))
-        return cls(model, group)
-
-
-@dataclass(frozen=True)
-class ScoringContext:
-    """What a scorer may use beyond the weights: how many units to keep, and randomness.
-
-    ``keep_count`` is None under global selection (the scorer must return scores then).
-    ``params`` are the run's pruning settings (``seed``, ``reseed_each_cycle``, the schedule).
-    ``calibration`` returns a batch ``(inputs, targets)`` on the model's device for scorers
-    that need data (``UnitScorer.needs_data``); None when the caller has none.
-    ``group_index`` is the group's position in the model's group order: group 0 draws from
-    the method's seed, group ``i`` from ``seed + i``, each from its own stream, so a group's
-    draws do not depend on which other groups are scored or in which order.
-    """
-
-    cycle: int
-    keep_count: int | None
-    params: Any  # the method's params dataclass
-    numpy_state: dict[str, Any]  # mutable per-run random state owned by the method
-    group_index: int = 0
-    group_name: str = ""
-    calibration: Callable[[], tuple[Any, Any]] | None = None
-
-    def rng(self, kind: str) -> np.random.Generator | np.random.RandomState:
-        """This group's random stream for ``kind`` ("sensing", "random", ...).
-
-        With ``params.reseed_each_cycle`` (the published run) numpy's legacy generator is
-        re-seeded on every call; otherwise one generator per group continues across cycles.
-        """
-        seed = self.params.seed + self.group_index
-        if self.params.reseed_each_cycle:
-            return np.random.RandomState(seed)
-        key = kind if self.group_index == 0 else f"{kind}/{self.group_name}"
-        return self.numpy_state.setdefault(key, np.random.default_rng(seed))
 
 
 class UnitScorer(Settings):
@@ -133,10 +62,18 @@ class UnitScorer(Settings):
     needs_data: ClassVar[bool] = False
 
     def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-        raise NotImplementedError(f"{type(self).__name__} must implement score()")
+        return self.run_implementation("score", weights, ctx)
 
 
 SCORERS: PluginRegistry[UnitScorer] = PluginRegistry("unit scorer")
 
-# the built-in scorers register themselves on import
-from tomoprune.methods.neuron.scoring import data_aware, dtc, magnitude, random  # noqa: E402, F401
+
+def __getattr__(name: str) -> Any:
+    """``GroupWeights`` and ``ScoringContext`` (torch), imported on first use."""
+    if name in ("GroupWeights", "ScoringContext"):
+        return getattr(import_module("tomoprune.methods.neuron.scoring.context"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# the built-in scorers' settings register themselves on import (torch-free)
+from tomoprune.methods.neuron.scoring import settings  # noqa: E402, F401

@@ -14,12 +14,12 @@ its outgoing columns (the consumer weights ``W[:, columns of j]``):
   Wanda weight score (Sun et al., 2023) summed over the unit's weights.
 
 The whole model is run once per cycle and the per-layer results are kept for the other groups
-of the same model.
+of the same model. The settings (``Taylor``, ``Activation``) are in ``settings``; this module
+is the work their ``score`` does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,14 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from tomoprune.errors import ConfigError
-from tomoprune.methods.neuron.scoring import (
-    SCORERS,
-    GroupWeights,
-    ScoreResult,
-    ScoringContext,
-    UnitScorer,
-)
-from tomoprune.plugins import Interval
+from tomoprune.methods.neuron.scoring import ScoreResult
+from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
+from tomoprune.methods.neuron.scoring.settings import Activation, Taylor
 
 
 def _batches(ctx: ScoringContext, count: int) -> list[tuple[Any, Any]]:
@@ -88,102 +83,93 @@ def _per_unit(values: torch.Tensor, member: Any, width: int) -> torch.Tensor:
     return out.index_add_(0, member.units, values.double().cpu())
 
 
-@SCORERS.register("taylor", summary="first-order Taylor: |sum of w * dL/dw| over outgoing weights")
-@dataclass(frozen=True, kw_only=True)
-class Taylor(UnitScorer):
-    """Loss change to first order when the unit's outgoing columns are zeroed."""
-
-    batches: int = 1  # calibration batches whose gradients are summed
-    constraints = {"batches": Interval(1, None, integer=True)}
-    needs_data = True
-
-    def _gradients(self, model: nn.Module, ctx: ScoringContext) -> dict[str, torch.Tensor]:
-        grads = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
-        was_training = model.training
-        model.eval()
-        try:
-            for inputs, targets in _batches(ctx, self.batches):
-                model.zero_grad(set_to_none=True)
-                with torch.enable_grad():
-                    _loss(_call(model, inputs), targets).backward()
-                for name, p in model.named_parameters():
-                    if p.grad is not None:
-                        grads[name] += p.grad.detach()
-        finally:
+def _gradients(batches: int, model: nn.Module, ctx: ScoringContext) -> dict[str, torch.Tensor]:
+    """The loss gradient of every parameter, summed over ``batches`` calibration batches."""
+    grads = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    was_training = model.training
+    model.eval()
+    try:
+        for inputs, targets in _batches(ctx, batches):
             model.zero_grad(set_to_none=True)
-            model.train(was_training)
-        return grads
+            with torch.enable_grad():
+                _loss(_call(model, inputs), targets).backward()
+            for name, p in model.named_parameters():
+                if p.grad is not None:
+                    grads[name] += p.grad.detach()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return grads
 
-    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-        model, group = weights.model, weights.group
-        grads = _cached(ctx, "taylor-gradients", model, lambda: self._gradients(model, ctx))
-        total = torch.zeros(group.width, dtype=torch.float64)
-        for member in group.by_role("consumer"):
-            w = _consumer_weight(model, member.tensor, member.dim)
-            g = grads[member.tensor].movedim(member.dim, 1)
-            product = (w * g).transpose(0, 1).reshape(w.shape[1], -1).sum(dim=1)
-            total += _per_unit(product.index_select(0, member.positions), member, group.width)
-        return ScoreResult(scores=total.abs().numpy())
+
+def taylor_scores(settings: Taylor, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+    """``Taylor.score``: |sum of w * dL/dw| over each unit's consumer columns."""
+    model, group = weights.model, weights.group
+    grads = _cached(
+        ctx, "taylor-gradients", model, lambda: _gradients(settings.batches, model, ctx)
+    )
+    total = torch.zeros(group.width, dtype=torch.float64)
+    for member in group.by_role("consumer"):
+        w = _consumer_weight(model, member.tensor, member.dim)
+        g = grads[member.tensor].movedim(member.dim, 1)
+        product = (w * g).transpose(0, 1).reshape(w.shape[1], -1).sum(dim=1)
+        total += _per_unit(product.index_select(0, member.positions), member, group.width)
+    return ScoreResult(scores=total.abs().numpy())
 
 
 def _channel_dim(module: nn.Module) -> int:
     return 1 if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) else -1
 
 
-@SCORERS.register("activation", summary="Wanda-style: input norm x |outgoing weights| per unit")
-@dataclass(frozen=True, kw_only=True)
-class Activation(UnitScorer):
-    """Each unit's input norm to its consumers times the magnitude of its outgoing weights."""
+def _norms(batches: int, model: nn.Module, ctx: ScoringContext) -> dict[str, torch.Tensor]:
+    """Per layer, the squared L2 norm of each input channel over all samples and positions."""
+    sums: dict[str, torch.Tensor] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if not any(True for _ in module.parameters(recurse=False)):
+            continue
 
-    batches: int = 1  # calibration batches whose activations are pooled
-    constraints = {"batches": Interval(1, None, integer=True)}
-    needs_data = True
+        def hook(module: nn.Module, args: tuple, kwargs: dict, name: str = name) -> None:
+            first = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a)), None)
+            if first is None or not first.is_floating_point():
+                return
+            x = first.detach().double().movedim(_channel_dim(module), -1)
+            square = x.reshape(-1, x.shape[-1]).square().sum(dim=0).cpu()
+            sums[name] = sums[name] + square if name in sums else square
 
-    def _norms(self, model: nn.Module, ctx: ScoringContext) -> dict[str, torch.Tensor]:
-        """Per layer, the squared L2 norm of each input channel over all samples and positions."""
-        sums: dict[str, torch.Tensor] = {}
-        handles = []
-        for name, module in model.named_modules():
-            if not any(True for _ in module.parameters(recurse=False)):
-                continue
-
-            def hook(module: nn.Module, args: tuple, kwargs: dict, name: str = name) -> None:
-                first = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a)), None)
-                if first is None or not first.is_floating_point():
-                    return
-                x = first.detach().double().movedim(_channel_dim(module), -1)
-                square = x.reshape(-1, x.shape[-1]).square().sum(dim=0).cpu()
-                sums[name] = sums[name] + square if name in sums else square
-
-            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                for inputs, _ in _batches(ctx, self.batches):
-                    _call(model, inputs)
-        finally:
-            for handle in handles:
-                handle.remove()
-            model.train(was_training)
-        return sums
-
-    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-        model, group = weights.model, weights.group
-        norms = _cached(ctx, "activation-norms", model, lambda: self._norms(model, ctx))
-        total = torch.zeros(group.width, dtype=torch.float64)
-        for member in group.by_role("consumer"):
-            owner = member.tensor.rpartition(".")[0]
-            w = _consumer_weight(model, member.tensor, member.dim).abs()
-            magnitude = w.transpose(0, 1).reshape(w.shape[1], -1).sum(dim=1).double().cpu()
-            squares = norms.get(owner)
-            if squares is None:
-                continue  # the consumer never ran on the calibration data
-            if squares.numel() != magnitude.numel():  # a grouped conv: channels folded
-                squares = squares.reshape(-1, magnitude.numel()).sum(dim=0)
-            per_column = squares.sqrt() * magnitude
-            total += _per_unit(per_column.index_select(0, member.positions), member, group.width)
-        return ScoreResult(scores=total.numpy())
+        handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for inputs, _ in _batches(ctx, batches):
+                _call(model, inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return sums
 
 
-__all__ = ["Activation", "Taylor"]
+def activation_scores(
+    settings: Activation, weights: GroupWeights, ctx: ScoringContext
+) -> ScoreResult:
+    """``Activation.score``: input norm times |outgoing weights|, per unit."""
+    model, group = weights.model, weights.group
+    norms = _cached(ctx, "activation-norms", model, lambda: _norms(settings.batches, model, ctx))
+    total = torch.zeros(group.width, dtype=torch.float64)
+    for member in group.by_role("consumer"):
+        owner = member.tensor.rpartition(".")[0]
+        w = _consumer_weight(model, member.tensor, member.dim).abs()
+        magnitude = w.transpose(0, 1).reshape(w.shape[1], -1).sum(dim=1).double().cpu()
+        squares = norms.get(owner)
+        if squares is None:
+            continue  # the consumer never ran on the calibration data
+        if squares.numel() != magnitude.numel():  # a grouped conv: channels folded
+            squares = squares.reshape(-1, magnitude.numel()).sum(dim=0)
+        per_column = squares.sqrt() * magnitude
+        total += _per_unit(per_column.index_select(0, member.positions), member, group.width)
+    return ScoreResult(scores=total.numpy())
+
+
+__all__ = ["activation_scores", "taylor_scores"]

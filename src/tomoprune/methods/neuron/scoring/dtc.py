@@ -8,76 +8,30 @@ sensing matrix and reconstructed by inverse compressed sensing in an orthonormal
 
 and the unit's score is ``w*_in + w*_out``: the recovered DCT coefficients are used directly as
 per-unit scores, as in the published experiment. One Phi serves both rays of a group in a
-cycle; each group draws its Phi from its own stream (``ScoringContext.rng``).
+cycle; each group draws its Phi from its own stream (``ScoringContext.rng``). The settings
+(``DTC``) are in ``settings``; this module is the work ``DTC.score`` does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
-from tomoprune.cs.bases import BASES, get_basis
+from tomoprune.cs.bases import get_basis
 from tomoprune.cs.operators import gaussian_sensing_matrix, measurement_count, sensing_times_basis
 from tomoprune.cs.solvers import solve_l1
 from tomoprune.cs.weight_level import weight_level_scores
-from tomoprune.errors import InvalidSetting
-from tomoprune.methods.neuron.scoring import (
-    SCORERS,
-    GroupWeights,
-    ScoreResult,
-    ScoringContext,
-    UnitScorer,
-)
-from tomoprune.plugins import Interval
+from tomoprune.methods.neuron.scoring import ScoreResult
+from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
+from tomoprune.methods.neuron.scoring.settings import DTC
 
 LAYERS = ("previous_layer", "next_layer")
 
 
-@SCORERS.register(
-    "dtc", summary="Dual Tomographic Compression: inverse compressed sensing of weight rays"
-)
-@dataclass(frozen=True, kw_only=True)
-class DTC(UnitScorer):
-    """Inverse compressed sensing settings (lambda, measurement count, solver, basis)."""
-
-    lam: float = 0.3  # l1 weight (lambda) of the compressed-sensing solve
-    measurement_fraction: float = 0.1  # measurements per unit: n = fraction x width
-    # "reference": n = int(m * (1 - (1 - fraction))) as the notebook computed it (one short
-    # of m/10 when m is a multiple of 10); "round": n = max(1, round(fraction * m))
-    measurement_rule: Literal["reference", "round"] = "round"
-    solver: str = "native"  # l1 solver: native | lasso_lars | scs | clarabel (cvxpy)
-    # sparsifying basis of the rays (tomoprune.cs.bases: dct1, dct2, identity, haar,
-    # random_orthogonal); the published DCT-I by default
-    basis: str = "dct1"
-    # "rays": the paper's DTC (one number per unit and layer); "weight_level": reconstruct
-    # both whole weight matrices (matrix-free, Section III of the paper) and score each unit by
-    # the norms of its reconstructed incoming row and outgoing column
-    variant: Literal["rays", "weight_level"] = "rays"
-    # l1 weight of the weight-level solve (None: lam_ratio x lambda_max of each layer)
-    weight_level_lam: float | None = None
-    weight_level_lam_ratio: float = 0.01  # weight-level l1 weight as a share of lambda_max
-    # basis of the weight-level reconstruction (same registry; DCT-II by default)
-    weight_level_basis: str = "dct2"
-
-    constraints = {
-        "lam": Interval(0.0, None, closed="neither"),
-        "measurement_fraction": Interval(0.0, 1.0, closed="right"),
-        "weight_level_lam": Interval(0.0, None, closed="neither"),
-        "weight_level_lam_ratio": Interval(0.0, 1.0, closed="right"),
-    }
-
-    def check(self) -> None:
-        for key in ("basis", "weight_level_basis"):
-            name = getattr(self, key)
-            if name not in BASES:
-                raise InvalidSetting(key, f"one of {', '.join(BASES.names())}", name, owner="DTC")
-
-    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-        if self.variant == "weight_level":
-            return weight_level_unit_scores(self, weights, ctx)
-        return ray_scores(self, weights, ctx)
+def dtc_scores(settings: DTC, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
+    """``DTC.score``: the paper's ray scores, or the weight-level variant's."""
+    if settings.variant == "weight_level":
+        return weight_level_unit_scores(settings, weights, ctx)
+    return ray_scores(settings, weights, ctx)
 
 
 def ray_scores(params: DTC, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:

@@ -1,23 +1,18 @@
-"""Magnitude scoring: the signed sum of a unit's incoming and outgoing weights (DTC paper)."""
+"""Magnitude scoring: the signed sum of a unit's incoming and outgoing weights (DTC paper).
+
+The work ``Magnitude.score`` does (the settings are in ``settings``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from tomoprune.methods.neuron.scoring import (
-    SCORERS,
-    GroupWeights,
-    ScoreResult,
-    ScoringContext,
-    UnitScorer,
-)
+from tomoprune.methods.neuron.scoring import ScoreResult
+from tomoprune.methods.neuron.scoring.context import GroupWeights, ScoringContext
+from tomoprune.methods.neuron.scoring.settings import Magnitude
 
 
-@SCORERS.register("magnitude", summary="signed sum of incoming and outgoing weights")
-@dataclass(frozen=True, kw_only=True)
-class Magnitude(UnitScorer):
+def magnitude_scores(
+    settings: Magnitude, weights: GroupWeights, ctx: ScoringContext
+) -> ScoreResult:
     """score[j] = a_in[j] + a_out[j] (the group's weight rays), in the weights' own precision."""
-
-    def score(self, weights: GroupWeights, ctx: ScoringContext) -> ScoreResult:
-        a_in, a_out = weights.rays()
-        return ScoreResult(scores=(a_in + a_out).cpu().double().numpy())
+    a_in, a_out = weights.rays()
+    return ScoreResult(scores=(a_in + a_out).cpu().double().numpy())
