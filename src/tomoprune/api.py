@@ -214,8 +214,8 @@ class Compressor:
     ) -> list[dict[str, Any]]:
         """Train and compress with tomoprune's own loop (Adam, moments carried); the rows."""
         from tomoprune.config import TrainConfig
+        from tomoprune.data.task import Task
         from tomoprune.engine.compress import CompressionLoop
-        from tomoprune.engine.task import Task
         from tomoprune.records.writer import RunRecorder
 
         train = TrainConfig(batch_size=batch_size, steps_per_cycle=steps_per_cycle, lr=lr)

@@ -12,7 +12,7 @@ import pytest
 from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
 from tomoprune.analysis.runs import config_summary, load_analysis_run
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json
+from tomoprune.fileio import atomic_write_csv, atomic_write_json
 from tomoprune.records.schema import CYCLE_COLUMNS
 from tomoprune.report import write_report
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv, read_json
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, read_csv, read_json
 from tomoprune.sweeps.aggregate import aggregate_sweep
 
 # Student t quantile 0.975 with 2 degrees of freedom, closed form for df = 2:

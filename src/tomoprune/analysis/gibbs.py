@@ -36,7 +36,7 @@ from tomoprune.analysis.rays import RayStats, ray_statistics
 from tomoprune.analysis.runs import RunRecords, config_summary, load_runs
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.errors import ConfigError
-from tomoprune.records.io import atomic_write_json
+from tomoprune.fileio import atomic_write_json
 from tomoprune.records.schema import MEASUREMENT_LAYERS
 from tomoprune.reproduce.paper import LOWESS_FRAC
 

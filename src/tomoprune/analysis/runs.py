@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 from tomoprune.records.reader import RunRecord, load_run
 from tomoprune.records.schema import (
     CYCLE_COLUMNS,

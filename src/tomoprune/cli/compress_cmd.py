@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tomoprune import config as cfg
 from tomoprune.cli.common import add_quiet, console, format_cell, reporter_for
-from tomoprune.engine.runner import post_training_config, run_post_training
 from tomoprune.errors import ConfigError
+from tomoprune.runs.runner import post_training_config, run_post_training
 
 SUMMARY_ROWS = [
     ("dense test accuracy", "dense_test_accuracy"),

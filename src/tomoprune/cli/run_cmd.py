@@ -23,13 +23,14 @@ from tomoprune.cli.sweep_cmd import (
     failure_message,
     outcome_line,
 )
-from tomoprune.engine.runner import run_experiment
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.report.build import write_report
 from tomoprune.report.comparison import write_comparison
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import run_experiment
 from tomoprune.sweeps.runner import execute_runs
 from tomoprune.sweeps.spec import RunSpec
 
@@ -194,7 +195,7 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
             overrides[key] = value
     overrides.update(cfg.parse_set_options(args.overrides))
     base = cfg.load_config_file(args.config) if args.config else None
-    return cfg.resolve_run_config(
+    return resolve_run_config(
         args.method, profile=args.profile or "corrected", overrides=overrides, base=base
     )
 

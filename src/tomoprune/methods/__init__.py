@@ -54,7 +54,7 @@ def load_builtin_methods() -> None:
         "tomoprune.methods.neuron.method",
         "tomoprune.methods.l0.method",
         "tomoprune.methods.greedy.method",
-        "tomoprune.posttraining.method",
+        "tomoprune.methods.posttraining",
     ):
         importlib.import_module(module)
     # scorers registered after the built-ins (a user's own module) get their --method too

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from tomoprune.errors import RecordError, UnsupportedModelError
-from tomoprune.records.io import atomic_write_bytes, atomic_write_json, read_json
+from tomoprune.fileio import atomic_write_bytes, atomic_write_json, read_json
 from tomoprune.structure.layers import LAYER_TYPES, layer_type
 
 SEQUENTIAL_FORMAT = "tomoprune.sequential/1"

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from tomoprune.errors import ConfigError
-from tomoprune.methods.greedy.grid import UniformGrid, prune_replacement
 from tomoprune.plugins import Interval
 from tomoprune.posttraining.base import (
     POSTTRAINING,
@@ -30,6 +29,7 @@ from tomoprune.posttraining.base import (
     LayerProblem,
     LayerResult,
 )
+from tomoprune.posttraining.replacement import UniformGrid, prune_replacement
 
 
 @POSTTRAINING.register("greedy", summary="randomized greedy pruning/quantization (El Cheairi+)")

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from tomoprune.errors import RecordError
+from tomoprune.fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json
 from tomoprune.models.spec import load_model, save_model
 from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json
 
 CHECKPOINT_FILE = "state.pt"
 

@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
+from tomoprune.fileio import read_json
 from tomoprune.records import schema
-from tomoprune.records.io import read_json
 from tomoprune.records.run_dir import RunDirectory
 
 RUN_FORMAT = "tomoprune.run/1"

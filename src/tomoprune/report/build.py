@@ -18,7 +18,7 @@ from typing import Any
 
 from tomoprune import __version__
 from tomoprune.analysis.gibbs import AnalysisSettings, analyze_runs
-from tomoprune.records.io import atomic_write_text
+from tomoprune.fileio import atomic_write_text
 from tomoprune.records.reader import load_run
 from tomoprune.records.tables import format_cell
 from tomoprune.report.document import (

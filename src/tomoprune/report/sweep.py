@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tomoprune import __version__
-from tomoprune.records.io import atomic_write_text, read_csv
+from tomoprune.fileio import atomic_write_text, read_csv
 from tomoprune.records.tables import format_cell
 from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 
 RECORDS_DIR = "records"
 PAGE = "summary.md"

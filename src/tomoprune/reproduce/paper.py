@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 
 METHODS = ("magnitude", "random", "dtc")
 

@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from tomoprune import config as cfg
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.engine.progress import Reporter
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import (
@@ -30,6 +29,7 @@ from tomoprune.reproduce.paper import (
     load_reference_run,
     table1_row_indices,
 )
+from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.sweeps.execute import RunOutcome
 from tomoprune.sweeps.runner import SweepResult, execute_runs
 from tomoprune.sweeps.spec import RunSpec
@@ -76,7 +76,7 @@ def method_runs(
         RunSpec(
             name=seed_run_name(method, seed),
             axes={"method": method, "seed": seed},
-            config=cfg.resolve_run_config(
+            config=resolve_run_config(
                 method,
                 profile="reference",
                 base={**_base(data_dir), **({"seed": seed} if seed else {})},

@@ -43,7 +43,7 @@ import numpy as np
 from tomoprune import statistics as st
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import LOWESS_FRAC

@@ -114,11 +114,11 @@ def execute_run(task: RunTask, reporter: Any = None) -> RunOutcome:
     shows its progress; a worker process shows none."""
     import socket
 
-    from tomoprune import config as cfg
     from tomoprune.engine.progress import Reporter
-    from tomoprune.engine.runner import check_same_config, run_experiment
     from tomoprune.records import schema
     from tomoprune.records.writer import clear, run_status
+    from tomoprune.runs.resolve import from_dict
+    from tomoprune.runs.runner import check_same_config, run_experiment
 
     started = time.perf_counter()
     host = socket.gethostname()
@@ -128,7 +128,7 @@ def execute_run(task: RunTask, reporter: Any = None) -> RunOutcome:
             return RunOutcome(task.name, "busy", host=host, error="another process runs it")
         resumed = False
         try:
-            config = cfg.from_dict(task.config)
+            config = from_dict(task.config)
             if task.overwrite:
                 clear(run_dir)
             status = run_status(run_dir)

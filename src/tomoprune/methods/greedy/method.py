@@ -5,7 +5,7 @@ greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress`
 differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
 ``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode); layers are
 weighted-layer indices. ``gptq`` and ``sparsegpt`` with all their settings and layer name
-patterns are registered by ``tomoprune.posttraining.method``.
+patterns are registered by ``tomoprune.methods.posttraining``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from tomoprune.methods import MethodSpec, register_method
 from tomoprune.methods.greedy.algorithm import check_greedy, greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress, check_baseline
 from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
-from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import weighted_positions
 from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
 from tomoprune.methods.l0.sparse_export import (
@@ -32,6 +31,7 @@ from tomoprune.methods.l0.sparse_export import (
     export_columns,
     write_sparse_export,
 )
+from tomoprune.posttraining.replacement import UniformGrid
 
 FAMILY = "post-training"
 # names on `tomoprune compress --method` that differ from the registry name
