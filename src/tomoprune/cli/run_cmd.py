@@ -29,6 +29,7 @@ from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.report.build import write_report
 from tomoprune.report.comparison import write_comparison
+from tomoprune.reproduce.correlations import DTC_PAPER
 from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.runs.runner import run_experiment
 from tomoprune.sweeps.runner import execute_runs
@@ -349,7 +350,7 @@ def show_comparison(
 
 def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:
     """Figures and an HTML/Markdown report of the compared runs (``OUT/report/``)."""
-    return write_report(list(run_dirs.values()), out / "report")["html"]
+    return write_report(list(run_dirs.values()), out / "report", paper=DTC_PAPER)["html"]
 
 
 def methods_command(args: argparse.Namespace) -> int:

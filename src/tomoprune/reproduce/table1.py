@@ -218,7 +218,9 @@ def seeds_figure(out_dir: Path, seed_series: dict[str, list[MethodSeries]]) -> P
     """``table1_seeds.png``: mean and 95 % band of the LOWESS accuracy per method, printed
     cells overlaid."""
     from tomoprune.plots.sweeps import accuracy_band_figures
+    from tomoprune.reproduce.paper import published_points
     from tomoprune.statistics import t_interval
+    from tomoprune.sweeps.aggregate import setting_slug
 
     rows = []
     for method, runs in seed_series.items():
@@ -239,7 +241,9 @@ def seeds_figure(out_dir: Path, seed_series: dict[str, list[MethodSeries]]) -> P
                 )
     sweep = {"spec": {"name": "Table 1 over seeds", "axes": {}, "base": {"profile": "reference"}}}
     folder = out_dir / "figures"
-    made = accuracy_band_figures(rows, folder, sweep)
+    made = accuracy_band_figures(
+        rows, folder, sweep, slug_of=setting_slug, published=published_points()
+    )
     target = out_dir / "table1_seeds.png"
     (out_dir / made[0]).replace(target)
     if not any(folder.iterdir()):
