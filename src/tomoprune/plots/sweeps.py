@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tomoprune.plots.common import color, new_figure, save_png
+from tomoprune.statistics import high_level_mean, t_interval
 
 METHOD_COLORS = {"magnitude": 0, "random": 1, "dtc": 2}
 METHOD_LABELS = {"magnitude": "magnitude", "random": "random", "dtc": "DTC"}
@@ -95,8 +96,6 @@ def accuracy_band_figures(
 
 
 def _ci(values: Sequence[float]) -> tuple[float, float, float]:
-    from tomoprune.statistics import t_interval
-
     ci = t_interval(values)
     mean = np.nan if ci.mean is None else ci.mean
     low = mean if ci.low is None else ci.low
@@ -115,8 +114,6 @@ def ablation_figures(
     """Per axis (other than method): accuracy above the sparsity ``cut`` per value and method,
     with 95 % intervals over seeds; for the binning analysis axis, the pooled Gibbs
     correlation."""
-    from tomoprune.statistics import high_level_mean
-
     paths = []
     for axis, values in sweep["spec"]["axes"].items():
         if axis == "method" or len(values) < 2:

@@ -20,7 +20,6 @@ from typing import Any
 from tomoprune import __version__
 from tomoprune.analysis.gibbs import AnalysisSettings, analyze_runs
 from tomoprune.fileio import atomic_write_text
-from tomoprune.plots.figures import write_figures
 from tomoprune.records.reader import load_run
 from tomoprune.records.tables import format_cell
 from tomoprune.report.document import (
@@ -480,6 +479,8 @@ def write_report(
         ``{"markdown": ..., "html": ..., "gibbs": ...}`` paths.
     """
     out = Path(out_dir)
+    from tomoprune.plots.figures import write_figures  # lazy: CLI start-up (matplotlib)
+
     doc = analyze_runs(run_dirs, settings, out_dir=out, draw_figures=write_figures)
     comparison = None
     if paper is not None and any(

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tomoprune import __version__
 from tomoprune.fileio import atomic_write_text, read_csv
-from tomoprune.plots.sweeps import Published
 from tomoprune.records.tables import format_cell
 from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (
@@ -29,6 +28,9 @@ from tomoprune.report.document import (
     render_markdown,
 )
 from tomoprune.sweeps.aggregate import aggregate_sweep
+
+if TYPE_CHECKING:
+    from tomoprune.plots.sweeps import Published
 
 
 def _pts(value: Any) -> str:

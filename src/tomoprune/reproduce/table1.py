@@ -27,9 +27,12 @@ from tomoprune.reproduce.paper import (
     ReferenceRun,
     load_published_table1,
     load_reference_run,
+    published_points,
     table1_row_indices,
 )
 from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.statistics import prediction_interval, t_interval
+from tomoprune.sweeps.aggregate import setting_slug
 from tomoprune.sweeps.execute import RunOutcome
 from tomoprune.sweeps.runner import SweepResult, execute_runs
 from tomoprune.sweeps.spec import RunSpec
@@ -177,8 +180,6 @@ def table_rows(
     The prediction interval is the right one for "is the published single run consistent with
     ours": a perfect reproduction's run falls inside it 95 % of the time whatever the number of
     seeds, but inside the interval of the mean only about half the time at 10 seeds."""
-    from tomoprune.statistics import prediction_interval, t_interval
-
     published = load_published_table1()
     rows = []
     for level, index in zip(TABLE1_SPARSITIES, table1_row_indices(reference.sparsity), strict=True):
@@ -217,10 +218,7 @@ def table_rows(
 def seeds_figure(out_dir: Path, seed_series: dict[str, list[MethodSeries]]) -> Path:
     """``table1_seeds.png``: mean and 95 % band of the LOWESS accuracy per method, printed
     cells overlaid."""
-    from tomoprune.plots.sweeps import accuracy_band_figures
-    from tomoprune.reproduce.paper import published_points
-    from tomoprune.statistics import t_interval
-    from tomoprune.sweeps.aggregate import setting_slug
+    from tomoprune.plots.sweeps import accuracy_band_figures  # lazy: CLI start-up (matplotlib)
 
     rows = []
     for method, runs in seed_series.items():

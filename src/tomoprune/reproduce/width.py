@@ -397,7 +397,7 @@ def run_width_experiment(
         out / "width_table.md",
         render_width_markdown(table, dataset=data.name, kind=data.kind, data_note=note),
     )
-    from tomoprune.plots.width import plot_width_figures
+    from tomoprune.plots.width import plot_width_figures  # lazy: CLI start-up (matplotlib)
 
     figures = plot_width_figures(table, out, title=data.name, kind=data.kind)
     record.update({"status": "finished", "figures": [str(f.name) for f in figures]})

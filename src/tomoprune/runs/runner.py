@@ -22,6 +22,8 @@ from tomoprune.engine.progress import Reporter
 from tomoprune.errors import ConfigError, RecordError
 from tomoprune.fileio import read_json
 from tomoprune.methods import METHOD_REGISTRY
+from tomoprune.methods.greedy.layers import check_supported
+from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
 from tomoprune.models import build_model, check_model_fits
 from tomoprune.records import schema
 from tomoprune.records.reader import load_run
@@ -402,9 +404,6 @@ def run_post_training(
     The run directory has the usual records (config.json with ``source``, cycles.csv with the
     one compress cycle, summary.json, the model) plus the honest-storage export.
     """
-    from tomoprune.methods.greedy.layers import check_supported
-    from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,11 +47,13 @@ from tomoprune.analysis.runs import load_analysis_run
 from tomoprune.analysis.smoothing import DEFAULT_FRAC, lowess
 from tomoprune.errors import RecordError
 from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
-from tomoprune.plots.sweeps import Published, ablation_figures, accuracy_band_figures
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.sweeps import directory
 from tomoprune.sweeps.spec import DEFAULT_METHOD, StatisticsPlan, short_key
+
+if TYPE_CHECKING:
+    from tomoprune.plots.sweeps import Published
 
 QUANTITIES = ("raw", "lowess")
 STATISTICS = ("high_sparsity_mean", "area_under_curve")
@@ -672,6 +674,9 @@ def aggregate_sweep(
     gibbs_sentences = incremental_sentences(incremental, plan)
     figure_paths: list[str] = []
     if figures:
+        # lazy: CLI start-up (matplotlib loads only when figures are drawn)
+        from tomoprune.plots.sweeps import ablation_figures, accuracy_band_figures
+
         figure_paths += accuracy_band_figures(
             accuracy, dest / "figures", sweep, slug_of=setting_slug, published=published
         )
