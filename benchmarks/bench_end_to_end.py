@@ -26,9 +26,10 @@ from tomoprune import config as cfg
 from tomoprune.data.catalog import idx_spec
 from tomoprune.data.idx import read_idx
 from tomoprune.data.locate import find_idx_files
-from tomoprune.engine.runner import build_loop, make_task
 from tomoprune.errors import DataError
 from tomoprune.reproduce import table1
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import build_loop, make_task
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -76,7 +77,7 @@ class LoaderStream:
 def run_cycles(method: str, data_dir: str, cycles: int | None, per_sample: bool) -> float:
     """Seconds for the first ``cycles`` cycles (None: all) of one reference-profile run."""
     overrides = {"data.dataset": "mnist", "data.data_dir": data_dir}
-    config = cfg.resolve_run_config(method, profile="reference", overrides=overrides)
+    config = resolve_run_config(method, profile="reference", overrides=overrides)
     task = make_task(config)
     stream = None
     if per_sample:

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import Measurement, write_results
-from tomoprune import config as cfg
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
 from tomoprune.methods.l0.drr import DRRHook as DRR
 from tomoprune.models import build_model
 from tomoprune.models.layout import apply_memory_format
+from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.runtime import configure_threads
 
 BATCH, SAMPLES, VALIDATION, CLASSES = 500, 45000, 5000, 10
@@ -72,7 +72,7 @@ def conv_floor_seconds(layout: str, calls: int, repeats: int) -> float:
 
 
 def _setup(layout: str):
-    config = cfg.resolve_run_config("drr", overrides={"model.name": "lenet5"})
+    config = resolve_run_config("drr", overrides={"model.name": "lenet5"})
     g = torch.Generator().manual_seed(0)
     x = torch.randn(SAMPLES, 1, 28, 28, generator=g)
     y = torch.randint(0, CLASSES, (SAMPLES,), generator=g)

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from benchmarks.common import Measurement, measure, write_results
+from tomoprune.fileio import atomic_write_text
 from tomoprune.posttraining import GPTQ, RTN, SparseGPT, Wanda, oracle
 from tomoprune.posttraining.base import LayerContext, LayerProblem
 from tomoprune.posttraining.statistics import HessianAccumulator
-from tomoprune.records.io import atomic_write_text
 
 DOCS_TABLE = Path(__file__).resolve().parents[1] / "docs" / "results" / "posttraining" / "bench.md"
 

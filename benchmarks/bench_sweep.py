@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import Measurement, write_results
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 from tomoprune.sweeps.execute import run_local
 from tomoprune.sweeps.runner import tasks_for
 from tomoprune.sweeps.spec import parse_spec

@@ -26,11 +26,11 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.common import Measurement, write_results
-from tomoprune import config as cfg
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import make_criterion, make_optimizer, train_phase
 from tomoprune.models import build_model
+from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.runtime import configure_threads
 
 WIDTHS = (512, 128, 32, 16)
@@ -70,7 +70,7 @@ def _per_step(fn: Callable[[], object], steps: int, repeats: int) -> float:
 
 def _setup(width: int, profile: str):
     """Model, optimizer, criterion and a shuffled-or-not stream over MNIST-shaped noise."""
-    config = cfg.resolve_run_config("magnitude", profile=profile, overrides={"model.hidden": width})
+    config = resolve_run_config("magnitude", profile=profile, overrides={"model.hidden": width})
     g = torch.Generator().manual_seed(0)
     x = torch.randn(SAMPLES, 1, 28, 28, generator=g)
     y = torch.randint(0, OUTPUTS, (SAMPLES,), generator=g)

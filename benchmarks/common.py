@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tomoprune.records.io import atomic_write_json, atomic_write_text, read_json
+from tomoprune.fileio import atomic_write_json, atomic_write_text, read_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 THREAD_ENV_VARS = (

@@ -29,11 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from tomoprune import config as cfg
+from tomoprune.config import TrainConfig
+from tomoprune.data.task import Task
+from tomoprune.engine.compress import CompressionLoop
 from tomoprune.engine.method import CycleContext
 from tomoprune.errors import ConfigError
+from tomoprune.huggingface import rewrite_config
 from tomoprune.methods.neuron.method import NeuronPruning
 from tomoprune.methods.neuron.scoring import UnitScorer
 from tomoprune.methods.neuron.settings import method_params
+from tomoprune.models import build_model
+from tomoprune.records.writer import RunRecorder, build_header
 from tomoprune.structure import RemovalRecord, UnitGroup
 from tomoprune.structure.attention import find_attention
 from tomoprune.structure.removal import Removal, slice_parameter_state
@@ -214,11 +221,6 @@ class Compressor:
         seed: int = 0,
     ) -> list[dict[str, Any]]:
         """Train and compress with tomoprune's own loop (Adam, moments carried); the rows."""
-        from tomoprune.config import TrainConfig
-        from tomoprune.engine.compress import CompressionLoop
-        from tomoprune.engine.task import Task
-        from tomoprune.records.writer import RunRecorder
-
         train = TrainConfig(batch_size=batch_size, steps_per_cycle=steps_per_cycle, lr=lr)
         self.method.train = train
         device = next(self.model.parameters()).device
@@ -252,8 +254,6 @@ class Compressor:
 
     def _header(self, train: Any) -> dict[str, Any]:
         """``config.json`` of a run directory written by ``fit`` (readable by ``analyze``)."""
-        from tomoprune.records.writer import build_header
-
         return build_header(
             method=self.method.name,
             profile="api",
@@ -278,17 +278,12 @@ class Compressor:
     def pretrained(self) -> nn.Module:
         """The compressed Hugging Face model with its config rewritten (head counts or
         ``pruned_heads``, MLP width), ready for ``save_pretrained``; see ``tomoprune.huggingface``."""
-        from tomoprune.huggingface import rewrite_config
-
         return rewrite_config(self.model, self.record, self._attention)
 
 
 def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """The final model of a ``tomoprune run`` directory, rebuilt from its own architecture
     (the built-in model it names), the recorded removal and the saved weights."""
-    from tomoprune import config as cfg
-    from tomoprune.models import build_model
-
     _, architecture = read_removal(run_dir)
     if not architecture:
         raise ConfigError(

@@ -3,6 +3,8 @@
 Resolution order (later wins): dataclass defaults (the ``corrected`` profile) -> the method's
 run defaults -> the profile's switches -> a config file -> ``--set key=value`` overrides.
 Unknown keys are rejected with the list of valid ones, so a typo never passes silently.
+The resolution itself (``tomoprune.runs.resolve.resolve_run_config``) needs the method, model
+and dataset registries, so it lives above them; this module is the torch-free core.
 
 Every deviation of the published experiment from the corrected default is one named switch
 (see ``PROFILES``), so a user can flip any single one and see its effect.
@@ -351,46 +353,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return flatten(data)
 
 
-def resolve_run_config(
-    method: str,
-    *,
-    profile: str = "corrected",
-    overrides: dict[str, Any] | None = None,
-    base: dict[str, Any] | None = None,
-) -> RunConfig:
-    """Build the full config for ``method`` under ``profile``.
-
-    ``base`` holds overrides from a config file, ``overrides`` those from the command line;
-    both are dotted dicts and are checked strictly.
-    """
-    from tomoprune.methods import METHOD_REGISTRY, load_builtin_methods
-
-    load_builtin_methods()
-    spec = METHOD_REGISTRY.get(method)
-    if profile not in PROFILES:
-        raise ConfigError(
-            f"Unknown profile {profile!r}. Valid profiles: {', '.join(profile_names())}."
-        )
-    config = RunConfig(
-        method=method,
-        profile=profile,
-        model=ModelConfig(name=spec.default_model),
-        params=spec.params_type(),
-    )
-    config = apply_overrides(config, dict(spec.run_defaults))
-    config = apply_overrides(config, PROFILES[profile], strict=False)
-    base, overrides = dict(base or {}), dict(overrides or {})
-    seed = overrides.pop("seed", base.pop("seed", 0))
-    config = apply_overrides(config, {"seed": seed})
-    config = apply_overrides(config, derived_seeds(config.seed), strict=False)
-    config = apply_overrides(config, base)
-    config = apply_overrides(config, overrides)
-    validate_run_config(config)
-    if spec.validate is not None:
-        spec.validate(config.params)
-    return config
-
-
 # the command-line flag that sets a key directly (every key can also be set with --set)
 FLAGS = {
     "data.dataset": "--dataset",
@@ -410,7 +372,10 @@ def invalid_setting(key: str, requirement: str, value: Any) -> ConfigError:
 
 
 def validate_run_config(config: RunConfig) -> None:
-    """Reject run settings that cannot give a meaningful run, before anything is written."""
+    """Reject run settings that cannot give a meaningful run, before anything is written.
+
+    The values only; ``runs.resolve.check_registered_names`` checks the model and dataset
+    names against their registries."""
     train, data, model = config.train, config.data, config.model
     checks = [
         ("train.lr", math.isfinite(train.lr) and train.lr > 0, "a positive number", train.lr),
@@ -441,18 +406,6 @@ def validate_run_config(config: RunConfig) -> None:
             raise invalid_setting(key, requirement, value)
     if not config.device.strip():
         raise invalid_setting("device", "cpu, cuda or cuda:N", config.device)
-    from tomoprune.data.datasets import DATASETS
-    from tomoprune.models import MODEL_REGISTRY, load_builtin_models
-
-    load_builtin_models()
-    for registry, key, value in (
-        (MODEL_REGISTRY, "model.name", model.name),
-        (DATASETS, "data.dataset", data.dataset),
-    ):
-        try:
-            registry.get(value)
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} Change it with {FLAGS[key]}.") from None
 
 
 def describe_fields(cls: type) -> dict[str, str]:
@@ -485,15 +438,3 @@ def describe_fields(cls: type) -> dict[str, str]:
                     described[match.group(1)] = description
             above = []
     return {f.name: described.get(f.name, "") for f in fields(cls)}
-
-
-def from_dict(data: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig saved by ``to_dict`` (used by ``run --resume``)."""
-    try:
-        method = data["method"]
-    except (KeyError, TypeError):
-        raise ConfigError("config.json has no 'method'; it was not written by tomoprune.") from None
-    flat = flatten(data)
-    flat.pop("method", None)
-    profile = flat.pop("profile", "corrected")
-    return resolve_run_config(method, profile=profile, overrides=flat)

@@ -33,6 +33,8 @@ from typing import Any
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from tomoprune.errors import ConfigError
+
 SOLVER_BLAS_THREADS = 1
 # what OpenMP (libgomp, and Intel's libiomp through KMP_BLOCKTIME) reads when it loads
 PASSIVE_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -77,8 +79,6 @@ def free_cores() -> int:
 
 def parse_threads(value: str | int | None) -> int | None:
     """``--threads`` as given: a positive count, "auto" (``free_cores()``), or None (default)."""
-    from tomoprune.errors import ConfigError
-
     if value is None or isinstance(value, int):
         count = value
     elif str(value).strip().lower() == "auto":
@@ -120,8 +120,6 @@ def configure_threads(torch_threads: int | None = None) -> dict[str, Any]:
     import torch
 
     if torch_threads is not None and torch_threads < 1:
-        from tomoprune.errors import ConfigError
-
         raise ConfigError(
             f"The '--threads' option must be at least 1. Got {torch_threads} instead."
         )

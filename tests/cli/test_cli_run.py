@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
 TIMING = WALL_CLOCK_COLUMNS

@@ -3,7 +3,7 @@ finish, the exit code says so, and the same command later finishes the failed on
 
 from tomoprune.cli import main
 from tomoprune.engine.compress import CompressionLoop
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.fileio import read_csv, read_json
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
 TINY = ["--dataset", "digits", "--hidden", "24", "--set", "train.steps_per_cycle=3"]

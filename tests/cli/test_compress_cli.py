@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from tomoprune.cli import main
-from tomoprune.engine.runner import load_run_config, make_task
+from tomoprune.fileio import read_csv
 from tomoprune.methods.greedy.export import load_exported, read_quantized_export
 from tomoprune.methods.l0.sparse_export import read_sparse_export
 from tomoprune.models.projection import BallProjection
 from tomoprune.models.spec import load_model
-from tomoprune.records.io import read_csv
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runs.runner import load_run_config, make_task
 
 
 @pytest.fixture(scope="module")

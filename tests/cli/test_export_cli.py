@@ -1,7 +1,7 @@
 """``tomoprune export RUN_DIR --onnx FILE`` end to end on a small run."""
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 
 
 def test_export_writes_an_onnx_file_that_predicts_like_the_run(tmp_path, capsys):

@@ -7,7 +7,7 @@ import pytest
 
 from tomoprune.cli import EXIT_INTERRUPTED, main
 from tomoprune.engine.compress import CompressionLoop
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
 TIMING = WALL_CLOCK_COLUMNS

@@ -3,8 +3,8 @@
 import pytest
 
 from tomoprune.cli import main
+from tomoprune.fileio import read_csv
 from tomoprune.methods.l0.sparse_export import read_sparse_export
-from tomoprune.records.io import read_csv
 from tomoprune.reproduce import l0
 
 TINY = [
@@ -91,7 +91,7 @@ def test_reproduce_teacher_student_writes_table_and_figure(tmp_path, capsys):
 
 def test_an_l0_method_runs_on_digits_with_its_default_split(tmp_path):
     from tomoprune.cli import main
-    from tomoprune.records.io import read_json
+    from tomoprune.fileio import read_json
 
     out = tmp_path / "drr"
     argv = ["run", "--method", "drr", "--dataset", "digits", "--out", str(out), "--quiet"]

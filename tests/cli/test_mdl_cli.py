@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tomoprune.cli import main
+from tomoprune.fileio import read_csv
 from tomoprune.mdl import container
-from tomoprune.records.io import read_csv
 from tomoprune.reproduce import mdl, mdl_sizes
 
 WORLD192 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text" / "world192.txt"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.fileio import read_csv, read_json
 from tomoprune.report.build import cost_table
 
 

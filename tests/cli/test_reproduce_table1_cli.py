@@ -5,7 +5,7 @@ import math
 import pytest
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.fileio import read_csv, read_json
 from tomoprune.reproduce.paper import default_reference_path
 
 pytestmark = pytest.mark.skipif(

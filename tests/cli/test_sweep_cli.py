@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tomoprune.cli import main
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 
 SPEC = """
 [sweep]

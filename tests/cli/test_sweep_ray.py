@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tomoprune.records.io import read_csv, read_json
+from tomoprune.fileio import read_csv, read_json
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 from tomoprune.sweeps.aggregate import aggregate_sweep
 from tomoprune.sweeps.runner import run_sweep

@@ -8,7 +8,7 @@ from tomoprune import load_run_model
 from tomoprune.cli import main
 from tomoprune.data.datasets import load_dataset
 from tomoprune.engine.train import evaluate
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
 TIMING = WALL_CLOCK_COLUMNS

@@ -16,11 +16,11 @@ from tomoprune import load_run_model
 from tomoprune.cli import main
 from tomoprune.data.datasets import load_dataset
 from tomoprune.errors import ConfigError
+from tomoprune.fileio import read_csv, read_json
 from tomoprune.methods.l0.settings import REGULARISERS, RegulariserSettings
 from tomoprune.methods.neuron.scoring import SCORERS, UnitScorer
 from tomoprune.plugins import Interval, load_object
 from tomoprune.posttraining import POSTTRAINING, Compressor, compress_
-from tomoprune.records.io import read_csv, read_json
 from tomoprune.records.schema import WALL_CLOCK_COLUMNS
 
 TINY = ["--dataset", "digits", "--quiet", "--set", "train.steps_per_cycle=3"]

@@ -3,10 +3,10 @@ authors' recorded run."""
 
 import pytest
 
-from tomoprune import config as cfg
-from tomoprune.engine.runner import run_experiment
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 from tomoprune.reproduce.paper import load_reference_run
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import run_experiment
 
 pytestmark = pytest.mark.mnist
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.mnist
 @pytest.mark.parametrize("method", ["magnitude", "random", "dtc"])
 def test_first_cycles_match_the_recorded_run(mnist_dir, tmp_path, method):
     reference = load_reference_run()
-    config = cfg.resolve_run_config(
+    config = resolve_run_config(
         method,
         profile="reference",
         overrides={"data.dataset": "mnist", "data.data_dir": str(mnist_dir)},

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune import config as cfg
 from tomoprune.accounting import (
     account,
     count_flops,
@@ -14,6 +13,7 @@ from tomoprune.accounting import (
     summary_columns,
 )
 from tomoprune.models import build_model
+from tomoprune.runs.resolve import resolve_run_config
 
 
 def test_linear_flops_are_two_m_n_k():
@@ -33,7 +33,7 @@ def test_conv_flops_are_two_times_outputs_times_receptive_field():
 
 
 def test_lenet5_flops_per_sample_match_its_layers_by_hand():
-    config = cfg.resolve_run_config("drr", overrides={"model.name": "lenet5"})
+    config = resolve_run_config("drr", overrides={"model.name": "lenet5"})
     model = build_model(config.model, (1, 28, 28), 10, torch.Generator().manual_seed(0))
     conv1 = 2 * 20 * 24 * 24 * 1 * 25
     conv2 = 2 * 50 * 8 * 8 * 20 * 25

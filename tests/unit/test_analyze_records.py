@@ -12,9 +12,10 @@ import pytest
 from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
 from tomoprune.analysis.runs import config_summary, load_analysis_run
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json
+from tomoprune.fileio import atomic_write_csv, atomic_write_json
 from tomoprune.records.schema import CYCLE_COLUMNS
 from tomoprune.report import write_report
+from tomoprune.reproduce.correlations import DTC_PAPER
 
 FAST = AnalysisSettings(n_permutations=50, n_bootstrap=50, n_null_draws=8, figures=False)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -201,7 +202,7 @@ def test_report_writes_markdown_and_self_contained_html(tmp_path):
     settings = AnalysisSettings(
         n_permutations=30, n_bootstrap=30, n_null_draws=5, histogram_indices=(1, 3)
     )
-    paths = write_report([mag, dtc], tmp_path / "out", settings)
+    paths = write_report([mag, dtc], tmp_path / "out", settings, paper=DTC_PAPER)
     doc = json.loads(paths["gibbs"].read_text())
     assert len(doc["figures"]) == 6
     for rel in doc["figures"]:

@@ -47,9 +47,9 @@ def test_unknown_basis_and_too_large_dense_basis_are_refused():
 
 
 def test_dtc_refuses_an_unknown_basis_naming_the_setting():
-    from tomoprune import config as cfg
     from tomoprune.methods import METHOD_REGISTRY
+    from tomoprune.runs.resolve import resolve_run_config
 
     with pytest.raises(ConfigError, match="method.basis"):
-        config = cfg.resolve_run_config("dtc", overrides={"method.basis": "wavelet"})
+        config = resolve_run_config("dtc", overrides={"method.basis": "wavelet"})
         METHOD_REGISTRY.get("dtc").build(config.params, config)

@@ -11,10 +11,11 @@ from tomoprune.errors import ConfigError, RecordError, UnsupportedModelError
 from tomoprune.models import build_model
 from tomoprune.models.resnet import ResNet
 from tomoprune.models.spec import build_from_spec, describe, load_model, save_model
+from tomoprune.runs.resolve import from_dict, resolve_run_config
 
 
 def _config(**overrides):
-    return cfg.resolve_run_config("dtc", overrides=overrides).model
+    return resolve_run_config("dtc", overrides=overrides).model
 
 
 def _build(input_shape=(1, 28, 28), seed=0, **overrides):
@@ -64,11 +65,11 @@ def test_bad_widths_are_rejected_with_one_line(bad):
 
 
 def test_deep_widths_survive_the_config_round_trip():
-    config = cfg.resolve_run_config("dtc", overrides={"model.hidden": "12,6"})
+    config = resolve_run_config("dtc", overrides={"model.hidden": "12,6"})
     assert config.model.hidden == (12, 6)
-    rebuilt = cfg.from_dict(cfg.to_dict(config))
+    rebuilt = from_dict(cfg.to_dict(config))
     assert rebuilt.model.hidden == (12, 6)
-    assert cfg.to_dict(cfg.resolve_run_config("dtc"))["model"]["hidden"] == 512
+    assert cfg.to_dict(resolve_run_config("dtc"))["model"]["hidden"] == 512
 
 
 def test_lenets_keep_their_published_sizes():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from tomoprune import config as cfg
-from tomoprune.engine.runner import build_loop
+from tomoprune.fileio import read_csv
 from tomoprune.methods.neuron.method import keep_count
-from tomoprune.records.io import read_csv
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import build_loop
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def make_loop(task, method="magnitude", profile="corrected", run_dir=None, **ove
         "train.eval_batch_size": 128,
         **overrides,
     }
-    config = cfg.resolve_run_config(method, profile=profile, overrides=settings)
+    config = resolve_run_config(method, profile=profile, overrides=settings)
     return build_loop(config, task, run_dir=run_dir)
 
 

@@ -14,8 +14,8 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.algorithm import greedy_compress, remove_dead_units
 from tomoprune.methods.greedy.candidates import make_candidates
 from tomoprune.methods.greedy.fast import closed_form_scores, input_energy
-from tomoprune.methods.greedy.grid import UniformGrid, prune_replacement
 from tomoprune.methods.greedy.params import GreedyParams
+from tomoprune.posttraining.replacement import UniformGrid, prune_replacement
 
 
 def mlp(widths, seed=0, bias=False) -> nn.Sequential:

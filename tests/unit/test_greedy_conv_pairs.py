@@ -15,9 +15,9 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.algorithm import greedy_compress
 from tomoprune.methods.greedy.candidates import make_candidates
 from tomoprune.methods.greedy.conv_pairs import ConvPairScorer, conv_pair_weights
-from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.literal import reconstruction_loss
 from tomoprune.methods.greedy.params import GreedyParams
+from tomoprune.posttraining.replacement import UniformGrid
 
 # each: the modules of a small float64 network whose weighted layer 0 is compressed as a pair
 STRUCTURES = {

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from tomoprune import config as cfg
-from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError
 from tomoprune.methods.l0 import method as l0_method  # noqa: F401  (registers rl1, drr, pmmp)
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import build_loop
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def make_loop(task, method, run_dir=None, **overrides):
         "method.tamade_delta": 0.01,
         **overrides,
     }
-    config = cfg.resolve_run_config(method, overrides=settings)
+    config = resolve_run_config(method, overrides=settings)
     return build_loop(config, task, run_dir=run_dir)
 
 
@@ -84,7 +84,7 @@ def test_resumed_run_equals_uninterrupted_run(task, tmp_path):
 
 
 def test_l0_run_defaults_follow_the_paper_setup():
-    config = cfg.resolve_run_config("pmmp")
+    config = resolve_run_config("pmmp")
     assert config.model.name == "lenet300" and config.model.bias
     assert (config.train.batch_size, config.train.lr) == (500, 1e-3)
     assert (config.data.validation_fraction, config.data.split_seed) == (1 / 12, 0)
@@ -93,9 +93,9 @@ def test_l0_run_defaults_follow_the_paper_setup():
 
 def test_a_setting_of_another_regulariser_is_refused_with_the_nearest_name():
     with pytest.raises(ConfigError, match="Unknown setting 'method.pmmp_lr'"):
-        cfg.resolve_run_config("drr", overrides={"method.pmmp_lr": 0.01})
+        resolve_run_config("drr", overrides={"method.pmmp_lr": 0.01})
     with pytest.raises(ConfigError, match="Unknown setting 'method.beta'"):
-        cfg.resolve_run_config("dense", overrides={"method.beta": 5})
+        resolve_run_config("dense", overrides={"method.beta": 5})
 
 
 def test_regularise_gives_a_hook_for_your_own_training_loop():
@@ -116,10 +116,10 @@ def test_invalid_settings_are_rejected_with_the_setting_named():
     with pytest.raises(
         ConfigError, match="'method.smoothing' setting must be a number between 0 and 1, 1 excluded"
     ):
-        cfg.resolve_run_config("drr", overrides={"method.smoothing": 1.5})
+        resolve_run_config("drr", overrides={"method.smoothing": 1.5})
 
 
 def test_a_setting_of_another_method_is_rejected_not_ignored():
     with pytest.raises(ConfigError, match="Unknown setting 'method.pmmp_lr'"):
-        cfg.resolve_run_config("drr", overrides={"method.pmmp_lr": 0.1})
-    assert cfg.resolve_run_config("pmmp", overrides={"method.pmmp_lr": 0.1}).params.pmmp_lr == 0.1
+        resolve_run_config("drr", overrides={"method.pmmp_lr": 0.1})
+    assert resolve_run_config("pmmp", overrides={"method.pmmp_lr": 0.1}).params.pmmp_lr == 0.1

@@ -2,14 +2,14 @@
 
 import torch
 
-from tomoprune import config as cfg
 from tomoprune.models import build_model
 from tomoprune.models.layout import apply_memory_format
+from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.structure import apply_removal, find_groups, plan_removal
 
 
 def _model(name: str) -> torch.nn.Module:
-    config = cfg.resolve_run_config("drr", overrides={"model.name": name})
+    config = resolve_run_config("drr", overrides={"model.name": name})
     return build_model(config.model, (1, 28, 28), 10, torch.Generator().manual_seed(0))
 
 

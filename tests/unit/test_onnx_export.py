@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from tomoprune import config as cfg
 from tomoprune.errors import ExportError
 from tomoprune.export.onnx import export_onnx, onnx_outputs, verify_onnx
 from tomoprune.models import build_model
+from tomoprune.runs.resolve import resolve_run_config
 
 
 def _model(name, **overrides):
-    config = cfg.resolve_run_config("dtc", overrides={"model.name": name, **overrides})
+    config = resolve_run_config("dtc", overrides={"model.name": name, **overrides})
     return build_model(config.model, (1, 28, 28), 10, torch.Generator().manual_seed(0))
 
 

@@ -9,7 +9,7 @@ import pytest
 from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
 
 from tomoprune.analysis.gibbs import GIBBS_FILE, AnalysisSettings, analyze_runs
-from tomoprune.analysis.runs import load_analysis_run, reference_run_dirs, reference_run_records
+from tomoprune.analysis.runs import load_analysis_run
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.reproduce.correlations import correlation_comparison
 from tomoprune.reproduce.paper import (
@@ -22,6 +22,7 @@ from tomoprune.reproduce.paper import (
     load_reference_run,
     table1_row_indices,
 )
+from tomoprune.reproduce.reference_run import reference_run_dirs, reference_run_records
 
 pytestmark = pytest.mark.skipif(
     not default_reference_path().is_file(),

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tomoprune.errors import ConfigError
+from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.writer import RunRecorder, clear, run_status, summarize
 from tomoprune.runtime import PASSIVE_WAITING, parse_threads
 
@@ -83,3 +84,16 @@ def test_the_cli_asks_openmp_for_passive_waiting_before_torch_loads():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.stdout.strip().splitlines()[-1] == "ACTIVE 0"
+
+
+def test_measurements_file_names_the_layers_the_method_wrote_in_its_order(tmp_path):
+    entry = {"cycle": 1, "measurements": {"outgoing": [1.0], "incoming": [2.0]}}
+    RunDirectory(tmp_path).write_measurements([entry])
+    written = json.loads((tmp_path / "measurements.json").read_text())
+    assert written["layers"] == ["outgoing", "incoming"]
+    assert written["cycles"] == [entry]
+
+
+def test_measurements_file_without_cycles_names_no_layers(tmp_path):
+    RunDirectory(tmp_path).write_measurements([])
+    assert json.loads((tmp_path / "measurements.json").read_text())["layers"] == []

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from tomoprune import config as cfg
-from tomoprune.engine.runner import build_loop
 from tomoprune.errors import ConfigError, RecordError
-from tomoprune.records.io import atomic_write_csv, read_csv
+from tomoprune.fileio import atomic_write_csv, read_csv
 from tomoprune.reproduce import l0
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.runs.runner import build_loop
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def run_loop(task, method, **overrides):
         "method.gradient_prune_samples": 64,
         **overrides,
     }
-    config = cfg.resolve_run_config(method, overrides=settings)
+    config = resolve_run_config(method, overrides=settings)
     return build_loop(config, task).run()
 
 

@@ -293,7 +293,7 @@ def test_table1_prediction_count_from_an_earlier_page_by_hand():
 
 def test_a_rederived_note_must_still_follow_from_the_summaries_it_names(tmp_path):
     from tomoprune.report.rederive import rederive_page
-    from tomoprune.report.verify import verify_rederived
+    from tomoprune.reproduce.verify import verify_rederived
 
     row = "| all runs | dtc - random | 5 | +1.00 | [+0.5, +1.5] | [+0.50, +1.50] | 0.062 | 5/5 |"
     (tmp_path / "a").mkdir()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, read_csv, read_json
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, read_csv, read_json
 from tomoprune.sweeps.aggregate import aggregate_sweep
 
 # Student t quantile 0.975 with 2 degrees of freedom, closed form for df = 2:
@@ -125,7 +125,7 @@ def test_verify_results_recomputes_the_committed_page_and_catches_an_edited_reco
     import shutil
 
     from tomoprune.cli import main
-    from tomoprune.report.verify import verify_all
+    from tomoprune.reproduce.verify import verify_all
 
     folder, _ = sweep_dir
     aggregate_sweep(folder, gibbs=False, figures=False)
@@ -147,7 +147,7 @@ def test_verify_results_recomputes_the_committed_page_and_catches_an_edited_reco
 
 
 def test_a_quoted_line_of_a_note_must_appear_in_a_verified_page(tmp_path):
-    from tomoprune.report.verify import verify_quotes
+    from tomoprune.reproduce.verify import verify_quotes
 
     page = tmp_path / "summary.md"
     page.write_text("- dtc is better than random (p = 0.010).\n")

@@ -12,7 +12,7 @@ from tomoprune.experiments.teacher_student import (
     run_teacher_student,
     teacher_task,
 )
-from tomoprune.records.io import read_csv
+from tomoprune.fileio import read_csv
 
 FAST = (
     ("alpha", 1e-2),

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tomoprune.errors import ConfigError
+from tomoprune.fileio import read_csv
 from tomoprune.models.spec import load_model
-from tomoprune.records.io import read_csv
 from tomoprune.reproduce.width import WidthConfig, run_width_experiment
 
 TINY = dict(widths=(4, 8), seeds=2, repeats=2, epochs=1, bits=(2,), calibration_size=32,

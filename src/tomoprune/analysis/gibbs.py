@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,10 @@ from tomoprune.analysis.correlation import (
 from tomoprune.analysis.entropy import EntropyResult, EntropySettings, entropy_series, values_of
 from tomoprune.analysis.nullmodels import NULL_KINDS, NullModelResult, null_correlation, size_null
 from tomoprune.analysis.rays import RayStats, ray_statistics
-from tomoprune.analysis.runs import RunRecords, config_summary, load_runs
-from tomoprune.analysis.smoothing import lowess
+from tomoprune.analysis.runs import MEASUREMENT_LAYERS, RunRecords, config_summary, load_runs
+from tomoprune.analysis.smoothing import DEFAULT_FRAC, lowess
 from tomoprune.errors import ConfigError
-from tomoprune.records.io import atomic_write_json
-from tomoprune.records.schema import MEASUREMENT_LAYERS
-from tomoprune.reproduce.paper import LOWESS_FRAC
+from tomoprune.fileio import atomic_write_json
 
 GIBBS_FILE = "gibbs.json"
 FIGURES_DIR = "figures"
@@ -95,7 +93,7 @@ class AnalysisSettings:
 
     previous_layer: EntropySettings = EntropySettings(base="2")
     next_layer: EntropySettings = EntropySettings(base="e")
-    frac: float = LOWESS_FRAC
+    frac: float = DEFAULT_FRAC
     method: str = "pearson"
     smooth_accuracy: bool = True
     n_permutations: int = 2000
@@ -560,8 +558,13 @@ def analyze_runs(
     settings: AnalysisSettings | None = None,
     *,
     out_dir: str | os.PathLike[str] | None = None,
+    draw_figures: Callable[..., list[str]] | None = None,
 ) -> dict[str, Any]:
     """Analyse run directories; with ``out_dir``, write ``gibbs.json`` and ``figures/*.png``.
+
+    The figures are drawn by ``draw_figures`` (``tomoprune.plots.figures.write_figures``,
+    passed by the report and the CLI: plots sit above the analysis), when
+    ``settings.figures`` asks for them.
 
     Parameters
     ----------
@@ -571,6 +574,8 @@ def analyze_runs(
         Defaults reproduce the paper's computation.
     out_dir : path, optional
         Output directory.
+    draw_figures : callable, optional
+        ``draw_figures(analysis, fig_dir, relative_to=out_dir)`` -> figure paths.
 
     Returns
     -------
@@ -589,10 +594,8 @@ def analyze_runs(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        if settings.figures:
-            from tomoprune.plots.figures import write_figures
-
-            analysis.figures = write_figures(analysis, out / FIGURES_DIR, relative_to=out)
+        if settings.figures and draw_figures is not None:
+            analysis.figures = draw_figures(analysis, out / FIGURES_DIR, relative_to=out)
         doc = to_json(analysis)
         atomic_write_json(out / GIBBS_FILE, doc)
         return doc

@@ -18,19 +18,23 @@ from typing import Any
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 from tomoprune.records.reader import RunRecord, load_run
+from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.schema import (
     CYCLE_COLUMNS,
     CYCLES_FILE,
-    MEASUREMENT_LAYERS,
     MEASUREMENTS_FILE,
 )
-from tomoprune.reproduce.paper import METHODS, load_reference_run
+from tomoprune.records.writer import summarize
 
 REQUIRED_COLUMNS = ("cycle", "sparsity", "test_accuracy")
-REFERENCE_INITIAL_WIDTH = 512
-REFERENCE_INPUTS, REFERENCE_OUTPUTS = 784, 10
+
+# The two measurement vectors the Gibbs analysis reads: DTC's (``methods.neuron.scoring.dtc``),
+# under the names its measurements.json gives them. The analysis is the paper's analysis of
+# those two vectors (one entropy setting each in ``AnalysisSettings``); the record schema
+# itself names no layers.
+MEASUREMENT_LAYERS = ("previous_layer", "next_layer")
 
 PathLike = str | os.PathLike[str]
 
@@ -351,87 +355,6 @@ def load_runs(paths: list[PathLike]) -> list[RunRecords]:
     return runs
 
 
-# ---------------------------------------------------------------------------------------------
-# The authors' recorded run in our record format
-
-
-def reference_run_records(reference_path: PathLike | None = None) -> dict[str, RunRecords]:
-    """The authors' recorded run as three in-memory runs: magnitude, random and dtc.
-
-    Widths are ``round(512 * (1 - sparsity))``. The DTC run carries the recorded measurement
-    vectors and uses the recorded weight rays as its scores; the recovered coefficient vectors
-    were not recorded, so they are None.
-    """
-    ref = load_reference_run(reference_path)
-    widths = np.rint(REFERENCE_INITIAL_WIDTH * (1.0 - ref.sparsity)).astype(int)
-    before = np.concatenate([[REFERENCE_INITIAL_WIDTH], widths[:-1]])
-    cycles = np.arange(1, widths.size + 1)
-    nan = np.full(widths.size, np.nan)
-    runs = {}
-    for method in METHODS:
-        params = (widths * (REFERENCE_INPUTS + REFERENCE_OUTPUTS)).astype(float)
-        columns = {c: nan.copy() for c in CYCLE_COLUMNS}
-        columns.update(
-            cycle=cycles.astype(float),
-            width=widths.astype(float),
-            sparsity=ref.sparsity.copy(),
-            parameters=params,
-            nonzero_parameters=params.copy(),
-            test_accuracy=ref.accuracy[method].copy(),
-        )
-        config: dict[str, Any] = {
-            "method": method,
-            "profile": "paper-reference",
-            "dataset": {"name": "mnist"},
-            "model": {
-                "kind": "mlp",
-                "inputs": REFERENCE_INPUTS,
-                "hidden": REFERENCE_INITIAL_WIDTH,
-                "outputs": REFERENCE_OUTPUTS,
-            },
-            "seeds": {"torch": 42424242, "numpy": 42424242},
-            "source": {**ref.source, "converted_from": "dtc-mnist-reference-run.json"},
-            "status": "finished",
-            "note": "converted from the authors' recorded run; only test accuracy (and for dtc "
-            "the measurement vectors and weight rays) were recorded",
-        }
-        measurements = None
-        notes: list[str] = []
-        if method == "dtc":
-            config["dtc"] = {"lambda": ref.lam, "measurement_fraction": ref.measurement_fraction}
-            measurements = tuple(
-                CycleMeasurement(
-                    cycle=int(c),
-                    width_before=int(w),
-                    n_measurements=int(prev.size),
-                    measurements={"previous_layer": prev, "next_layer": nxt},
-                    coefficients={layer: None for layer in MEASUREMENT_LAYERS},
-                    scores=rays,
-                )
-                for c, w, prev, nxt, rays in zip(
-                    cycles,
-                    before,
-                    ref.measurements_previous_layer,
-                    ref.measurements_next_layer,
-                    ref.weight_rays,
-                    strict=True,
-                )
-            )
-            notes.append(
-                "no recovered coefficient vectors recorded: their zero share and norms are not "
-                "available (weight rays use the recorded scores)."
-            )
-        runs[method] = RunRecords(
-            name=f"reference-{method}",
-            path=None,
-            config=config,
-            columns=columns,
-            measurements=measurements,
-            notes=tuple(notes),
-        )
-    return runs
-
-
 def _list_or_none(v: np.ndarray | None) -> list[float] | None:
     return None if v is None else [float(x) for x in v]
 
@@ -439,9 +362,6 @@ def _list_or_none(v: np.ndarray | None) -> list[float] | None:
 def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
     """Write ``config.json``, ``cycles.csv``, ``summary.json`` and (when present)
     ``measurements.json`` through the run record writer's files (``RunDirectory``)."""
-    from tomoprune.records.run_dir import RunDirectory
-    from tomoprune.records.writer import summarize
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     directory = RunDirectory(out)
@@ -474,20 +394,3 @@ def write_run_records(records: RunRecords, out_dir: PathLike) -> Path:
             ]
         )
     return out
-
-
-def reference_run_dirs(
-    out_dir: PathLike, reference_path: PathLike | None = None
-) -> dict[str, Path]:
-    """Write the authors' recorded run as run directories ``OUT/reference-{method}``.
-
-    Returns
-    -------
-    dict
-        Method name (``"magnitude"``, ``"random"``, ``"dtc"``) -> run directory.
-    """
-    out = Path(out_dir)
-    return {
-        method: write_run_records(records, out / records.name)
-        for method, records in reference_run_records(reference_path).items()
-    }

@@ -7,8 +7,12 @@ import warnings
 import numpy as np
 from statsmodels.nonparametric.smoothers_lowess import lowess as _sm_lowess
 
+# the share of the points each local fit uses; 0.3 is also the DTC paper's span, which the
+# reproductions pass explicitly (``reproduce.paper.LOWESS_FRAC``)
+DEFAULT_FRAC = 0.3
 
-def lowess(x: np.ndarray, y: np.ndarray, frac: float = 0.3) -> np.ndarray:
+
+def lowess(x: np.ndarray, y: np.ndarray, frac: float = DEFAULT_FRAC) -> np.ndarray:
     """LOWESS fit of ``y`` against ``x``, returned in the input order.
 
     Parameters

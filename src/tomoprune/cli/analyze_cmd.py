@@ -185,7 +185,7 @@ def _run_dirs(args: argparse.Namespace) -> list[Path]:
     output_dir(args.out, create=False)
     dirs = [Path(d) for d in args.run_dirs]
     if args.reference:
-        from tomoprune.analysis.runs import reference_run_dirs
+        from tomoprune.reproduce.reference_run import reference_run_dirs
 
         made = reference_run_dirs(Path(args.out) / REFERENCE_SUBDIR, args.reference_path)
         dirs += [made[m] for m in ("magnitude", "random", "dtc")]
@@ -211,10 +211,11 @@ def _need_out(args: argparse.Namespace) -> None:
 
 def run_analyze(args: argparse.Namespace) -> int:
     from tomoprune.analysis.gibbs import analyze_runs
+    from tomoprune.plots.figures import write_figures
 
     _need_out(args)
     settings = settings_from_args(args)
-    doc = analyze_runs(_run_dirs(args), settings, out_dir=args.out)
+    doc = analyze_runs(_run_dirs(args), settings, out_dir=args.out, draw_figures=write_figures)
     _print_summary(doc)
     out = Path(args.out)
     print(
@@ -226,16 +227,26 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from tomoprune.report import write_report
+    from tomoprune.reproduce.correlations import DTC_PAPER
     from tomoprune.sweeps.directory import is_sweep_dir
 
     if len(args.run_dirs) == 1 and is_sweep_dir(Path(args.run_dirs[0])):
         from tomoprune.report.sweep import write_sweep_report
+        from tomoprune.reproduce.paper import TABLE1_SPARSITIES, published_points
 
-        paths = write_sweep_report(args.run_dirs[0], args.out)
+        paths = write_sweep_report(
+            args.run_dirs[0], args.out, published=published_points(), levels=TABLE1_SPARSITIES
+        )
         print(f"wrote {paths['markdown']}, {paths['html']} and {paths['summary']}")
         return 0
     _need_out(args)
     settings = settings_from_args(args)
-    paths = write_report(_run_dirs(args), args.out, settings, reference_path=args.reference_path)
+    paths = write_report(
+        _run_dirs(args),
+        args.out,
+        settings,
+        reference_path=args.reference_path,
+        paper=DTC_PAPER,
+    )
     print(f"wrote {paths['markdown']}, {paths['html']} and {paths['gibbs']}")
     return 0

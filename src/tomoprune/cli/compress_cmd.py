@@ -71,8 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def compress_command(args: argparse.Namespace) -> int:
-    from tomoprune.engine.runner import post_training_config, run_post_training
     from tomoprune.methods.greedy.params import COMPRESS_ALIASES
+    from tomoprune.runs.runner import post_training_config, run_post_training
 
     source = Path(args.source)
     if not source.is_dir():

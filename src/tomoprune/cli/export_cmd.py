@@ -7,11 +7,11 @@ from pathlib import Path
 
 from tomoprune.cli.common import add_quiet, console, rows_table
 from tomoprune.data.datasets import load_dataset
-from tomoprune.engine.runner import load_run_config
 from tomoprune.errors import ConfigError, ExportError
 from tomoprune.export.onnx import DEFAULT_TOLERANCE, export_onnx, verify_onnx
 from tomoprune.records.io import atomic_write_json
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runs.runner import load_run_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

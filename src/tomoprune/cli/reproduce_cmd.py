@@ -19,7 +19,7 @@ from tomoprune.errors import ConfigError
 from tomoprune.records.io import atomic_write_csv
 from tomoprune.report.build import write_report
 from tomoprune.reproduce import table1
-from tomoprune.reproduce.correlations import correlation_comparison
+from tomoprune.reproduce.correlations import DTC_PAPER, correlation_comparison
 
 CORRELATION_COLUMNS = ["accuracy_method", "quantity", "published", "reference_recomputed", "ours"]
 
@@ -153,7 +153,7 @@ def _read_rows(out: Path):
 def analysis_step(out: Path, run_dirs: dict[str, Path], quiet: bool):
     """The Gibbs analysis and report of the three runs, and the correlations side by side:
     published, recomputed from the authors' recorded run, and ours."""
-    paths = write_report(list(run_dirs.values()), out / "analysis")
+    paths = write_report(list(run_dirs.values()), out / "analysis", paper=DTC_PAPER)
     rows = correlation_comparison(list(run_dirs.values()))
     atomic_write_csv(out / "correlations.csv", list(rows[0]), rows)
     if quiet:

@@ -191,13 +191,15 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
             overrides[key] = value
     overrides.update(cfg.parse_set_options(args.overrides))
     base = cfg.load_config_file(args.config) if args.config else None
-    return cfg.resolve_run_config(
+    from tomoprune.runs.resolve import resolve_run_config  # lazy: CLI start-up
+
+    return resolve_run_config(
         args.method, profile=args.profile or "corrected", overrides=overrides, base=base
     )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from tomoprune.engine.runner import run_experiment
+    from tomoprune.runs.runner import run_experiment
 
     if args.resume:
         if args.method or args.out or args.overrides or args.config or args.overwrite:
@@ -354,9 +356,10 @@ def show_comparison(
 
 def report_step(out: Path, run_dirs: dict[str, Path]) -> Path:
     """Figures and an HTML/Markdown report of the compared runs (``OUT/report/``)."""
-    from tomoprune.report.build import write_report
+    from tomoprune.report.build import write_report  # lazy: CLI start-up
+    from tomoprune.reproduce.correlations import DTC_PAPER  # lazy: CLI start-up
 
-    return write_report(list(run_dirs.values()), out / "report")["html"]
+    return write_report(list(run_dirs.values()), out / "report", paper=DTC_PAPER)["html"]
 
 
 def methods_command(args: argparse.Namespace) -> int:

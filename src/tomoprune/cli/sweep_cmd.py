@@ -182,9 +182,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         bar.stop()
     summary = None
     if not args.no_aggregate:
+        from tomoprune.reproduce.paper import published_points
         from tomoprune.sweeps.aggregate import aggregate_sweep
 
-        summary = aggregate_sweep(Path(args.out))
+        summary = aggregate_sweep(Path(args.out), published=published_points())
     if args.quiet:
         print(Path(args.out))
     else:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from tomoprune.report.verify import verify_all
+    from tomoprune.reproduce.verify import verify_all
 
     root = Path(args.root)
     if not root.is_dir():

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from tomoprune.data.locate import ENV_VAR
-from tomoprune.engine.task import Task
+from tomoprune.data.task import Task
 from tomoprune.errors import DataError
 from tomoprune.models.transformer import BOS
 

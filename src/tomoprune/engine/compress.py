@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from tomoprune.accounting import count_flops
+from tomoprune.data.task import Task
 from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import CompressionMethod, CycleContext
 from tomoprune.engine.progress import Reporter
-from tomoprune.engine.task import Task
 from tomoprune.engine.train import evaluate, make_criterion, make_optimizer, train_phase
 from tomoprune.errors import UnsupportedModelError
 from tomoprune.models.layout import apply_memory_format

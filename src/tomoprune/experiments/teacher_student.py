@@ -30,14 +30,16 @@ import torch
 from torch import nn
 
 from tomoprune import config as cfg
+from tomoprune.data.task import Task
 from tomoprune.engine.compress import CompressionLoop
-from tomoprune.engine.task import Task
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, read_json
 from tomoprune.methods import METHOD_REGISTRY
 from tomoprune.methods.l0.settings import L0Params
 from tomoprune.models.lenet import init_layer_
-from tomoprune.records.io import atomic_write_csv, atomic_write_json
+from tomoprune.records import schema
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import RunRecorder, build_header, clear, run_status
+from tomoprune.runs.runner import RunInterrupted
 
 RESULTS_FILE = "teacher_student.csv"
 CONFIG_FILE = "teacher_student.json"
@@ -252,17 +254,12 @@ def run_one(
     except KeyboardInterrupt:
         if run_dir is None:
             raise
-        from tomoprune.engine.runner import RunInterrupted
-
         raise RunInterrupted(Path(run_dir), loop.cycle) from None
     return _row(result.rows, time.perf_counter() - started)
 
 
 def _saved_config(run_dir: Path) -> Any:
-    from tomoprune.records.io import read_json
-    from tomoprune.records.schema import CONFIG_FILE
-
-    return read_json(Path(run_dir) / CONFIG_FILE).get("config")
+    return read_json(Path(run_dir) / schema.CONFIG_FILE).get("config")
 
 
 def _row(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:

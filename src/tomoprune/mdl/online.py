@@ -108,7 +108,7 @@ class Header:
 def _kernel():
     """The compiled kernel (numba is an optional dependency: the ``mdl`` extra)."""
     try:
-        from tomoprune.mdl import cm_kernel
+        from tomoprune.mdl import cm_kernel  # optional extra: numba
     except ImportError as exc:
         raise ConfigError(
             f"The online codec needs numba ({exc}); install it with "

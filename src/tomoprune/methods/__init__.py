@@ -63,10 +63,10 @@ def load_builtin_methods() -> None:
         "tomoprune.methods.neuron.settings",
         "tomoprune.methods.l0.settings",
         "tomoprune.methods.greedy.params",
-        "tomoprune.posttraining.settings",
+        "tomoprune.methods.posttraining_params",
     ):
         importlib.import_module(module)
     # plug-ins registered after the built-ins (a user's own module) get their --method too
     importlib.import_module("tomoprune.methods.neuron.settings").register_scorer_methods()
     importlib.import_module("tomoprune.methods.l0.settings").register_l0_methods()
-    importlib.import_module("tomoprune.posttraining.settings").register_posttraining_methods()
+    importlib.import_module("tomoprune.methods.posttraining_params").register_posttraining_methods()

@@ -19,7 +19,9 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from tomoprune.errors import RecordError, UnsupportedModelError
-from tomoprune.records.io import atomic_write_bytes, atomic_write_json, read_json
+from tomoprune.fileio import atomic_write_bytes, atomic_write_json, read_json
+from tomoprune.models.resnet import BUILDER_NAME, ResNet, rebuild
+from tomoprune.models.transformer import ByteTransformer, TransformerConfig
 from tomoprune.structure.layers import LAYER_TYPES, layer_type
 
 SEQUENTIAL_FORMAT = "tomoprune.sequential/1"
@@ -32,8 +34,6 @@ def builtin_spec(model: nn.Module) -> dict[str, Any] | None:
     arguments = getattr(model, "builder_arguments", None)
     if isinstance(model, nn.Sequential) or arguments is None:
         return None
-    from tomoprune.models.resnet import BUILDER_NAME, ResNet
-
     if not isinstance(model, ResNet):
         return None
     return {"builder": BUILDER_NAME, "arguments": dict(arguments)}
@@ -41,8 +41,6 @@ def builtin_spec(model: nn.Module) -> dict[str, Any] | None:
 
 def _transformer_spec(model: nn.Module) -> dict[str, Any] | None:
     """The byte transformer's spec: its architecture (a ``TransformerConfig``)."""
-    from tomoprune.models.transformer import ByteTransformer
-
     if not isinstance(model, ByteTransformer):
         return None
     return {"builder": TRANSFORMER_BUILDER, "arguments": model.config.as_dict()}
@@ -82,11 +80,7 @@ def build_from_spec(spec: list[dict[str, Any]] | dict[str, Any]) -> nn.Module:
     """Inverse of ``describe`` (weights uninitialised; load a state dict afterwards)."""
     try:
         if isinstance(spec, dict):
-            from tomoprune.models.resnet import BUILDER_NAME, rebuild
-
             if spec["builder"] == TRANSFORMER_BUILDER:
-                from tomoprune.models.transformer import ByteTransformer, TransformerConfig
-
                 return ByteTransformer(TransformerConfig(**spec["arguments"]))
             if spec["builder"] != BUILDER_NAME:
                 raise KeyError(spec["builder"])

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tomoprune.errors import ConfigError
+
 BYTE_SYMBOLS = 256
 BOS = 256  # the id that starts every segment
 INPUT_SYMBOLS = BYTE_SYMBOLS + 1
@@ -51,8 +53,6 @@ class TransformerConfig:
 
 def validate_transformer_config(config: TransformerConfig) -> None:
     """One sentence per setting that cannot work."""
-    from tomoprune.errors import ConfigError
-
     for key in ("d_model", "layers", "heads", "mlp_ratio", "context"):
         value = getattr(config, key)
         if not isinstance(value, int) or value < 1:

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from tomoprune.analysis.entropy import EntropySettings, entropy_series, values_of
-from tomoprune.analysis.runs import RunRecords
+from tomoprune.analysis.runs import MEASUREMENT_LAYERS, RunRecords
 from tomoprune.plots.common import color, new_figure, save_png
-from tomoprune.records.schema import MEASUREMENT_LAYERS
 
 LOG_NAMES = {"2": "log2", "e": "ln", "10": "log10"}
 

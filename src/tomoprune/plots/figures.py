@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 from tomoprune.analysis.gibbs import Analysis
+from tomoprune.analysis.runs import MEASUREMENT_LAYERS
 from tomoprune.plots.accuracy import plot_accuracy
 from tomoprune.plots.entropy import plot_entropy
 from tomoprune.plots.histograms import plot_measurement_histograms
 from tomoprune.plots.nullmodel import plot_null_overlay
 from tomoprune.plots.rays import plot_weight_rays
-from tomoprune.records.schema import MEASUREMENT_LAYERS
 
 
 def _slug(name: str) -> str:

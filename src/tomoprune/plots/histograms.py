@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from tomoprune.analysis.entropy import EntropySettings
-from tomoprune.analysis.runs import RunRecords
+from tomoprune.analysis.runs import MEASUREMENT_LAYERS, RunRecords
 from tomoprune.plots.common import color, new_figure, save_png
-from tomoprune.records.schema import MEASUREMENT_LAYERS
 
 
 def plot_measurement_histograms(

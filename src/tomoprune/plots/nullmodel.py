@@ -10,9 +10,8 @@ import numpy as np
 
 from tomoprune.analysis.entropy import EntropyResult, values_of
 from tomoprune.analysis.nullmodels import NullModelResult
-from tomoprune.analysis.runs import RunRecords
+from tomoprune.analysis.runs import MEASUREMENT_LAYERS, RunRecords
 from tomoprune.plots.common import new_figure, save_png
-from tomoprune.records.schema import MEASUREMENT_LAYERS
 
 NULL_STYLE = {"scale_matched": ("#ff7f0e", "-"), "fixed_scale": ("#7f7f7f", "--")}
 

@@ -3,13 +3,14 @@ overlaid), and one ablation panel per axis."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tomoprune.plots.common import color, new_figure, save_png
+from tomoprune.statistics import high_level_mean, t_interval
 
 METHOD_COLORS = {"magnitude": 0, "random": 1, "dtc": 2}
 METHOD_LABELS = {"magnitude": "magnitude", "random": "random", "dtc": "DTC"}
@@ -19,34 +20,32 @@ def _method_color(method: str) -> str:
     return color(METHOD_COLORS.get(method, 3 + hash(method) % 6))
 
 
-def published_points() -> dict[str, tuple[list[float], list[float]]] | None:
-    """The printed Table 1 as (sparsity, cell) per method, or None when it is not at hand."""
-    from tomoprune.errors import RecordError
-    from tomoprune.reproduce.paper import METHODS, load_published_table1
-
-    try:
-        table = load_published_table1()
-    except RecordError:
-        return None
-    levels = sorted(table)
-    return {m: (levels, [table[s][m] for s in levels]) for m in METHODS}
-
-
 def _profile(setting_values: dict[str, Any], sweep: dict[str, Any]) -> str:
     return str(setting_values.get("profile", sweep["spec"]["base"].get("profile", "corrected")))
 
 
-def accuracy_band_figures(
-    rows: Sequence[dict[str, Any]], folder: Path, sweep: dict[str, Any]
-) -> list[str]:
-    """One figure per setting: raw and LOWESS accuracy, mean and 95 % band per method."""
-    from tomoprune.sweeps.aggregate import setting_slug
+# published points: method -> (sparsity levels, published accuracies), e.g. the DTC paper's
+# Table 1 (``reproduce.paper.published_points``); drawn only beside reference-profile runs
+Published = dict[str, tuple[list[float], list[float]]]
 
+
+def accuracy_band_figures(
+    rows: Sequence[dict[str, Any]],
+    folder: Path,
+    sweep: dict[str, Any],
+    *,
+    slug_of: Callable[[tuple[tuple[str, Any], ...]], str],
+    published: Published | None = None,
+) -> list[str]:
+    """One figure per setting: raw and LOWESS accuracy, mean and 95 % band per method.
+
+    ``slug_of`` names a setting's file (the sweep's ``setting_slug``); ``published`` points,
+    when given, are overlaid on the LOWESS panel of reference-profile settings.
+    """
     axis_keys = [k for k in sweep["spec"]["axes"] if k != "method"]
     by_setting: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_setting.setdefault(row["setting"], []).append(row)
-    published = published_points()
     paths = []
     for label, group in by_setting.items():
         values = {k: group[0].get(k) for k in axis_keys}
@@ -90,15 +89,13 @@ def accuracy_band_figures(
             ax.grid(alpha=0.3)
             ax.legend(loc="lower left", fontsize=8)
         fig.suptitle(f"{sweep['spec']['name']}: {label}")
-        slug = setting_slug(tuple(values.items()))
+        slug = slug_of(tuple(values.items()))
         path = save_png(fig, folder / f"accuracy_{slug}.png")
         paths.append(str(Path(folder.name) / path.name))
     return paths
 
 
 def _ci(values: Sequence[float]) -> tuple[float, float, float]:
-    from tomoprune.statistics import t_interval
-
     ci = t_interval(values)
     mean = np.nan if ci.mean is None else ci.mean
     low = mean if ci.low is None else ci.low
@@ -117,8 +114,6 @@ def ablation_figures(
     """Per axis (other than method): accuracy above the sparsity ``cut`` per value and method,
     with 95 % intervals over seeds; for the binning analysis axis, the pooled Gibbs
     correlation."""
-    from tomoprune.statistics import high_level_mean
-
     paths = []
     for axis, values in sweep["spec"]["axes"].items():
         if axis == "method" or len(values) < 2:

@@ -24,10 +24,10 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from tomoprune.errors import ConfigError
+from tomoprune.fileio import atomic_write_bytes
 from tomoprune.posttraining.driver import PostTrainingReport
 from tomoprune.posttraining.grid import QuantState
 from tomoprune.posttraining.layers import set_weight_matrix
-from tomoprune.records.io import atomic_write_bytes
 
 FORMAT = "tomoprune-posttraining-quantized/1"
 

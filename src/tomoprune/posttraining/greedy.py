@@ -21,12 +21,12 @@ import math
 import numpy as np
 import torch
 
-from tomoprune.methods.greedy.grid import UniformGrid, prune_replacement
 from tomoprune.posttraining.base import (
     LayerContext,
     LayerProblem,
     LayerResult,
 )
+from tomoprune.posttraining.replacement import UniformGrid, prune_replacement
 from tomoprune.posttraining.settings import Greedy
 
 

@@ -5,20 +5,16 @@ Each class is the compressor object itself (``GPTQ(bits=4, group_size=128)``); i
 (``gptq``, ``sparsegpt``, ``wanda``, ``rtn``, ``magnitude``, ``greedy``), imported the first time
 a layer is compressed. ``base`` holds what that function is given (``LayerProblem``,
 ``LayerContext``) and returns (``LayerResult``). Every registered compressor also gets a
-``tomoprune compress --method NAME`` (``register_posttraining_methods``; its settings are the
-compressor's plus the run's layer patterns and calibration, ``run_params``), registered here
-too, so ``tomoprune compress --help`` and a misspelt ``--set method.KEY`` are answered before
-torch loads.
+``tomoprune compress --method NAME``: ``tomoprune.methods.posttraining_params`` (the layer
+above) registers it, also without torch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from tomoprune.errors import ConfigError
-from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
 from tomoprune.plugins import Interval, OneOf, PluginRegistry, Settings
 
 if TYPE_CHECKING:
@@ -265,50 +261,3 @@ class Greedy(Compressor):
     @property
     def quant_bits(self) -> int | None:
         return self.bits if self.mode == "quant" else None
-
-
-def run_params(settings: type[Compressor]) -> type:
-    """``settings`` plus the run's layer selection, calibration mode and sample count."""
-
-    @dataclass(frozen=True, kw_only=True)
-    class RunParams(settings):  # type: ignore[misc, valid-type]
-        layers: tuple[str, ...] = ()
-        sequential: bool = True
-        calibration_size: int | None = None
-        constraints = {
-            **settings.constraints,
-            "calibration_size": Interval(1, None, integer=True),
-        }
-
-        def compressor(self) -> Compressor:
-            names = {f.name for f in dataclasses.fields(settings)}
-            values = {k: v for k, v in self.settings().items() if k in names}
-            return settings(**values)
-
-    RunParams.__name__ = RunParams.__qualname__ = settings.__name__
-    return RunParams
-
-
-# built-in compressors whose `tomoprune compress` method is the greedy package's, with the
-# paper's layer-index settings: weight-magnitude, wanda, rtn, greedy-prune and greedy-quant
-RUN_BY_OTHER_METHODS = ("greedy", "magnitude", "rtn", "wanda")
-
-
-def register_posttraining_methods() -> None:
-    """``tomoprune compress --method NAME`` for every registered compressor (yours included)."""
-    for name, settings in POSTTRAINING.items():
-        if name in RUN_BY_OTHER_METHODS or name in METHOD_REGISTRY:
-            continue
-        register_method(
-            MethodSpec(
-                name=name,
-                params_type=run_params(settings),
-                factory="tomoprune.posttraining.method:build_method",
-                default_model="mlp",
-                summary=f"post-training: {settings.summary}",
-                family=FAMILY,
-            )
-        )
-
-
-register_posttraining_methods()

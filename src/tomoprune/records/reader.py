@@ -7,7 +7,7 @@ corrupt record. It needs neither torch nor a model: only ``config.json``, ``cycl
 ``summary.json`` and, when asked for, ``phases.csv``, ``measurements.json`` and
 ``accounting.json`` (read lazily, once).
 
-Cells come back as ``atomic_write_csv`` wrote them (``records.io.csv_value``): None for an empty
+Cells come back as ``atomic_write_csv`` wrote them (``tomoprune.fileio.csv_value``): None for an empty
 cell, ints as ints, floats as floats (``repr`` round-trips exactly), other text as text.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from tomoprune.errors import RecordError
+from tomoprune.fileio import csv_value, read_json
 from tomoprune.records import schema
-from tomoprune.records.io import csv_value, read_json
 
 PathLike = str | os.PathLike[str]
 

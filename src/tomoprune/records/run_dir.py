@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from tomoprune.errors import RecordError
+from tomoprune.fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json
 from tomoprune.models.spec import load_model, save_model
 from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json
 
 CHECKPOINT_FILE = "state.pt"
 
@@ -49,9 +49,13 @@ class RunDirectory:
         atomic_write_csv(self.file(schema.PHASES_FILE), columns, rows)
 
     def write_measurements(self, cycles: list[dict[str, Any]]) -> None:
+        """``measurements.json``: the method's per-cycle measurement entries, and under
+        ``layers`` the names of the measured vectors as the method wrote them (the keys of the
+        first entry's ``measurements``; DTC's are "previous_layer" and "next_layer")."""
+        layers = list(cycles[0].get("measurements", {})) if cycles else []
         atomic_write_json(
             self.file(schema.MEASUREMENTS_FILE),
-            {"layers": list(schema.MEASUREMENT_LAYERS), "cycles": cycles},
+            {"layers": layers, "cycles": cycles},
         )
 
     def write_summary(self, summary: dict[str, Any]) -> None:

@@ -55,9 +55,10 @@ CYCLE_COLUMNS = (
 # else in cycles.csv is reproducible on the same machine)
 WALL_CLOCK_COLUMNS = ("train_seconds", "prune_seconds", "latency_b1_s", "latency_b256_s")
 
-# measurements.json:
+# measurements.json (written only by methods that measure; DTC's layout):
 # {
-#   "layers": ["previous_layer", "next_layer"],
+#   "layers": ["previous_layer", "next_layer"],   # the measured vectors' names, as the method
+#                                                 # wrote them (DTC: methods.neuron.scoring.dtc)
 #   "cycles": [
 #     {"cycle": 1, "width_before": 512, "n_measurements": 51,
 #      "measurements": {"previous_layer": [...n floats], "next_layer": [...n floats]},
@@ -67,6 +68,5 @@ WALL_CLOCK_COLUMNS = ("train_seconds", "prune_seconds", "latency_b1_s", "latency
 #     }, ...
 #   ]
 # }
-# "previous_layer" is the incoming sum a_in[j] = sum_i W1[j, i]; "next_layer" the outgoing sum
-# a_out[j] = sum_k W2[k, j] (the paper's names).
-MEASUREMENT_LAYERS = ("previous_layer", "next_layer")
+# DTC's "previous_layer" is the incoming sum a_in[j] = sum_i W1[j, i]; "next_layer" the outgoing
+# sum a_out[j] = sum_k W2[k, j] (the paper's names). The schema names no layers itself.

@@ -18,9 +18,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
+from tomoprune.fileio import read_json
 from tomoprune.records import schema
-from tomoprune.records.io import read_json
+from tomoprune.records.provenance import provenance
 from tomoprune.records.run_dir import RunDirectory
+from tomoprune.runtime import thread_report
 
 RUN_FORMAT = "tomoprune.run/1"
 
@@ -141,9 +143,6 @@ def build_header(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` body every run directory carries (status is added by the writer)."""
-    from tomoprune.records.provenance import provenance
-    from tomoprune.runtime import thread_report
-
     return {
         "format": RUN_FORMAT,
         "method": method,

@@ -1,6 +1,5 @@
 """Reports of analysed runs: one Markdown file and one self-contained HTML page."""
 
-from tomoprune.report.build import write_report
-from tomoprune.reproduce.correlations import correlation_comparison
+from tomoprune.report.build import PaperComparison, write_report
 
-__all__ = ["correlation_comparison", "write_report"]
+__all__ = ["PaperComparison", "write_report"]

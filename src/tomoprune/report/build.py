@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tomoprune import __version__
 from tomoprune.analysis.gibbs import AnalysisSettings, analyze_runs
-from tomoprune.records.io import atomic_write_text
+from tomoprune.fileio import atomic_write_text
 from tomoprune.records.reader import load_run
 from tomoprune.records.tables import format_cell
 from tomoprune.report.document import (
@@ -33,7 +34,6 @@ from tomoprune.report.document import (
     render_html,
     render_markdown,
 )
-from tomoprune.reproduce.correlations import correlation_comparison
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -334,13 +334,27 @@ def _short_correlations(doc: dict[str, Any]) -> Table:
     )
 
 
-def _paper_blocks(doc: dict[str, Any], comparison: list[dict[str, Any]] | None) -> list[Block]:
-    from tomoprune.reproduce.paper import not_comparable_reason
+@dataclass(frozen=True)
+class PaperComparison:
+    """A published paper's correlations to set beside the runs' (the DTC paper's is
+    ``reproduce.correlations.DTC_PAPER``, passed by the commands; the report knows no paper).
 
+    ``not_comparable_reason(dataset, profile)`` says why a run cannot be compared (None when
+    it can); ``rows(run_dirs, reference_path=...)`` gives the comparison rows.
+    """
+
+    not_comparable_reason: Callable[[str | None, str | None], str | None]
+    rows: Callable[..., list[dict[str, Any]]]
+
+
+def _paper_blocks(
+    doc: dict[str, Any], comparison: list[dict[str, Any]] | None, paper: PaperComparison | None
+) -> list[Block]:
     dtc = [r for r in doc["runs"] if r["method"] == "dtc" and r["has_measurements"]]
-    if not dtc:
+    if not dtc or paper is None:
         return []
-    reason = not_comparable_reason(dtc[0]["config"].get("dataset"), dtc[0]["config"].get("profile"))
+    config = dtc[0]["config"]
+    reason = paper.not_comparable_reason(config.get("dataset"), config.get("profile"))
     if reason is not None or not comparison:
         return [
             Heading(2, "The paper's correlations"),
@@ -358,9 +372,13 @@ def _paper_blocks(doc: dict[str, Any], comparison: list[dict[str, Any]] | None) 
 
 
 def build_blocks(
-    doc: dict[str, Any], comparison: list[dict[str, Any]] | None, cost: Table | None = None
+    doc: dict[str, Any],
+    comparison: list[dict[str, Any]] | None,
+    cost: Table | None = None,
+    paper: PaperComparison | None = None,
 ) -> list[Block]:
-    """The report's content from a gibbs.json document and the paper comparison rows."""
+    """The report's content from a gibbs.json document and the paper comparison rows (a
+    section only when a ``paper`` is given)."""
     table, verdict = method_table(doc)
     blocks: list[Block] = [
         Heading(1, TITLE),
@@ -396,7 +414,7 @@ def build_blocks(
             ),
             _short_correlations(doc),
         ]
-    blocks += _paper_blocks(doc, comparison)
+    blocks += _paper_blocks(doc, comparison, paper)
     detail: list[Block] = []
     if doc["correlations"]:
         detail.append(
@@ -448,8 +466,12 @@ def write_report(
     settings: AnalysisSettings | None = None,
     *,
     reference_path: str | os.PathLike[str] | None = None,
+    paper: PaperComparison | None = None,
 ) -> dict[str, Path]:
     """Analyse ``run_dirs`` into ``out_dir`` and write ``report.md`` and ``report.html``.
+
+    With ``paper`` (``reproduce.correlations.DTC_PAPER``) the report sets the paper's
+    correlations beside the runs' when the runs are comparable, and says why when not.
 
     Returns
     -------
@@ -457,18 +479,19 @@ def write_report(
         ``{"markdown": ..., "html": ..., "gibbs": ...}`` paths.
     """
     out = Path(out_dir)
-    doc = analyze_runs(run_dirs, settings, out_dir=out)
-    from tomoprune.reproduce.paper import not_comparable_reason
+    from tomoprune.plots.figures import write_figures  # lazy: CLI start-up (matplotlib)
 
+    doc = analyze_runs(run_dirs, settings, out_dir=out, draw_figures=write_figures)
     comparison = None
-    if any(
+    if paper is not None and any(
         r["method"] == "dtc"
         and r["has_measurements"]
-        and not_comparable_reason(r["config"].get("dataset"), r["config"].get("profile")) is None
+        and paper.not_comparable_reason(r["config"].get("dataset"), r["config"].get("profile"))
+        is None
         for r in doc["runs"]
     ):
-        comparison = correlation_comparison(list(run_dirs), reference_path=reference_path)
-    blocks = build_blocks(doc, comparison, cost_table(run_dirs))
+        comparison = paper.rows(list(run_dirs), reference_path=reference_path)
+    blocks = build_blocks(doc, comparison, cost_table(run_dirs), paper)
     atomic_write_text(out / REPORT_MD, render_markdown(blocks))
     atomic_write_text(out / REPORT_HTML, render_html(blocks, title=TITLE, base_dir=out))
     return {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "gibbs": out / "gibbs.json"}

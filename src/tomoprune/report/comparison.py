@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tomoprune.records.io import atomic_write_csv, atomic_write_text
+from tomoprune.fileio import atomic_write_csv, atomic_write_text
 from tomoprune.records.reader import load_run
 from tomoprune.records.tables import markdown_table
 

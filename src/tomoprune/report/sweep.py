@@ -9,11 +9,12 @@ have them) and the figures.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tomoprune import __version__
-from tomoprune.records.io import atomic_write_text, read_csv
+from tomoprune.fileio import atomic_write_text, read_csv
 from tomoprune.records.tables import format_cell
 from tomoprune.report.build import REPORT_HTML, REPORT_MD
 from tomoprune.report.document import (
@@ -26,6 +27,10 @@ from tomoprune.report.document import (
     render_html,
     render_markdown,
 )
+from tomoprune.sweeps.aggregate import aggregate_sweep
+
+if TYPE_CHECKING:
+    from tomoprune.plots.sweeps import Published
 
 
 def _pts(value: Any) -> str:
@@ -65,9 +70,12 @@ def accuracy_table(accuracy_csv: Path, levels: list[float] | None) -> Table:
     return Table(("setting", "sparsity", *methods), tuple(out))
 
 
-def build_blocks(summary: dict[str, Any], aggregate_dir: Path) -> list[Block]:
-    from tomoprune.reproduce.paper import TABLE1_SPARSITIES
-
+def build_blocks(
+    summary: dict[str, Any], aggregate_dir: Path, levels: Sequence[float] | None = None
+) -> list[Block]:
+    """The sweep report's content; the accuracy table shows the sparsity ``levels`` given (the
+    reproductions pass the paper's Table 1 levels), or every 4th cycle when none is given or
+    none of them was reached."""
     spec = summary["sweep"]
     blocks: list[Block] = [
         Heading(1, f"Sweep {spec['name']}"),
@@ -149,9 +157,9 @@ def build_blocks(summary: dict[str, Any], aggregate_dir: Path) -> list[Block]:
     if accuracy_csv.is_file():
         blocks += [
             Heading(2, "LOWESS accuracy: mean [95 % CI] over seeds"),
-            accuracy_table(accuracy_csv, list(TABLE1_SPARSITIES)),
+            accuracy_table(accuracy_csv, list(levels) if levels else None),
         ]
-        if not blocks[-1].rows:  # other widths than the paper's: every 4th cycle instead
+        if levels and not blocks[-1].rows:  # other widths than the paper's: every 4th cycle instead
             blocks[-1] = accuracy_table(accuracy_csv, None)
     if summary["figures"]:
         blocks.append(Heading(2, "Figures"))
@@ -162,16 +170,20 @@ def build_blocks(summary: dict[str, Any], aggregate_dir: Path) -> list[Block]:
 
 
 def write_sweep_report(
-    sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
+    sweep_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    published: Published | None = None,
+    levels: Sequence[float] | None = None,
 ) -> dict[str, Path]:
-    """Aggregate ``sweep_dir`` and write its report beside the aggregate (or into ``out_dir``)."""
-    from tomoprune.sweeps.aggregate import aggregate_sweep
-
-    summary = aggregate_sweep(Path(sweep_dir))
+    """Aggregate ``sweep_dir`` and write its report beside the aggregate (or into ``out_dir``);
+    ``published`` points are overlaid on the accuracy figures (see ``aggregate_sweep``), and
+    the accuracy table shows the sparsity ``levels`` (see ``build_blocks``)."""
+    summary = aggregate_sweep(Path(sweep_dir), published=published)
     base = Path(summary["out"])
     out = Path(out_dir) if out_dir is not None else base
     out.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(summary, base)
+    blocks = build_blocks(summary, base, levels)
     if out != base:  # figure paths are relative to the aggregate folder
         blocks = [
             Figure(os.path.relpath(base / b.path, out), b.caption) if isinstance(b, Figure) else b

@@ -18,9 +18,16 @@ from tomoprune.analysis.gibbs import (
     entropy_accuracy_pair,
     pair_correlation,
 )
-from tomoprune.analysis.runs import RunRecords, load_analysis_run, reference_run_records
+from tomoprune.analysis.runs import RunRecords, load_analysis_run
 from tomoprune.errors import RecordError
-from tomoprune.reproduce.paper import LOWESS_FRAC, METHODS, PUBLISHED_CORRELATIONS
+from tomoprune.report.build import PaperComparison
+from tomoprune.reproduce.paper import (
+    LOWESS_FRAC,
+    METHODS,
+    PUBLISHED_CORRELATIONS,
+    not_comparable_reason,
+)
+from tomoprune.reproduce.reference_run import reference_run_records
 
 PAPER_LAYER = "next_layer"
 QUANTITY = (
@@ -126,3 +133,9 @@ def correlation_comparison(
             }
         )
     return rows
+
+
+# the DTC paper's correlations, as the run reports set them beside the runs' own
+DTC_PAPER = PaperComparison(
+    not_comparable_reason=not_comparable_reason, rows=correlation_comparison
+)

@@ -32,13 +32,14 @@ from tomoprune.experiments.teacher_student import (
     TeacherStudentConfig,
     run_teacher_student,
 )
+from tomoprune.fileio import atomic_write_csv, atomic_write_text, read_csv
 from tomoprune.methods.l0.sparse_export import SPARSE_EXPORT_FILE, write_sparse_export
 from tomoprune.plots.common import color, new_figure, save_png
-from tomoprune.records.io import atomic_write_csv, atomic_write_text, read_csv
 from tomoprune.records.reader import load_run
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.tables import format_cell, markdown_table
 from tomoprune.records.writer import run_status
+from tomoprune.runs.resolve import resolve_run_config
 from tomoprune.sweeps.execute import RunOutcome
 from tomoprune.sweeps.runner import SweepResult, execute_runs
 from tomoprune.sweeps.spec import RunSpec
@@ -129,7 +130,7 @@ def l0_configs(
     if data_dir is not None:
         base["data.data_dir"] = str(data_dir)
     return {
-        method: cfg.resolve_run_config(
+        method: resolve_run_config(
             method, base=base, overrides=_applicable(method, dict(overrides or {}))
         )
         for method in methods

@@ -27,18 +27,18 @@ from typing import Any
 from tomoprune.config import override_dataclass
 from tomoprune.engine.progress import Reporter
 from tomoprune.errors import ConfigError
-from tomoprune.mdl import online
-from tomoprune.mdl.baselines import baseline_sizes
-from tomoprune.mdl.codelength import code_length_bits
-from tomoprune.mdl.fit import METHODS, MDLConfig, fit_model, prequential_code_length, validate
-from tomoprune.mdl.online import OnlineConfig
-from tomoprune.records.io import (
+from tomoprune.fileio import (
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_json,
     atomic_write_text,
     read_json,
 )
+from tomoprune.mdl import online
+from tomoprune.mdl.baselines import baseline_sizes
+from tomoprune.mdl.codelength import code_length_bits
+from tomoprune.mdl.fit import METHODS, MDLConfig, fit_model, prequential_code_length, validate
+from tomoprune.mdl.online import OnlineConfig
 from tomoprune.records.provenance import provenance
 from tomoprune.records.tables import format_cell
 from tomoprune.records.writer import RunRecorder, build_header, clear

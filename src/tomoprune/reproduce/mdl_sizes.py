@@ -22,10 +22,10 @@ from typing import Any
 
 from tomoprune.engine.progress import Reporter
 from tomoprune.errors import ConfigError
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text, read_json
 from tomoprune.mdl import codec, container, online
 from tomoprune.mdl.baselines import COMPRESSORS, DECOMPRESSORS
 from tomoprune.mdl.fit import MDLConfig, fit_model
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_json
 
 SIZES_CSV = "sizes_table.csv"
 SIZES_MD = "sizes_table.md"

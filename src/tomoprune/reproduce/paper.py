@@ -15,9 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
 
 METHODS = ("magnitude", "random", "dtc")
+
+# the seed of the published run (torch and numpy); generic code defaults to its own seeds and
+# the reproductions pass this one
+REFERENCE_SEED = 42424242
 
 # Pearson correlations printed in the paper: next-layer Gibbs entropy of the DTC run (natural
 # log) against the LOWESS-smoothed accuracy of the DTC and of the random-pruning run.
@@ -154,3 +158,14 @@ def load_published_table1(path: str | os.PathLike[str] | None = None) -> dict[fl
     if sorted(table) != sorted(TABLE1_SPARSITIES):
         raise RecordError(f"{path}: expected the 15 printed rows {TABLE1_SPARSITIES}.")
     return table
+
+
+def published_points() -> dict[str, tuple[list[float], list[float]]] | None:
+    """The printed Table 1 as (sparsity, cell) per method, or None when it is not at hand
+    (the points a sweep's accuracy figures overlay)."""
+    try:
+        table = load_published_table1()
+    except RecordError:
+        return None
+    levels = sorted(table)
+    return {m: (levels, [table[s][m] for s in levels]) for m in METHODS}

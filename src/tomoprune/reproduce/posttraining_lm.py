@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from tomoprune.data.text import find_text_file, read_bytes, segment_inputs, segments
+from tomoprune.fileio import atomic_write_json, atomic_write_text
 from tomoprune.models.transformer import BOS
 from tomoprune.posttraining import (
     GPTQ,
@@ -37,7 +38,6 @@ from tomoprune.posttraining import (
     Wanda,
     compress_,
 )
-from tomoprune.records.io import atomic_write_json, atomic_write_text
 
 SETTINGS: list[tuple[str, Compressor | None]] = [
     ("dense", None),

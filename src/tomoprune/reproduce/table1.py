@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from tomoprune import config as cfg
 from tomoprune.analysis.smoothing import lowess
 from tomoprune.engine.progress import Reporter
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
 from tomoprune.reproduce.paper import (
@@ -28,8 +27,12 @@ from tomoprune.reproduce.paper import (
     ReferenceRun,
     load_published_table1,
     load_reference_run,
+    published_points,
     table1_row_indices,
 )
+from tomoprune.runs.resolve import resolve_run_config
+from tomoprune.statistics import prediction_interval, t_interval
+from tomoprune.sweeps.aggregate import setting_slug
 from tomoprune.sweeps.execute import RunOutcome
 from tomoprune.sweeps.runner import SweepResult, execute_runs
 from tomoprune.sweeps.spec import RunSpec
@@ -76,7 +79,7 @@ def method_runs(
         RunSpec(
             name=seed_run_name(method, seed),
             axes={"method": method, "seed": seed},
-            config=cfg.resolve_run_config(
+            config=resolve_run_config(
                 method,
                 profile="reference",
                 base={**_base(data_dir), **({"seed": seed} if seed else {})},
@@ -177,8 +180,6 @@ def table_rows(
     The prediction interval is the right one for "is the published single run consistent with
     ours": a perfect reproduction's run falls inside it 95 % of the time whatever the number of
     seeds, but inside the interval of the mean only about half the time at 10 seeds."""
-    from tomoprune.statistics import prediction_interval, t_interval
-
     published = load_published_table1()
     rows = []
     for level, index in zip(TABLE1_SPARSITIES, table1_row_indices(reference.sparsity), strict=True):
@@ -217,8 +218,7 @@ def table_rows(
 def seeds_figure(out_dir: Path, seed_series: dict[str, list[MethodSeries]]) -> Path:
     """``table1_seeds.png``: mean and 95 % band of the LOWESS accuracy per method, printed
     cells overlaid."""
-    from tomoprune.plots.sweeps import accuracy_band_figures
-    from tomoprune.statistics import t_interval
+    from tomoprune.plots.sweeps import accuracy_band_figures  # lazy: CLI start-up (matplotlib)
 
     rows = []
     for method, runs in seed_series.items():
@@ -239,7 +239,9 @@ def seeds_figure(out_dir: Path, seed_series: dict[str, list[MethodSeries]]) -> P
                 )
     sweep = {"spec": {"name": "Table 1 over seeds", "axes": {}, "base": {"profile": "reference"}}}
     folder = out_dir / "figures"
-    made = accuracy_band_figures(rows, folder, sweep)
+    made = accuracy_band_figures(
+        rows, folder, sweep, slug_of=setting_slug, published=published_points()
+    )
     target = out_dir / "table1_seeds.png"
     (out_dir / made[0]).replace(target)
     if not any(folder.iterdir()):

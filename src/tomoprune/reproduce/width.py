@@ -45,6 +45,7 @@ from tomoprune.engine.batches import BatchStream
 from tomoprune.engine.method import Phase
 from tomoprune.engine.train import make_criterion, make_optimizer, train_phase
 from tomoprune.errors import ConfigError, DataError
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.methods.greedy.algorithm import greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress
 from tomoprune.methods.greedy.metrics import (
@@ -56,7 +57,6 @@ from tomoprune.methods.greedy.metrics import (
 from tomoprune.methods.greedy.params import BaselineParams, GreedyParams
 from tomoprune.methods.greedy.structured_baselines import STRUCTURED_LABELS
 from tomoprune.models.spec import load_model, save_model
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.records.provenance import provenance
 from tomoprune.reproduce.width_report import render_width_markdown
 
@@ -397,7 +397,7 @@ def run_width_experiment(
         out / "width_table.md",
         render_width_markdown(table, dataset=data.name, kind=data.kind, data_note=note),
     )
-    from tomoprune.plots.width import plot_width_figures
+    from tomoprune.plots.width import plot_width_figures  # lazy: CLI start-up (matplotlib)
 
     figures = plot_width_figures(table, out, title=data.name, kind=data.kind)
     record.update({"status": "finished", "figures": [str(f.name) for f in figures]})

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from torch import nn
 
 from tomoprune.errors import UnsupportedModelError
-from tomoprune.models.projection import BallProjection
+from tomoprune.structure.projection import BallProjection
 
 Role = Literal["weighted", "per_unit", "pass_through"]
 

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_bytes, atomic_write_json, read_json
+from tomoprune.fileio import atomic_write_bytes, atomic_write_json, read_json
 from tomoprune.structure.removal import RemovalRecord, apply_record
 
 SAVED_FORMAT = "tomoprune.compressed/1"

@@ -36,19 +36,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tomoprune import statistics as st
-from tomoprune.analysis.smoothing import lowess
+from tomoprune.analysis.entropy import EntropySettings
+from tomoprune.analysis.gibbs import AnalysisSettings, analyze_records, entropy_accuracy_pair
+from tomoprune.analysis.runs import load_analysis_run
+from tomoprune.analysis.smoothing import DEFAULT_FRAC, lowess
 from tomoprune.errors import RecordError
-from tomoprune.records.io import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
+from tomoprune.fileio import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv
 from tomoprune.records.reader import load_run
 from tomoprune.records.writer import run_status
-from tomoprune.reproduce.paper import LOWESS_FRAC
 from tomoprune.sweeps import directory
 from tomoprune.sweeps.spec import DEFAULT_METHOD, StatisticsPlan, short_key
+
+if TYPE_CHECKING:
+    from tomoprune.plots.sweeps import Published
 
 QUANTITIES = ("raw", "lowess")
 STATISTICS = ("high_sparsity_mean", "area_under_curve")
@@ -117,7 +122,7 @@ def load_series(out: Path) -> tuple[list[RunSeries], list[str]]:
                 setting=setting,
                 sparsity=sparsity,
                 raw=raw,
-                lowess=lowess(sparsity, raw, LOWESS_FRAC) if len(record.rows) >= 3 else raw.copy(),
+                lowess=lowess(sparsity, raw, DEFAULT_FRAC) if len(record.rows) >= 3 else raw.copy(),
             )
         )
     return series, notes
@@ -391,9 +396,6 @@ GIBBS_FIELDS = (
 
 
 def _analysis_settings(binning: str):
-    from tomoprune.analysis.entropy import EntropySettings
-    from tomoprune.analysis.gibbs import AnalysisSettings
-
     return AnalysisSettings(
         previous_layer=EntropySettings(base="2", binning=binning),
         next_layer=EntropySettings(base="e", binning=binning),
@@ -413,9 +415,6 @@ def gibbs_rows(
     """Per seed with a DTC run: next-layer entropy of DTC vs each method's LOWESS accuracy (the
     published correlation and its controls), and the per-cycle series the incremental test
     reads (entropy, raw and LOWESS accuracy, sparsity)."""
-    from tomoprune.analysis.gibbs import analyze_records, entropy_accuracy_pair
-    from tomoprune.analysis.runs import load_analysis_run
-
     rows, series_rows = [], []
     for setting, methods in groups.items():
         if ENTROPY_METHOD not in methods:
@@ -434,7 +433,7 @@ def gibbs_rows(
                 source = next(ra for ra in analysis.runs if ra.run.name == dtc.name)
                 for record in records:
                     pair = entropy_accuracy_pair(source, record, ENTROPY_LAYER)
-                    smooth = lowess(pair.sparsity, pair.accuracy, LOWESS_FRAC)
+                    smooth = lowess(pair.sparsity, pair.accuracy, DEFAULT_FRAC)
                     for i, cycle in enumerate(pair.cycles):
                         series_rows.append(
                             {
@@ -616,8 +615,18 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def aggregate_sweep(out: str | Path, *, figures: bool = True, gibbs: bool = True) -> dict[str, Any]:
+def aggregate_sweep(
+    out: str | Path,
+    *,
+    figures: bool = True,
+    gibbs: bool = True,
+    published: Published | None = None,
+) -> dict[str, Any]:
     """Aggregate sweep directory ``out`` into ``out/aggregate``; return the summary document.
+
+    ``published`` points (method -> sparsity levels and accuracies, e.g. the DTC paper's
+    Table 1 that ``reproduce.paper.published_points`` reads) are overlaid on the accuracy
+    figures of reference-profile settings; the sweep itself knows no paper.
 
     With ``gibbs`` the runs' measurement vectors are read; without, an existing
     ``aggregate/gibbs_series.csv`` (committed records carry it) still feeds the incremental
@@ -665,9 +674,12 @@ def aggregate_sweep(out: str | Path, *, figures: bool = True, gibbs: bool = True
     gibbs_sentences = incremental_sentences(incremental, plan)
     figure_paths: list[str] = []
     if figures:
+        # lazy: CLI start-up (matplotlib loads only when figures are drawn)
         from tomoprune.plots.sweeps import ablation_figures, accuracy_band_figures
 
-        figure_paths += accuracy_band_figures(accuracy, dest / "figures", sweep)
+        figure_paths += accuracy_band_figures(
+            accuracy, dest / "figures", sweep, slug_of=setting_slug, published=published
+        )
         figure_paths += ablation_figures(
             series, sweep, gibbs_pool, dest / "figures", cut=plan.sparsity_cut
         )

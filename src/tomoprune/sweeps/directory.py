@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tomoprune import config as cfg
-from tomoprune.engine.runner import check_same_config
 from tomoprune.errors import ConfigError
-from tomoprune.records.io import atomic_write_json, read_json
+from tomoprune.fileio import atomic_write_json, read_json
 from tomoprune.records.writer import run_status
+from tomoprune.runs.runner import check_same_config
 from tomoprune.sweeps.spec import RunSpec, SweepSpec
 
 SWEEP_FILE = "sweep.json"

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tomoprune.errors import ConfigError
+
 Backend = Literal["inline", "local", "ray"]
 # inline: in this process, one run after another (a live progress display per run); local: a
 # process pool on this machine; ray: a Ray cluster
@@ -114,11 +116,12 @@ def execute_run(task: RunTask, reporter: Any = None) -> RunOutcome:
     shows its progress; a worker process shows none."""
     import socket
 
-    from tomoprune import config as cfg
+    # lazy: CLI start-up (the spec and the executor load without torch; a run loads it)
     from tomoprune.engine.progress import Reporter
-    from tomoprune.engine.runner import check_same_config, run_experiment
     from tomoprune.records import schema
     from tomoprune.records.writer import clear, run_status
+    from tomoprune.runs.resolve import from_dict
+    from tomoprune.runs.runner import check_same_config, run_experiment
 
     started = time.perf_counter()
     host = socket.gethostname()
@@ -128,7 +131,7 @@ def execute_run(task: RunTask, reporter: Any = None) -> RunOutcome:
             return RunOutcome(task.name, "busy", host=host, error="another process runs it")
         resumed = False
         try:
-            config = cfg.from_dict(task.config)
+            config = from_dict(task.config)
             if task.overwrite:
                 clear(run_dir)
             status = run_status(run_dir)
@@ -242,8 +245,6 @@ def run_ray(
     try:
         import ray
     except ImportError:
-        from tomoprune.errors import ConfigError
-
         raise ConfigError(
             "--backend ray needs Ray; install it with `pip install tomoprune[ray]`."
         ) from None

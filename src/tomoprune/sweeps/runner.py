@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from tomoprune import config as cfg
-from tomoprune.engine.runner import canonical_settings, check_same_config
 from tomoprune.errors import ConfigError
+from tomoprune.fileio import atomic_write_json, read_json
 from tomoprune.records import schema
-from tomoprune.records.io import atomic_write_json, read_json
 from tomoprune.records.writer import run_status
+from tomoprune.runs.runner import canonical_settings, check_same_config
 from tomoprune.sweeps import directory
 from tomoprune.sweeps.execute import (
     BACKENDS,

@@ -233,6 +233,9 @@ class SweepSpec:
 
         ``overrides`` (from ``--set``) apply to every run after the base and the axis values.
         """
+        # lazy: CLI start-up (parsing a spec stays torch-free; resolving loads the registries)
+        from tomoprune.runs.resolve import resolve_run_config
+
         keys = list(self.axes)
         runs = []
         for seed, *values in itertools.product(self.seeds, *(self.axes[k] for k in keys)):
@@ -240,7 +243,7 @@ class SweepSpec:
             settings = {**self.base, **axes, **dict(overrides or {})}
             method = str(settings.pop("method", DEFAULT_METHOD))
             profile = str(settings.pop("profile", DEFAULT_PROFILE))
-            config = cfg.resolve_run_config(method, profile=profile, base=settings)
+            config = resolve_run_config(method, profile=profile, base=settings)
             runs.append(RunSpec(name=run_name(axes), axes=axes, config=config))
         names = [r.name for r in runs]
         if len(set(names)) != len(names):

@@ -23,7 +23,6 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy import fast
 from tomoprune.methods.greedy.candidates import make_candidates
 from tomoprune.methods.greedy.conv_pairs import conv_pair_weights
-from tomoprune.methods.greedy.grid import UniformGrid, layer_grid
 from tomoprune.methods.greedy.layers import (
     check_homogeneous_between,
     check_supported,
@@ -37,9 +36,10 @@ from tomoprune.methods.greedy.literal import literal_greedy, reconstruction_loss
 from tomoprune.methods.greedy.metrics import scale_constants
 from tomoprune.methods.greedy.params import GreedyParams, validate_greedy
 from tomoprune.methods.greedy.projection import check_projectable, input_radius, project_after
-from tomoprune.models.projection import BallProjection
+from tomoprune.posttraining.replacement import UniformGrid, layer_grid
 from tomoprune.structure import apply_removal, find_groups, plan_removal
 from tomoprune.structure.elementwise import ELEMENTWISE
+from tomoprune.structure.projection import BallProjection
 
 
 @dataclass

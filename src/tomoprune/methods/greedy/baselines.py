@@ -22,7 +22,6 @@ from torch import nn
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy import magnitude
 from tomoprune.methods.greedy.algorithm import grids_for, remove_dead_units
-from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import check_supported, position_of
 from tomoprune.methods.greedy.params import BaselineParams, validate_baseline
 from tomoprune.methods.greedy.structured_baselines import (
@@ -30,6 +29,7 @@ from tomoprune.methods.greedy.structured_baselines import (
     structured_baseline,
 )
 from tomoprune.posttraining import GPTQ, RTN, Compressor, Magnitude, SparseGPT, Wanda, compress_
+from tomoprune.posttraining.replacement import UniformGrid
 
 BASELINES = ("magnitude", "wanda", "rtn", "obs")
 PRUNING_ONLY = ("magnitude", "wanda")

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tomoprune.methods.greedy.grid import TwoPoint, UniformGrid, prune_replacement
+from tomoprune.posttraining.replacement import TwoPoint, UniformGrid, prune_replacement
 
 Kind = Literal["weight", "column", "row"]
 

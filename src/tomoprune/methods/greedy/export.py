@@ -24,8 +24,8 @@ import torch
 from safetensors.numpy import load_file, save
 from torch import nn
 
-from tomoprune.methods.greedy.grid import UniformGrid
-from tomoprune.records.io import atomic_write_bytes
+from tomoprune.fileio import atomic_write_bytes
+from tomoprune.posttraining.replacement import UniformGrid
 
 QUANTIZED_EXPORT_FILE = "model.quantized.safetensors"
 

@@ -23,7 +23,6 @@ from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.algorithm import check_greedy, greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress, check_baseline
 from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
-from tomoprune.methods.greedy.grid import UniformGrid
 from tomoprune.methods.greedy.layers import weighted_positions
 from tomoprune.methods.greedy.params import (
     COMPRESS_ALIASES,
@@ -36,6 +35,7 @@ from tomoprune.methods.l0.sparse_export import (
     export_columns,
     write_sparse_export,
 )
+from tomoprune.posttraining.replacement import UniformGrid
 
 
 class PostTrainingCompression(CompressionMethod):

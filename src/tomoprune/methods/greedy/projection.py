@@ -43,7 +43,7 @@ from torch import nn
 
 from tomoprune.errors import ConfigError
 from tomoprune.methods.greedy.layers import position_of, weighted_positions
-from tomoprune.models.projection import BallProjection
+from tomoprune.structure.projection import BallProjection
 
 # what may follow a layer as "its activation" (the projection goes after all of them)
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.ELU, nn.GELU, nn.Sigmoid, nn.Identity, nn.Dropout)

@@ -26,7 +26,7 @@ import torch
 from safetensors.numpy import load_file, save
 from torch import nn
 
-from tomoprune.records.io import atomic_write_bytes
+from tomoprune.fileio import atomic_write_bytes
 
 FLOAT_BYTES = 4
 INDEX_BYTES = 4

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tomoprune.records.io import read_json
+from tomoprune.fileio import read_json
+from tomoprune.report.rederive import rederive_page, table1_page
+from tomoprune.reproduce.paper import METHODS
+from tomoprune.reproduce.table1 import write_table1
+from tomoprune.sweeps.aggregate import aggregate_sweep, summary_markdown
 
 RECORDS_DIR = "records"
 PAGE = "summary.md"
@@ -77,8 +81,6 @@ def recomputable(folder: Path) -> bool:
 
 def verify_folder(folder: str | Path) -> Verification:
     """Re-aggregate ``folder/records`` in a scratch copy and compare with what is committed."""
-    from tomoprune.sweeps.aggregate import aggregate_sweep, summary_markdown
-
     folder = Path(folder)
     result = Verification(folder)
     records = folder / RECORDS_DIR
@@ -107,9 +109,6 @@ def verify_folder(folder: str | Path) -> Verification:
 def table1_from_records(records: Path, out_dir: Path) -> dict[str, Any]:
     """Table 1 over the seeds of a reference-profile seed sweep (seed 0 is the published
     run's seeds): ``table1.csv``, ``table1.md`` and the checks into ``out_dir``."""
-    from tomoprune.reproduce.paper import METHODS
-    from tomoprune.reproduce.table1 import write_table1
-
     sweep = read_json(records / "sweep.json")
     seed_dirs: dict[str, dict[int, Path]] = {m: {} for m in METHODS}
     for entry in sweep["runs"]:
@@ -167,8 +166,6 @@ def verify_rederived(note: Path, root: Path) -> Verification:
     name the summaries it read, in order; ``## Table 1 over N seeds`` the Table 1 page) must
     still follow from those committed summaries."""
     import re
-
-    from tomoprune.report.rederive import rederive_page, table1_page
 
     result = Verification(note)
     text = note.read_text(encoding="utf-8")

@@ -16,17 +16,20 @@ import torch
 from tomoprune import config as cfg
 from tomoprune.accounting import Accounting, account, latency_columns, summary_columns
 from tomoprune.data.datasets import load_dataset, train_validation_split
+from tomoprune.data.task import Task
 from tomoprune.engine.compress import CompressionLoop, LoopResult
 from tomoprune.engine.progress import Reporter
-from tomoprune.engine.task import Task
 from tomoprune.errors import ConfigError, RecordError
+from tomoprune.fileio import read_json
 from tomoprune.methods import METHOD_REGISTRY
+from tomoprune.methods.greedy.layers import check_supported
+from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
 from tomoprune.models import build_model, check_model_fits
 from tomoprune.records import schema
-from tomoprune.records.io import read_json
 from tomoprune.records.reader import load_run
 from tomoprune.records.run_dir import RunDirectory
 from tomoprune.records.writer import RUN_FORMAT, RunRecorder, build_header, clear, run_status
+from tomoprune.runs.resolve import from_dict, resolve_run_config
 from tomoprune.runtime import configure_threads, solver_threads
 from tomoprune.structure.saved import write_removal
 
@@ -169,14 +172,14 @@ def load_run_config(run_dir: Path) -> cfg.RunConfig:
             f"{run_dir / schema.CONFIG_FILE}: not a tomoprune run config; pass --overwrite to "
             "start a new run there, or choose another --out."
         )
-    return cfg.from_dict(payload["config"])
+    return from_dict(payload["config"])
 
 
 def canonical_settings(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved config's dotted settings, with settings added since it was written filled in
     with their defaults (every new setting's default keeps the old behaviour)."""
     with contextlib.suppress(ConfigError):  # written by another version: compare as it is
-        saved = cfg.to_dict(cfg.from_dict(saved))
+        saved = cfg.to_dict(from_dict(saved))
     return cfg.flatten(json.loads(json.dumps(saved)))
 
 
@@ -373,7 +376,7 @@ def post_training_config(
         inherited["data.dataset"] = dataset
     if data_dir is not None:
         inherited["data.data_dir"] = data_dir
-    config = cfg.resolve_run_config(method, profile=profile, overrides={**inherited, **overrides})
+    config = resolve_run_config(method, profile=profile, overrides={**inherited, **overrides})
     if METHOD_REGISTRY.get(method).family != "post-training":
         raise ConfigError(
             f"{method!r} trains while it compresses; use `tomoprune run --method {method}`. "
@@ -401,9 +404,6 @@ def run_post_training(
     The run directory has the usual records (config.json with ``source``, cycles.csv with the
     one compress cycle, summary.json, the model) plus the honest-storage export.
     """
-    from tomoprune.methods.greedy.layers import check_supported
-    from tomoprune.methods.greedy.metrics import normalised_error, scale_constants
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(
