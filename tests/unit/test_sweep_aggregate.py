@@ -223,3 +223,18 @@ def test_a_baseline_that_is_not_an_axis_value_is_refused_in_one_line():
     data["statistics"] = {"baselines": {"method": {"basis": "dct1"}}}
     with pytest.raises(ConfigError, match="not an axis of this sweep"):
         parse_spec(data)
+
+
+def test_the_entropy_verdict_needs_significance_and_every_control_and_says_when_none_exists():
+    from tomoprune.sweeps.aggregate import incremental_verdict
+
+    own = {"p": 0.001, "mean_r": -0.3}
+    assert "holds no control method" in incremental_verdict(own, [], 0.05)
+    assert "opposite in sign" in incremental_verdict(own, [], 0.05)
+    beaten = [{"difference_p": 0.01}, {"difference_p": 0.02}]
+    assert incremental_verdict({**own, "mean_r": 0.3}, beaten, 0.05) == (
+        "entropy tells more about accuracy than size does"
+    )
+    shared = [{"difference_p": 0.01}, {"difference_p": 0.25}]  # one control as strong
+    assert "not shown" in incremental_verdict(own, shared, 0.05)
+    assert "not shown" in incremental_verdict({"p": 0.2, "mean_r": 0.5}, beaten, 0.05)

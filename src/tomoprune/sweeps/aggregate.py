@@ -534,6 +534,27 @@ def incremental_rows(
     return per_seed + pooled
 
 
+def incremental_verdict(
+    own: dict[str, Any], controls: Sequence[dict[str, Any]], alpha: float
+) -> str:
+    """What the incremental test allows to say: entropy tells more than size only when DTC's own
+    partial r is significant over seeds and differs from every control's (another method's
+    accuracy against the same entropy: what a shared trend alone gives). A sweep without a
+    control method cannot separate the two, and says so."""
+    if own["p"] >= alpha:
+        return "entropy is not shown to tell more about accuracy than size does"
+    sign = "" if own["mean_r"] > 0 else " (opposite in sign to the published correlation)"
+    if not controls:
+        return (
+            f"the partial r differs from 0{sign}, but this sweep holds no control method "
+            "(another method's accuracy against the same entropy), so what entropy adds cannot "
+            "be told apart from what is left of the trend with size"
+        )
+    if all(c.get("difference_p") is not None and c["difference_p"] < alpha for c in controls):
+        return f"entropy tells more about accuracy than size does{sign}"
+    return "entropy is not shown to tell more about accuracy than size does"
+
+
 def incremental_sentences(rows: Sequence[dict[str, Any]], plan: StatisticsPlan) -> list[str]:
     """One sentence per setting and binning on the incremental test (entropy vs size)."""
     pooled = [r for r in rows if r["scope"] == "pooled"]
@@ -544,14 +565,7 @@ def incremental_sentences(rows: Sequence[dict[str, Any]], plan: StatisticsPlan) 
         if own is None or own["p"] is None:
             continue
         controls = [r for r in group if r is not own]
-        found = own["p"] < plan.alpha and all(
-            c.get("difference_p") is not None and c["difference_p"] < plan.alpha for c in controls
-        )
-        verdict = (
-            "entropy tells more about accuracy than size does"
-            if found
-            else "entropy is not shown to tell more about accuracy than size does"
-        )
+        verdict = incremental_verdict(own, controls, plan.alpha)
         parts = [
             f"partial r of DTC's next-layer entropy with its own {plan.quantity} accuracy given "
             f"a cubic spline in log width: mean {own['mean_r']:+.3f} over {own['n']} seeds "
