@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tomoprune.config import DEFAULT_SEED
 from tomoprune.errors import ConfigError
 from tomoprune.methods import METHOD_REGISTRY, MethodSpec, register_method
 from tomoprune.methods.neuron.scoring import SCORERS, UnitScorer
@@ -42,7 +43,7 @@ class NeuronPruningParams(Settings):
     groups: str = "all"
     # per_group: every group loses `fraction`; global: all units together, lowest |score| first
     selection: Literal["per_group", "global"] = "per_group"
-    seed: int = 42424242  # seed of the method's random draws (measurements, random scores)
+    seed: int = DEFAULT_SEED  # seed of the method's random draws (measurements, random scores)
     # reference: numpy re-seeded with ``seed`` before every random draw
     reseed_each_cycle: bool = False
 
