@@ -1,4 +1,5 @@
-"""``tomoprune compress --method gptq|sparsegpt``: the post-training driver as a run method.
+"""``tomoprune compress --method gptq|sparsegpt|wanda|rtn``: the post-training driver as a run
+method.
 
 Each compressor's settings dataclass is extended with what a run adds to it -- the layer
 patterns (Sequential positions such as "2" in a run's model; empty: every weighted layer),
@@ -31,7 +32,9 @@ from tomoprune.posttraining.driver import PostTrainingReport, compress_, select_
 from tomoprune.posttraining.export import save_quantized
 from tomoprune.posttraining.gptq import GPTQ
 from tomoprune.posttraining.layers import weight_matrix
+from tomoprune.posttraining.rtn import RTN
 from tomoprune.posttraining.sparsegpt import SparseGPT
+from tomoprune.posttraining.wanda import Wanda
 
 FAMILY = "post-training"
 QUANTIZED_FILE = "model.packed.safetensors"
@@ -142,7 +145,7 @@ def _build(name: str):
     return build
 
 
-for _settings in (GPTQ, SparseGPT):
+for _settings in (GPTQ, SparseGPT, Wanda, RTN):
     register_method(
         MethodSpec(
             name=_settings.name,

@@ -2,10 +2,12 @@
 
 Registered names (family "post-training"): ``greedy-prune``, ``greedy-quant`` (the randomized
 greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress``, which
-differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
-``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode); layers are
-weighted-layer indices. ``gptq`` and ``sparsegpt`` with all their settings and layer name
-patterns are registered by ``tomoprune.posttraining.method``.
+differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda-baseline``,
+``rtn-baseline`` and ``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode):
+the baselines of the greedy comparisons, on the paper's grid, with ``structured=true``; layers
+are weighted-layer indices. ``gptq``, ``sparsegpt``, ``wanda`` and ``rtn`` with all their
+settings (N:M, group sizes, grids) and layer name patterns are registered by
+``tomoprune.posttraining.method``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,12 @@ class PostTrainingCompression(CompressionMethod):
         self.done = bool(state.get("done", False))
 
 
-BASELINE_OF = {"weight-magnitude": "magnitude", "wanda": "wanda", "rtn": "rtn", "obs": "obs"}
+BASELINE_OF = {
+    "weight-magnitude": "magnitude",
+    "wanda-baseline": "wanda",
+    "rtn-baseline": "rtn",
+    "obs": "obs",
+}
 
 
 def _build(name: str):
@@ -135,8 +142,8 @@ for _name, _params, _summary in (
     ("greedy-prune", GreedyParams, "randomized greedy post-training pruning (El Cheairi et al.)"),
     ("greedy-quant", GreedyQuantParams, "randomized greedy post-training quantization"),
     ("weight-magnitude", BaselineParams, "post-training: zero the smallest |w|"),
-    ("wanda", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
-    ("rtn", QuantBaselineParams, "post-training: round every weight to the nearest grid value"),
+    ("wanda-baseline", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
+    ("rtn-baseline", QuantBaselineParams, "post-training: round every weight to the paper grid"),
     ("obs", BaselineParams, "post-training OBS: SparseGPT (prune) or GPTQ (mode=quant)"),
 ):
     register_method(
