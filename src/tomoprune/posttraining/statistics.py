@@ -39,5 +39,7 @@ class HessianAccumulator:
     @property
     def hessian(self) -> torch.Tensor:
         if self.sum is None:
-            return torch.zeros((self.columns, self.columns), dtype=torch.float64, device=self.device)
+            return torch.zeros(
+                (self.columns, self.columns), dtype=torch.float64, device=self.device
+            )
         return self.sum.to(torch.float64) / max(self.samples, 1)
