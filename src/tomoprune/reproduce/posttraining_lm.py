@@ -120,7 +120,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
-    started, done = time.perf_counter(), 0
+    started, cpu_started, done = time.perf_counter(), time.process_time(), 0
     curve: list[dict[str, float]] = []
     while (done < steps) if steps is not None else (time.perf_counter() - started < seconds):
         pick = torch.randint(0, x.shape[0], (batch,), generator=generator)
@@ -145,6 +145,7 @@ def train(
     return {
         "steps": done,
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
         "last_loss": float(loss.detach()),
         "curve": curve,
     }
@@ -195,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         "table gives the mean and the range over them",
     )
     parser.add_argument("--heldout", type=int, default=256, help="held-out segments scored")
+    parser.add_argument(
+        "--heldout-span",
+        type=float,
+        default=1.0,
+        help="draw the held-out segments from this first share of the held-out part (1: all "
+        "of the last 10 %%; world192.txt's appendices fill its last three quarters)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="a save_pretrained folder to start from (no training)")
@@ -208,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     split = int(0.9 * full.shape[0])
     train_y, test_y = full[:split], full[split:]
     train_x, test_x = segment_inputs(train_y), segment_inputs(test_y)
+    span = max(1, round(args.heldout_span * test_x.shape[0]))
+    test_x, test_y = test_x[:span], test_y[:span]
     generator = torch.Generator().manual_seed(args.seed + 1)
     held = torch.randperm(test_x.shape[0], generator=generator)[: args.heldout].sort().values
     test_x, test_y = test_x[held], test_y[held]
@@ -300,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Byte-level GPT-2 ({sum(p.numel() for p in model.parameters())} parameters, "
         f"{args.depth} blocks, width {args.width}, context {args.context}), one training seed "
-        f"({args.seed}), {trained}; held-out: {args.heldout} segments of the last 10 %; "
+        f"({args.seed}), {trained}; held-out: {args.heldout} segments of the last 10 %"
+        + (f" (its first {args.heldout_span:.0%})" if args.heldout_span < 1 else "")
+        + "; "
         f"calibration: {args.calibration} training segments, seeds {args.calibration_seeds} "
         f"(bits per byte: mean, and the range over the seeds; RTN and magnitude use no data); "
         f"compressed: {', '.join(LAYERS)} (sequential). Machine: {started_on['cpu']}, "
