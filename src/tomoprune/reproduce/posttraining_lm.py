@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     lines = [
         f"Byte-level GPT-2 ({sum(p.numel() for p in model.parameters())} parameters, "
-        f"{args.depth} blocks, width {args.width}, context {args.context}), one training seed "
+        f"{model.config.n_layer} blocks, width {model.config.n_embd}, context {args.context}), "
+        "one training seed "
         f"({args.seed}), {trained}; held-out: {args.heldout} segments of the last 10 %"
         + (f" (its first {args.heldout_span:.0%})" if args.heldout_span < 1 else "")
         + "; "
