@@ -11,9 +11,10 @@ from ``DIR/gptq/{gptq,quant}.py`` and ``DIR/sparsegpt/{sparsegpt,quant}.py`` (co
 github.com/IST-DASLab/gptq and /sparsegpt kept outside this repository; their code is not part
 of tomoprune) and timed in the same process, interleaved with ours (ours, reference, ours, ...;
 same W, same H in float32, one thread), and the time ratio is the median of the per-pair ratios.
-Their layer error and agreement with ours are recorded too. Without the flag, or for settings
-without reference code here (RTN, Wanda), the reference seconds are the figures measured on
-this machine and quoted in ``../shared/reference/posttraining-anchors.md``.
+Their layer error and agreement with ours are recorded too (RTN: the reference's
+``Quantizer.find_params`` + ``quantize``, its ``opt.py --nearest``). Without the flag, or for
+settings without reference code here (Wanda, RTN with groups), the reference seconds are the
+figures measured on this machine and quoted in ``../shared/reference/posttraining-anchors.md``.
 """
 
 from __future__ import annotations
@@ -197,6 +198,18 @@ def reference_run(
             actorder=settings.act_order,
             static_groups=settings.static_groups,
         )
+    if isinstance(settings, RTN) and settings.group_size is None and settings.grid != "span":
+        quant = modules["gptq_quant"]
+
+        def nearest() -> None:  # the reference's round-to-nearest (its opt.py --nearest)
+            quantizer = quant.Quantizer()
+            quantizer.configure(
+                settings.bits, perchannel=settings.per_channel, sym=settings.grid == "symmetric"
+            )
+            quantizer.find_params(w, weight=True)
+            layer.weight.data = quant.quantize(w, quantizer.scale, quantizer.zero, quantizer.maxq)
+
+        return layer, nearest
     if isinstance(settings, SparseGPT) and settings.bits is None:
         solver = modules["sparsegpt"].SparseGPT(layer)
         solver.H = h32.clone()
@@ -247,7 +260,7 @@ def cpu_name() -> str:
 def write_markdown(rows: list[Measurement], paired: bool) -> None:
     """The table of docs/results/posttraining/bench.md, from this run's measurements."""
     source = (
-        "the IST-DASLab code timed in this run, interleaved with ours (RTN, Wanda: the quoted "
+        "the IST-DASLab code timed in this run, interleaved with ours (Wanda: the quoted "
         "figures of ../shared/reference/posttraining-anchors.md)"
         if paired
         else "the IST-DASLab / locuslab code on this machine, quoted from "
@@ -374,6 +387,11 @@ def main() -> None:
             paired = modules is not None and (
                 isinstance(settings, GPTQ)
                 or (isinstance(settings, SparseGPT) and settings.bits is None)
+                or (
+                    isinstance(settings, RTN)
+                    and settings.group_size is None
+                    and settings.grid != "span"
+                )
             )
             extra = {}
             if paired:
