@@ -4,20 +4,33 @@ For each layer (Gaussian W, correlated inputs X = Z A, 2048 calibration samples)
 our compressor (``tomoprune.posttraining``, float32 sweep, one thread) and the oracle (the
 papers' equations in float64, ``tomoprune.posttraining.oracle``) run on the same W and
 H = X^T X / n. Error = ||(W - W_hat) X||^2 / ||W X||^2 on the calibration set; "agreement" is
-the share of identical codes (quantizers) or mask entries (pruners). The reference seconds are
-the IST-DASLab / locuslab figures measured on this machine and quoted in
-``../shared/reference/posttraining-anchors.md`` (median of 3, one thread); the time ratio
-compares our median against them (the machine is shared: read ratios, not absolute times).
+the share of identical codes (quantizers) or mask entries (pruners).
+
+Reference times: with ``--reference-dir DIR`` the IST-DASLab code is imported at benchmark time
+from ``DIR/gptq/{gptq,quant}.py`` and ``DIR/sparsegpt/{sparsegpt,quant}.py`` (copies of
+github.com/IST-DASLab/gptq and /sparsegpt kept outside this repository; their code is not part
+of tomoprune) and timed in the same process, interleaved with ours (ours, reference, ours, ...;
+same W, same H in float32, one thread), and the time ratio is the median of the per-pair ratios.
+Their layer error and agreement with ours are recorded too (RTN: the reference's
+``Quantizer.find_params`` + ``quantize``, its ``opt.py --nearest``). Without the flag, or for
+settings without reference code here (Wanda, RTN with groups), the reference seconds are the
+figures measured on this machine and quoted in ``../shared/reference/posttraining-anchors.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import os
 import platform
+import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -118,6 +131,122 @@ def run_oracle(label: str, settings, w: np.ndarray, h: np.ndarray, x: np.ndarray
     return w * keep, keep
 
 
+def load_reference(directory: Path) -> dict[str, ModuleType]:
+    """The IST-DASLab modules: ``gptq``/``gptq_quant`` and ``sparsegpt``/``sparsegpt_quant``.
+
+    Each repository's algorithm file does ``from quant import *``, so its own quant.py is
+    registered as ``quant`` while the file is imported, then unregistered.
+    """
+    modules: dict[str, ModuleType] = {}
+    for package in ("gptq", "sparsegpt"):
+        folder = directory / package
+        for needed in (folder / f"{package}.py", folder / "quant.py"):
+            if not needed.is_file():
+                raise SystemExit(f"--reference-dir: {needed} not found (see this script's doc).")
+        modules[f"{package}_quant"] = _import("quant", folder / "quant.py")
+        try:
+            modules[package] = _import(f"reference_{package}", folder / f"{package}.py")
+        finally:
+            sys.modules.pop("quant", None)
+    return modules
+
+
+def _import(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def quiet_reference() -> Iterator[None]:
+    """Silence the reference's progress prints; on CPU, its ``torch.cuda.synchronize()``."""
+    synchronize = torch.cuda.synchronize
+    if not torch.cuda.is_available():
+        torch.cuda.synchronize = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        torch.cuda.synchronize = synchronize
+
+
+def reference_run(
+    settings, modules: dict[str, ModuleType], w: torch.Tensor, h32: torch.Tensor
+) -> tuple[torch.nn.Linear, Callable[[], None]] | None:
+    """A fresh reference object for ``settings`` and the call to time (None: no reference).
+
+    Only ``fasterquant`` / ``fasterprune`` is timed, as the reference's own timer does; its
+    Hessian is ours in float32 (the reference accumulates in float32 too).
+    """
+    rows, columns = w.shape
+    layer = torch.nn.Linear(columns, rows, bias=False)
+    layer.weight.data = w  # the reference clones it and assigns a new tensor when done
+    if isinstance(settings, GPTQ):
+        solver = modules["gptq"].GPTQ(layer)
+        solver.H = h32.clone()
+        solver.quantizer = modules["gptq_quant"].Quantizer()
+        solver.quantizer.configure(
+            settings.bits, perchannel=settings.per_channel, sym=settings.grid == "symmetric"
+        )
+        return layer, lambda: solver.fasterquant(
+            blocksize=settings.block_size,
+            percdamp=settings.damp,
+            groupsize=settings.group_size or -1,
+            actorder=settings.act_order,
+            static_groups=settings.static_groups,
+        )
+    if isinstance(settings, RTN) and settings.group_size is None and settings.grid != "span":
+        quant = modules["gptq_quant"]
+
+        def nearest() -> None:  # the reference's round-to-nearest (its opt.py --nearest)
+            quantizer = quant.Quantizer()
+            quantizer.configure(
+                settings.bits, perchannel=settings.per_channel, sym=settings.grid == "symmetric"
+            )
+            quantizer.find_params(w, weight=True)
+            layer.weight.data = quant.quantize(w, quantizer.scale, quantizer.zero, quantizer.maxq)
+
+        return layer, nearest
+    if isinstance(settings, SparseGPT) and settings.bits is None:
+        solver = modules["sparsegpt"].SparseGPT(layer)
+        solver.H = h32.clone()
+        n, m = settings.nm or (0, 0)
+        return layer, lambda: solver.fasterprune(
+            0.0 if settings.nm else settings.sparsity,
+            prunen=n,
+            prunem=m,
+            blocksize=settings.block_size,
+            percdamp=settings.damp,
+        )
+    return None
+
+
+def interleaved(
+    ours: Callable[[], object],
+    prepare_reference: Callable[[], tuple[torch.nn.Linear, Callable[[], None]]],
+    repeats: int,
+) -> tuple[list[float], list[float], object, torch.Tensor]:
+    """Wall times of ours and the reference, alternating, after one untimed call of each."""
+    ours_s: list[float] = []
+    reference_s: list[float] = []
+    result = ours()
+    with quiet_reference():
+        layer, call = prepare_reference()
+        call()
+        for _ in range(repeats):
+            started = time.perf_counter()
+            result = ours()
+            ours_s.append(time.perf_counter() - started)
+            layer, call = prepare_reference()
+            started = time.perf_counter()
+            call()
+            reference_s.append(time.perf_counter() - started)
+    return ours_s, reference_s, result, layer.weight.data
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -128,8 +257,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_markdown(rows: list[Measurement]) -> None:
+def write_markdown(rows: list[Measurement], paired: bool) -> None:
     """The table of docs/results/posttraining/bench.md, from this run's measurements."""
+    source = (
+        "the IST-DASLab code timed in this run, interleaved with ours (Wanda: the quoted "
+        "figures of ../shared/reference/posttraining-anchors.md)"
+        if paired
+        else "the IST-DASLab / locuslab code on this machine, quoted from "
+        "../shared/reference/posttraining-anchors.md"
+    )
     lines = [
         f"Measured by `python -m benchmarks.bench_posttraining {' '.join(sys.argv[1:])}` "
         f"on {cpu_name()} "
@@ -137,32 +273,61 @@ def write_markdown(rows: list[Measurement]) -> None:
         "average of its 2 cores is in the last column). W Gaussian, "
         f"X = Z A correlated, {SAMPLES} calibration samples, damping 0.01, block 128. Error = "
         "||(W - W_hat) X||^2 / ||W X||^2 on the calibration set. Oracle: the papers' equations "
-        "in float64 (`tomoprune.posttraining.oracle`). Reference s: the IST-DASLab / locuslab "
-        "code on this machine, from ../shared/reference/posttraining-anchors.md.",
+        "in float64 (`tomoprune.posttraining.oracle`). Reference: " + source + ". "
+        "s / reference: the median of the per-pair ratios where both ran interleaved, else our "
+        "median over the quoted figure.",
         "",
-        "| layer | setting | error | oracle error | ratio | agreement | s | oracle s | "
-        "reference s | s / reference | load average |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| layer | setting | error | oracle error | ratio | agreement | reference error | "
+        "error / reference | agreement with reference | s | reference s | s / reference | "
+        "load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         e = row.extra
         if "error" not in e:
-            lines.append(f"| {row.name} | | | | | | {row.median_s:.3f} | | | | |")
+            reference = e.get("reference_s")
+            versus = f"{reference:.3f} | {e['time_vs_reference']:.2f}" if reference else " | "
+            lines.append(
+                f"| {row.name} | | | | | | | | | {row.median_s:.3f} | {versus} | "
+                f"{e.get('load_average', float('nan')):.1f} |"
+            )
             continue
         layer, setting = row.name.split(" ", 1)
         if "oracle_error" in e:
-            versus = (
-                f"{e['oracle_error']:.4g} | {e['error_ratio']:.4f} | "
-                f"{100 * e['agreement']:.2f} % | {row.median_s:.3f} | {e['oracle_s']:.2f}"
+            oracle_cells = (
+                f"{e['oracle_error']:.4g} | {e['error_ratio']:.4f} | {100 * e['agreement']:.2f} %"
             )
         else:
-            versus = f"(not run) | | | {row.median_s:.3f} | "
+            oracle_cells = "(not run) | |"
+        if "reference_error" in e:
+            reference_cells = (
+                f"{e['reference_error']:.4g} | {e['error_vs_reference']:.4f} | "
+                f"{100 * e['agreement_with_reference']:.2f} %"
+            )
+        else:
+            reference_cells = "(quoted time only) | |"
         lines.append(
-            f"| {layer} | {setting} | {e['error']:.4g} | {versus} | {e['reference_s']:.3g} | "
-            f"{e['time_vs_reference']:.2f} | {e['load_average']:.1f} |"
+            f"| {layer} | {setting} | {e['error']:.4g} | {oracle_cells} | {reference_cells} | "
+            f"{row.median_s:.3f} | {e['reference_s']:.3g} | {e['time_vs_reference']:.2f} | "
+            f"{e['load_average']:.1f} |"
         )
     DOCS_TABLE.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(DOCS_TABLE, "\n".join(lines) + "\n")
+
+
+def accumulate_reference(modules: dict[str, ModuleType], x: torch.Tensor, rows: int) -> None:
+    """The reference's ``add_batch`` over the same batches of 256 (its H update)."""
+    layer = torch.nn.Linear(x.shape[1], rows, bias=False)
+    solver = modules["gptq"].GPTQ(layer)
+    for batch in torch.split(x, 256):
+        solver.add_batch(batch, None)
+
+
+def agreement_of(ours: np.ndarray, theirs: np.ndarray, pruner: bool) -> float:
+    """Share of equal mask entries (pruners) or equal quantized values (quantizers)."""
+    if pruner:
+        return float(np.mean((ours != 0) == (theirs != 0)))
+    return float(np.mean(np.isclose(ours, theirs, rtol=1e-5, atol=1e-7)))
 
 
 def main() -> None:
@@ -174,39 +339,92 @@ def main() -> None:
         "a loaded machine); the others are timed without it",
     )
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated labels")
+    parser.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layer names")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument(
+        "--reference-dir",
+        type=Path,
+        help="folder with gptq/{gptq,quant}.py and sparsegpt/{sparsegpt,quant}.py copied from "
+        "the IST-DASLab repositories: time them side by side (default: quoted figures)",
+    )
     args = parser.parse_args()
     oracle_layers = set(args.oracle_layers.split(",")) if args.oracle_layers else set()
     chosen = [label for label in SETTINGS if label in args.settings.split(",")]
+    modules = load_reference(args.reference_dir) if args.reference_dir else None
     torch.set_num_threads(1)
     rows_out: list[Measurement] = []
-    for layer, (rows, columns) in LAYERS.items():
+    for layer in (name for name in LAYERS if name in args.layers.split(",")):
+        rows, columns = LAYERS[layer]
         w, x = make_layer(layer, rows, columns)
         hessian_s, acc = measure(
             f"{layer} Hessian (2048 samples in batches of 256)",
             lambda x=x, n=columns: accumulate(x, n),
-            repeats=3,
+            repeats=args.repeats,
         )
-        rows_out.append(hessian_s)
+        extra = {"load_average": os.getloadavg()[0]}
+        if modules is not None:
+            reference_h = measure(
+                "reference",
+                lambda x=x, r=rows: accumulate_reference(modules, x, r),
+                repeats=args.repeats,
+            )[0].median_s
+            extra.update(
+                reference_s=reference_h, time_vs_reference=hessian_s.median_s / reference_h
+            )
+        rows_out.append(hessian_s.with_extra(**extra))
         h = acc.hessian
+        h32 = h.float()
         problem = LayerProblem(name=layer, weight=w, hessian=h, samples=SAMPLES)
         w64, h64, x64 = w.double().numpy(), h.numpy(), x.double().numpy()
         for label in chosen:
             settings = SETTINGS[label]
             context = LayerContext(rng=np.random.default_rng(0))
-            ours, result = measure(
-                f"{layer} {label}",
-                lambda s=settings, c=context, p=problem: s.compress_layer(p, c),
-                repeats=3,
+
+            def ours(s=settings, c=context, p=problem):
+                return s.compress_layer(p, c)
+
+            pruner = not isinstance(settings, GPTQ | RTN)
+            paired = modules is not None and (
+                isinstance(settings, GPTQ)
+                or (isinstance(settings, SparseGPT) and settings.bits is None)
+                or (
+                    isinstance(settings, RTN)
+                    and settings.group_size is None
+                    and settings.grid != "span"
+                )
             )
+            extra = {}
+            if paired:
+                assert modules is not None
+                ours_s, reference_s, result, theirs = interleaved(
+                    ours,
+                    lambda s=settings, w=w, h=h32: reference_run(s, modules, w, h),  # type: ignore[misc]
+                    args.repeats,
+                )
+                timed = Measurement(
+                    f"{layer} {label}", statistics.median(ours_s), len(ours_s), tuple(ours_s)
+                )
+                reference = statistics.median(reference_s)
+                theirs64 = theirs.double().numpy()
+                extra.update(
+                    reference_times_s=reference_s,
+                    time_vs_reference=statistics.median(
+                        a / b for a, b in zip(ours_s, reference_s, strict=True)
+                    ),
+                    reference_error=oracle.relative_error(w64, theirs64, h64),
+                    agreement_with_reference=agreement_of(
+                        result.weight.double().numpy(), theirs64, pruner
+                    ),
+                )
+            else:
+                timed, result = measure(f"{layer} {label}", ours, repeats=args.repeats)
+                reference = REFERENCE_SECONDS[layer][label]
+                extra.update(time_vs_reference=timed.median_s / reference)
             mine = result.weight.double().numpy()
             err = oracle.relative_error(w64, mine, h64)
-            reference = REFERENCE_SECONDS[layer][label]
-            extra = {
-                "error": err,
-                "reference_s": reference,
-                "time_vs_reference": ours.median_s / reference,
-                "load_average": os.getloadavg()[0],
-            }
+            extra.update(error=err, reference_s=reference, load_average=os.getloadavg()[0])
+            if "reference_error" in extra:
+                extra["error_vs_reference"] = err / extra["reference_error"]
             if layer in oracle_layers:
                 started = time.perf_counter()
                 expected, marks = run_oracle(label, settings, w64, h64, x64)
@@ -222,30 +440,35 @@ def main() -> None:
                     agreement=agreement,
                     oracle_s=oracle_s,
                 )
-            rows_out.append(ours.with_extra(**extra))
-            print(f"{layer} {label}: {ours.median_s:.3f} s, {extra}", flush=True)
-    write_markdown(rows_out)
+            rows_out.append(timed.with_extra(**extra))
+            print(f"{layer} {label}: {timed.median_s:.3f} s, {extra}", flush=True)
+    write_markdown(rows_out, paired=modules is not None)
     write_results(
         "posttraining",
         rows_out,
         description=(
             "Post-training compressors on one layer: error and time of tomoprune's float32 "
             "solvers against a float64 oracle of the papers' equations (same W, same H), and "
-            "time against the reference implementations' figures measured on this machine."
+            "time against the reference implementations (IST-DASLab gptq / sparsegpt) timed "
+            "side by side when --reference-dir is given, else their quoted figures."
         ),
         config={
             "samples": SAMPLES,
-            "layers": {k: list(v) for k, v in LAYERS.items()},
+            "layers": {k: list(LAYERS[k]) for k in args.layers.split(",") if k in LAYERS},
             "threads": 1,
             "damp": 0.01,
             "block_size": 128,
+            "repeats": args.repeats,
+            "reference": "timed side by side" if modules is not None else "quoted figures",
         },
         notes=[
-            "Times exclude the Hessian accumulation (its own row); the reference figures come "
-            "from ../shared/reference/posttraining-anchors.md, measured on this machine on "
-            "2026-12-02 while it was shared, as ours are.",
+            "Times exclude the Hessian accumulation (its own row). Side by side: ours and the "
+            "reference alternate (one warm-up each); time_vs_reference is the median of the "
+            "per-pair ratios. Quoted: ../shared/reference/posttraining-anchors.md, measured on "
+            "this machine on 2026-12-02 while it was shared.",
             "Agreement: share of identical integer codes (GPTQ, RTN) or mask entries "
-            "(SparseGPT, Wanda) between the float32 solver and the float64 oracle.",
+            "(SparseGPT, Wanda) between the float32 solver and the float64 oracle; with the "
+            "reference: equal mask entries, or equal quantized values (relative 1e-5).",
         ],
     )
 

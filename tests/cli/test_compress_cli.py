@@ -197,10 +197,59 @@ def test_gptq_and_sparsegpt_run_through_the_driver_and_reload(trained_run, tmp_p
     assert torch.equal(fresh(x), model(x))
 
 
+def test_wanda_n_of_m_through_the_cli_keeps_two_of_every_four_and_reloads(trained_run, tmp_path):
+    out = tmp_path / "wanda"
+    code = main(["compress", "--from", str(trained_run), "--method", "wanda",
+                 "--set", "method.nm=2:4", "--out", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    model = load_model(out / "model.safetensors", out / "model.json")
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert len(summary["layers"]) == len(linears)
+    for layer in linears:
+        kept = (layer.weight != 0).reshape(layer.weight.shape[0], -1, 4).sum(2)
+        assert torch.all(kept == 2)
+    fresh = load_model(out / "model.safetensors", out / "model.json")
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.zero_()
+    load_exported(fresh, read_sparse_export(out / summary["export_file"]))
+    x = torch.randn(20, 1, 8, 8)
+    assert torch.equal(fresh(x), model(x))
+
+
+def test_rtn_per_group_through_the_cli_equals_the_float64_oracle(trained_run, tmp_path):
+    from tomoprune.posttraining import oracle
+    from tomoprune.posttraining.export import load_quantized
+
+    out = tmp_path / "rtn"
+    code = main(["compress", "--from", str(trained_run), "--method", "rtn",
+                 "--set", "method.bits=3", "--set", "method.group_size=16",
+                 "--out", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    source = load_model(trained_run / "model.safetensors", trained_run / "model.json")
+    model = load_model(out / "model.safetensors", out / "model.json")
+    for before, after in zip(source, model, strict=True):
+        if isinstance(before, torch.nn.Linear):
+            expected, _ = oracle.rtn(before.weight.detach().double().numpy(), 3, group_size=16)
+            torch.testing.assert_close(
+                after.weight.detach().double(), torch.from_numpy(expected), rtol=1e-6, atol=1e-6
+            )
+    summary = json.loads((out / "summary.json").read_text())
+    fresh = load_quantized(load_model(out / "model.safetensors", out / "model.json"),
+                           out / summary["export_file"])  # fmt: skip
+    x = torch.randn(20, 1, 8, 8)
+    assert torch.equal(fresh(x), model(x))
+
+
 @pytest.mark.parametrize(
     ("method", "extra", "message"),
     [
         ("gptq", ["--set", "method.static_groups=true"], "'static_groups' setting of GPTQ"),
+        ("wanda", ["--set", "method.nm=4:4"], "'nm' setting of Wanda must be 'N:M' with 0 < N < M"),
+        ("wanda", ["--set", "method.nm=2:3"], "not a multiple of M = 3"),
+        ("rtn", ["--set", "method.group_size=0"], "'method.group_size' setting must be"),
+        ("rtn", ["--set", "method.span_radius=1.5"], "'span_radius' setting of RTN"),
         ("sparsegpt", ["--set", "method.layers=[nope]"], "matches no Linear"),
         ("obs", ["--set", "method.layers=[7]"], "names weighted layer 7"),
         ("greedy-prune", ["--set", "method.wide_layers=[9]"], "names weighted layer 9"),

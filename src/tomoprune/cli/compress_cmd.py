@@ -40,9 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compress",
         help="compress a trained model after training (pruning or quantization); never trains",
         description="Post-training compression of the model in RUN_DIR with calibration data "
-        "from the data layer. gptq and sparsegpt take every weighted layer unless "
+        "from the data layer. gptq, sparsegpt, wanda and rtn take every weighted layer unless "
         "method.layers names module patterns (e.g. --set method.layers=[2]); the greedy "
-        "methods and the baselines count the Linear/Conv2d layers from 0 (--set "
+        "methods and their baselines (weight-magnitude, wanda-baseline, rtn-baseline, obs: "
+        "the paper's grid) count the Linear/Conv2d layers from 0 (--set "
         "method.wide_layers=[1] compresses the second). Methods: "
         + ", ".join(shown)
         + " (magnitude here means weight magnitude).",

@@ -1,4 +1,5 @@
-"""``tomoprune compress --method gptq|sparsegpt``: the post-training driver as a run method.
+"""``tomoprune compress --method gptq|sparsegpt|wanda|rtn``: the post-training driver as a run
+method.
 
 Each compressor's settings dataclass is extended with what a run adds to it -- the layer
 patterns (Sequential positions such as "2" in a run's model; empty: every weighted layer),

@@ -40,8 +40,8 @@ def run_params(settings: type[Compressor]) -> type:
 
 
 # built-in compressors whose `tomoprune compress` method is the greedy package's, with the
-# paper's layer-index settings: weight-magnitude, wanda, rtn, greedy-prune and greedy-quant
-RUN_BY_OTHER_METHODS = ("greedy", "magnitude", "rtn", "wanda")
+# paper's layer-index settings: weight-magnitude, greedy-prune and greedy-quant
+RUN_BY_OTHER_METHODS = ("greedy", "magnitude")
 
 
 def register_posttraining_methods() -> None:

@@ -87,62 +87,78 @@ def gptq_quantize(
     perm = torch.argsort(h.diagonal(), descending=True, stable=True) if act_order else None
     if perm is not None:
         wt = wt[perm]
-        h = h[perm][:, perm]
+        h = h[perm[:, None], perm]
     u = damped_inverse_factor(h, damp, name, dtype)
-    order = perm if perm is not None else torch.arange(columns, device=wt.device)
-    order_list = order.tolist()
-    codes_t = torch.empty((columns, rows), dtype=dtype, device=wt.device)
-    group_index = torch.empty(columns, dtype=torch.long, device=wt.device)
-    grids: list[RowGrid] = list(static)
-    grid = static[0] if static else spec.fit(wt.T) if not size else None
-    if not size:
-        grids = [grid]  # type: ignore[list-item]
+    grids: list[RowGrid] = list(static) if static else [] if size else [spec.fit(wt.T)]
+    # the (scale, zero) pair in use, as (rows,) tensors in the sweep's dtype
+    current = _as_dtype(grids[0], dtype) if grids and not static else None
+    static_pairs = [_as_dtype(g, dtype) for g in static]
+    static_of = (perm.tolist() if perm is not None else list(range(columns))) if static else []
+    maxq = spec.maxq
+    errors_buffer = torch.empty((min(block_size, columns), rows), dtype=dtype, device=wt.device)
     for i1 in range(0, columns, block_size):
         i2 = min(i1 + block_size, columns)
-        block = wt[i1:i2].clone()  # (block, rows)
-        errors = torch.zeros_like(block)
+        block = wt[i1:i2]  # (block, rows), updated in place
+        errors = errors_buffer[: i2 - i1]
         u_block = u[i1:i2, i1:i2]
+        pivots = u_block.diagonal().tolist()
         for i in range(i2 - i1):
             column = i1 + i
-            original = order_list[column]
-            if size and static:
-                group = original // size
-                grid = static[group]
-            elif size:
-                if column % size == 0:
-                    # the group's columns as updated so far (beyond the block: lazy updates
-                    # from earlier blocks plus this block's errors up to now)
-                    stop = min(column + size, columns)
-                    part = block[i : i + (stop - column)]
-                    if stop > i2:
-                        rest = wt[i2:stop] - u[i1 : i1 + i, i2:stop].T @ errors[:i]
-                        part = torch.cat([part, rest], dim=0)
-                    grids.append(spec.fit(part.T))
-                group = len(grids) - 1
-                grid = grids[group]
-            else:
-                group = 0
-            assert grid is not None
+            if static:
+                current = static_pairs[static_of[column] // size]  # type: ignore[operator]
+            elif size and column % size == 0:
+                # the group's columns as updated so far (beyond the block: lazy updates
+                # from earlier blocks plus this block's errors up to now)
+                stop = min(column + size, columns)
+                part = block[i : i + (stop - column)]
+                if stop > i2:
+                    rest = wt[i2:stop] - u[i1 : i1 + i, i2:stop].T @ errors[:i]
+                    part = torch.cat([part, rest], dim=0)
+                grids.append(spec.fit(part.T))
+                current = _as_dtype(grids[-1], dtype)
+            assert current is not None
+            scale, zero = current
             col = block[i]
-            code = grid.codes(col)
-            q = grid.values(code)
-            codes_t[original] = code
-            group_index[original] = group
-            error = (col - q) / u_block[i, i]
-            block[i:].addr_(u_block[i, i:], error, alpha=-1)
-            block[i] = q
-            errors[i] = error
-        wt[i1:i2] = block
+            # q = scale * (clamp(round(w / scale + zero), 0, maxq) - zero), in one buffer
+            q = torch.div(col, scale).add_(zero).round_().clamp_(0, maxq).sub_(zero).mul_(scale)
+            error = errors[i]
+            torch.sub(col, q, out=error).div_(pivots[i])
+            block[i + 1 :].addr_(u_block[i, i + 1 :], error, alpha=-1)
+            col.copy_(q)
         wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
+    # each column's grid: in sweep order for groups fitted on the fly, by original position
+    # for static groups
+    positions = torch.arange(columns, device=wt.device)
+    group_index = positions // size if size else torch.zeros_like(positions)
     if perm is not None:
+        if not static:
+            group_index = torch.empty_like(group_index).scatter_(0, perm, group_index)
         wt = wt[torch.argsort(perm)]
-    w = wt.T
-    codes = codes_t.T
+    scales = torch.stack([g.scale for g in grids], 1).to(torch.float32)
+    zeros = torch.stack([g.zero for g in grids], 1).to(torch.float32)
     state = QuantState(
         bits=spec.bits,
-        codes=codes.to(torch.int32),
-        scales=torch.stack([g.scale for g in grids], 1).to(torch.float32),
-        zeros=torch.stack([g.zero for g in grids], 1).to(torch.float32),
+        codes=codes_of(wt, grids, group_index).T.to(torch.int32),
+        scales=scales,
+        zeros=zeros,
         group_index=group_index,
     )
-    return w, state
+    return wt.T, state
+
+
+def _as_dtype(grid: RowGrid, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    return grid.scale.to(dtype), grid.zero.to(dtype)
+
+
+def codes_of(wt: torch.Tensor, grids: list[RowGrid], group_index: torch.Tensor) -> torch.Tensor:
+    """The integer codes (columns, rows) of W^T whose columns lie on their grids' values.
+
+    A value on the grid, scale * (code - zero), maps back to exactly its code (the rounding
+    error of the division is far below 1/2), so the sweep stores values only.
+    """
+    if len(grids) == 1:
+        scale, zero = _as_dtype(grids[0], wt.dtype)
+    else:
+        scale = torch.stack([g.scale for g in grids]).to(wt.dtype)[group_index]
+        zero = torch.stack([g.zero for g in grids]).to(wt.dtype)[group_index]
+    return torch.div(wt, scale).add_(zero).round_().clamp_(0, grids[0].maxq)

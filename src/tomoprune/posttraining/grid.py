@@ -48,8 +48,9 @@ class GridSpec:
         """
         w = w.detach()
         if self.per_channel:
-            low = w.min(dim=1).values.clamp(max=0)
-            high = w.max(dim=1).values.clamp(min=0)
+            # amin/amax: no arg-indices, and fast on the transposed views the sweeps pass
+            low = w.amin(dim=1).clamp(max=0)
+            high = w.amax(dim=1).clamp(min=0)
         else:
             low = w.min().clamp(max=0).expand(w.shape[0])
             high = w.max().clamp(min=0).expand(w.shape[0])
@@ -87,7 +88,7 @@ class RowGrid:
     def codes(self, w: torch.Tensor) -> torch.Tensor:
         """Integer codes of ``w`` (rows,) or (rows, k), nearest grid value (ties to even)."""
         scale, zero = self._shaped(w)
-        return torch.clamp(torch.round(w / scale + zero), 0, self.maxq)
+        return torch.div(w, scale).add_(zero).round_().clamp_(0, self.maxq)
 
     def values(self, codes: torch.Tensor) -> torch.Tensor:
         scale, zero = self._shaped(codes)
@@ -144,11 +145,20 @@ def grid_groups(columns: int, group_size: int | None) -> list[tuple[int, int]]:
 def round_to_nearest(w: torch.Tensor, spec: GridSpec) -> QuantState:
     """Fit the grid per group on ``w`` (rows, columns) and round every entry to nearest."""
     groups = grid_groups(w.shape[1], spec.group_size)
+    if len(groups) == 1:  # one grid per row (or per tensor): no per-group copies
+        grid = spec.fit(w)
+        return QuantState(
+            bits=spec.bits,
+            codes=grid.codes(w).to(torch.int32),
+            scales=grid.scale[:, None],
+            zeros=grid.zero[:, None],
+            group_index=torch.zeros(w.shape[1], dtype=torch.long, device=w.device),
+        )
     codes = torch.empty_like(w)
     scales, zeros = [], []
     group_index = torch.empty(w.shape[1], dtype=torch.long, device=w.device)
     for g, (start, stop) in enumerate(groups):
-        grid = spec.fit(w[:, start:stop]) if spec.group_size else spec.fit(w)
+        grid = spec.fit(w[:, start:stop])
         codes[:, start:stop] = grid.codes(w[:, start:stop])
         scales.append(grid.scale)
         zeros.append(grid.zero)

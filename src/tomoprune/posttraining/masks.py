@@ -38,3 +38,47 @@ def is_n_of_m(mask: torch.Tensor, n: int, m: int) -> bool:
     """Whether every run of ``m`` consecutive columns of every row has at most ``n`` kept."""
     rows, columns = mask.shape
     return bool((mask.reshape(rows, columns // m, m).sum(2) <= n).all())
+
+
+def smallest_entries(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Mask of the ``count`` smallest entries of ``scores``, ties to the lower row-major index.
+
+    One selection (``kthvalue``, linear time) finds the threshold instead of a full sort; only
+    entries equal to it need ordering, which is rare for real-valued scores. Equal to a stable
+    argsort of the flattened scores cut after ``count`` entries.
+    """
+    if count <= 0:
+        return torch.zeros_like(scores, dtype=torch.bool)
+    if count >= scores.numel():
+        return torch.ones_like(scores, dtype=torch.bool)
+    # the k-th smallest value does not depend on the order: read the storage as it lies
+    contiguous = scores if scores.is_contiguous() else scores.T
+    if not contiguous.is_contiguous():
+        contiguous = scores.contiguous()
+    threshold = contiguous.reshape(-1).kthvalue(count).values
+    chosen = scores < threshold
+    ties = scores == threshold
+    missing = count - int(chosen.sum())
+    if int(ties.sum()) == missing:
+        return chosen | ties
+    # several entries equal the threshold: the first ``missing`` of them in row-major order
+    order = ties.reshape(-1).cumsum(0).reshape(scores.shape)
+    return chosen | (ties & (order <= missing))
+
+
+def smallest_per_column(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Mask of the ``count`` smallest entries in each column of ``scores`` (m, columns).
+
+    Ties go to the lower row. For short columns (m <= 16, as in N:M patterns) each entry's
+    rank is counted with m x m comparisons, which is much faster than m-element sorts per
+    column; longer columns use a stable sort.
+    """
+    m = scores.shape[0]
+    if m > 16:
+        order = torch.argsort(scores, dim=0, stable=True)[:count]
+        return torch.zeros_like(scores, dtype=torch.bool).scatter_(0, order, True)
+    # rank[j] = #{k: s_k < s_j} + #{k < j: s_k == s_j}
+    other, this = scores[:, None], scores[None, :]  # (m, 1, columns), (1, m, columns)
+    lower = torch.ones((m, m), dtype=torch.bool, device=scores.device).tril(-1).T[:, :, None]
+    rank = ((other < this) | ((other == this) & lower)).sum(0)
+    return rank < count

@@ -28,8 +28,9 @@ from tomoprune.posttraining.base import (
     damped_inverse_factor,
     with_dead_inputs_fixed,
 )
-from tomoprune.posttraining.gptq import DTYPES
+from tomoprune.posttraining.gptq import DTYPES, codes_of
 from tomoprune.posttraining.grid import GridSpec, QuantState
+from tomoprune.posttraining.masks import smallest_entries, smallest_per_column
 from tomoprune.posttraining.settings import SparseGPT
 
 
@@ -71,51 +72,45 @@ def sparsegpt_prune(
     wt, h = with_dead_inputs_fixed(weight.T.to(dtype), hessian.to(torch.float64))
     columns, rows = wt.shape
     grid = spec.fit(wt.T) if spec is not None else None
+    scale, zero = (grid.scale.to(dtype), grid.zero.to(dtype)) if grid is not None else (None, None)
     u = damped_inverse_factor(h, damp, name, dtype)
-    codes_t = torch.empty_like(wt) if grid is not None else None
     counts = cumulative_counts(columns, rows, sparsity, block_size)
+    errors_buffer = torch.empty((min(block_size, columns), rows), dtype=dtype, device=wt.device)
     for b, i1 in enumerate(range(0, columns, block_size)):
         i2 = min(i1 + block_size, columns)
-        block = wt[i1:i2].clone()  # (block, rows)
-        errors = torch.zeros_like(block)
+        block = wt[i1:i2]  # (block, rows), updated in place
+        errors = errors_buffer[: i2 - i1]
         u_block = u[i1:i2, i1:i2]
-        diag = u_block.diagonal()
-        pruned = torch.zeros_like(block, dtype=torch.bool)
-        if nm is None and counts[b]:
-            # one threshold over the block's rows x columns (flattened row by row of W)
-            saliency = (block.pow(2) / diag.pow(2)[:, None]).T.reshape(-1)
-            smallest = torch.argsort(saliency, stable=True)[: counts[b]]
-            flat = torch.zeros(saliency.numel(), dtype=torch.bool, device=wt.device)
-            flat[smallest] = True
-            pruned = flat.reshape(rows, i2 - i1).T.contiguous()
+        diag_squared = u_block.diagonal().pow(2)[:, None]
+        pivots = u_block.diagonal().tolist()
+        if nm is None:
+            # one threshold over the block's rows x columns, ties to the lower (row, column)
+            saliency = block.pow(2).div_(diag_squared)  # (block, rows)
+            pruned = smallest_entries(saliency.T, counts[b]).T
+        else:
+            pruned = torch.empty_like(block, dtype=torch.bool)
         for i in range(i2 - i1):
             if nm is not None and i % nm[1] == 0:
-                part = block[i : i + nm[1]].pow(2) / diag[i : i + nm[1]].pow(2)[:, None]
-                smallest = torch.argsort(part.T, dim=1, stable=True)[:, : nm[1] - nm[0]]
-                chosen = torch.zeros((rows, part.shape[0]), dtype=torch.bool, device=wt.device)
-                pruned[i : i + nm[1]] = chosen.scatter_(1, smallest, True).T
+                part = block[i : i + nm[1]].pow(2).div_(diag_squared[i : i + nm[1]])
+                pruned[i : i + nm[1]] = smallest_per_column(part, nm[1] - nm[0])
             col = block[i]
-            q = torch.where(pruned[i], torch.zeros_like(col), col)
-            if grid is not None:
-                assert codes_t is not None
-                code = grid.codes(q)
-                codes_t[i1 + i] = code
-                q = grid.values(code)
-            error = (col - q) / u_block[i, i]
-            block[i:].addr_(u_block[i, i:], error, alpha=-1)
-            block[i] = q
-            errors[i] = error
-        wt[i1:i2] = block
+            q = col.masked_fill(pruned[i], 0)
+            if scale is not None:
+                q = q.div_(scale).add_(zero).round_().clamp_(0, spec.maxq).sub_(zero).mul_(scale)
+            error = errors[i]
+            torch.sub(col, q, out=error).div_(pivots[i])
+            block[i + 1 :].addr_(u_block[i, i + 1 :], error, alpha=-1)
+            col.copy_(q)
         wt[i2:].addmm_(u[i1:i2, i2:].T, errors, alpha=-1)
-    w = wt.T
     if grid is None:
-        return w, None
-    assert codes_t is not None and spec is not None
+        return wt.T, None
+    assert spec is not None
+    group_index = torch.zeros(columns, dtype=torch.long, device=wt.device)
     state = QuantState(
         bits=spec.bits,
-        codes=codes_t.T.to(torch.int32),
+        codes=codes_of(wt, [grid], group_index).T.to(torch.int32),
         scales=grid.scale[:, None].to(torch.float32),
         zeros=grid.zero[:, None].to(torch.float32),
-        group_index=torch.zeros(columns, dtype=torch.long, device=w.device),
+        group_index=group_index,
     )
-    return w, state
+    return wt.T, state

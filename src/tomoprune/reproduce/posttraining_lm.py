@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
+import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -94,27 +97,76 @@ def bits_per_byte(model, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> f
     return total / count / math.log(2)
 
 
-def train(model, x, y, *, seconds: float, batch: int, lr: float, seed: int) -> dict[str, Any]:
+def train(
+    model,
+    x,
+    y,
+    *,
+    seconds: float,
+    batch: int,
+    lr: float,
+    seed: int,
+    steps: int | None = None,
+    evaluate: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eval_every: int = 0,
+) -> dict[str, Any]:
+    """AdamW on random training segments, 100 warm-up steps.
+
+    With ``steps`` the run is that many steps (reproducible) and the learning rate decays on a
+    cosine to a tenth of ``lr`` after the warm-up; without, it trains for ``seconds`` at a
+    constant rate. ``evaluate`` (held-out inputs, targets) is scored every ``eval_every``
+    steps: the learning curve in the record.
+    """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
-    started, steps = time.perf_counter(), 0
-    while time.perf_counter() - started < seconds:
+    started, cpu_started, done = time.perf_counter(), time.process_time(), 0
+    curve: list[dict[str, float]] = []
+    while (done < steps) if steps is not None else (time.perf_counter() - started < seconds):
         pick = torch.randint(0, x.shape[0], (batch,), generator=generator)
-        warm = min(1.0, (steps + 1) / 100)
+        rate = lr * min(1.0, (done + 1) / 100)
+        if steps is not None and done >= 100:
+            progress = (done - 100) / max(1, steps - 100)
+            rate = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         for group in optimizer.param_groups:
-            group["lr"] = lr * warm
+            group["lr"] = rate
         logits = model(input_ids=x[pick]).logits[..., :256]
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), y[pick].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        steps += 1
+        done += 1
+        if evaluate is not None and eval_every and done % eval_every == 0:
+            bpb = bits_per_byte(model, *evaluate)
+            model.train()
+            curve.append({"step": done, "seconds": time.perf_counter() - started, "bpb": bpb})
+            print(f"step {done}: held-out {bpb:.3f} bits per byte", flush=True)
     return {
-        "steps": steps,
+        "steps": done,
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
         "last_loss": float(loss.detach()),
+        "curve": curve,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, load and niceness at this moment (the machine is shared)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "nice": os.nice(0),
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
 
 
@@ -123,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--text", default=None, help="text file (default: world192.txt)")
     parser.add_argument("--train-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        help="train this many steps with a cosine decay (reproducible) instead of for "
+        "--train-seconds at a constant rate",
+    )
+    parser.add_argument("--eval-every", type=int, default=0, help="learning-curve interval")
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--depth", type=int, default=4)
@@ -130,7 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--calibration", type=int, default=128, help="calibration segments")
+    parser.add_argument(
+        "--calibration-seeds",
+        default="0",
+        help="comma-separated seeds of the calibration draw (and of greedy's generator); the "
+        "table gives the mean and the range over them",
+    )
     parser.add_argument("--heldout", type=int, default=256, help="held-out segments scored")
+    parser.add_argument(
+        "--heldout-span",
+        type=float,
+        default=1.0,
+        help="draw the held-out segments from this first share of the held-out part (1: all "
+        "of the last 10 %%; world192.txt's appendices fill its last three quarters)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="a save_pretrained folder to start from (no training)")
@@ -138,16 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    started_on = machine()
     path = find_text_file(args.text)
     full, _ = segments(read_bytes(path), args.context)
     split = int(0.9 * full.shape[0])
     train_y, test_y = full[:split], full[split:]
     train_x, test_x = segment_inputs(train_y), segment_inputs(test_y)
+    span = max(1, round(args.heldout_span * test_x.shape[0]))
+    test_x, test_y = test_x[:span], test_y[:span]
     generator = torch.Generator().manual_seed(args.seed + 1)
     held = torch.randperm(test_x.shape[0], generator=generator)[: args.heldout].sort().values
     test_x, test_y = test_x[held], test_y[held]
-    calib = torch.randperm(train_x.shape[0], generator=generator)[: args.calibration]
-    calibration = [{"input_ids": b} for b in torch.split(train_x[calib], 32)]
+    seeds = [int(v) for v in args.calibration_seeds.split(",")]
+    calibrations = {}
+    for c in seeds:
+        # seed 0 draws exactly what a single-seed run always drew
+        draw = generator if c == seeds[0] else torch.Generator().manual_seed(1000 + c)
+        calib = torch.randperm(train_x.shape[0], generator=draw)[: args.calibration]
+        calibrations[c] = [{"input_ids": b} for b in torch.split(train_x[calib], 32)]
     if args.model:
         import transformers
 
@@ -163,54 +243,98 @@ def main(argv: list[str] | None = None) -> int:
             batch=args.batch,
             lr=args.lr,
             seed=args.seed,
+            steps=args.train_steps,
+            evaluate=(test_x[:64], test_y[:64]),
+            eval_every=args.eval_every,
         )
+        training["machine_after"] = machine()
         model.save_pretrained(out / "dense-model")
     model.eval()
     rows = []
     for label, settings in SETTINGS:
-        work = copy.deepcopy(model)
-        started = time.perf_counter()
-        if settings is not None:
-            report = compress_(work, settings, calibration=calibration, layers=LAYERS)
-            layer_error = sum(r["relative_error"] for r in report.layers) / len(report.layers)
-            density = sum(r["density"] * r["rows"] * r["columns"] for r in report.layers) / sum(
-                r["rows"] * r["columns"] for r in report.layers
+        runs = []
+        data_free = settings is None or not settings.needs_calibration
+        for c in seeds[:1] if data_free else seeds:
+            work = copy.deepcopy(model)
+            started = time.perf_counter()
+            if settings is not None:
+                chosen = settings
+                if isinstance(settings, Greedy):
+                    chosen = dataclasses.replace(settings, seed=c)
+                report = compress_(work, chosen, calibration=calibrations[c], layers=LAYERS)
+                layer_error = sum(r["relative_error"] for r in report.layers) / len(report.layers)
+                weights = sum(r["rows"] * r["columns"] for r in report.layers)
+                density = (
+                    sum(r["density"] * r["rows"] * r["columns"] for r in report.layers) / weights
+                )
+            else:
+                layer_error, density = 0.0, 1.0
+            seconds = time.perf_counter() - started
+            bpb = bits_per_byte(work, test_x, test_y)
+            runs.append(
+                {
+                    "calibration_seed": None if data_free else c,
+                    "bits_per_byte": bpb,
+                    "mean_layer_error": layer_error,
+                    "density": density,
+                    "seconds": seconds,
+                }
             )
-        else:
-            layer_error, density = 0.0, 1.0
-        seconds = time.perf_counter() - started
-        bpb = bits_per_byte(work, test_x, test_y)
+            print(
+                f"{label:34s} seed {c}: {bpb:.4f} bpb  layer error {layer_error:.4g}  "
+                f"{seconds:.1f} s",
+                flush=True,
+            )
+        values = [r["bits_per_byte"] for r in runs]
         rows.append(
             {
                 "setting": label,
                 "compressor": settings.settings() if settings is not None else None,
-                "bits_per_byte": bpb,
-                "mean_layer_error": layer_error,
-                "density": density,
-                "seconds": seconds,
+                "bits_per_byte": statistics.mean(values),
+                "bits_per_byte_range": [min(values), max(values)],
+                "mean_layer_error": statistics.mean(r["mean_layer_error"] for r in runs),
+                "density": statistics.mean(r["density"] for r in runs),
+                "seconds": statistics.median(r["seconds"] for r in runs),
+                "runs": runs,
             }
         )
-        print(f"{label:34s} {bpb:.4f} bpb  layer error {layer_error:.4g}  {seconds:.1f} s")
     dense = rows[0]["bits_per_byte"]
+    trained = (
+        f"trained {training.get('steps', '-')} steps ({training.get('seconds', 0):.0f} s, batch "
+        f"{args.batch}, lr {args.lr:g}"
+        + (", cosine decay" if args.train_steps else "")
+        + f") on the first 90 % of {path.name}"
+        if not args.model
+        else f"loaded from {args.model}"
+    )
     lines = [
         f"Byte-level GPT-2 ({sum(p.numel() for p in model.parameters())} parameters, "
-        f"{args.depth} blocks, width {args.width}, context {args.context}) trained "
-        f"{training.get('seconds', 0):.0f} s ({training.get('steps', '-')} steps) on the first "
-        f"90 % of {path.name}; held-out: {args.heldout} segments of the last 10 %; "
-        f"calibration: {args.calibration} training segments; compressed: {', '.join(LAYERS)} "
-        f"(sequential). Machine: {platform.processor() or platform.machine()}, "
-        f"{args.threads} threads.",
+        f"{model.config.n_layer} blocks, width {model.config.n_embd}, context {args.context}), "
+        "one training seed "
+        f"({args.seed}), {trained}; held-out: {args.heldout} segments of the last 10 %"
+        + (f" (its first {args.heldout_span:.0%})" if args.heldout_span < 1 else "")
+        + "; "
+        f"calibration: {args.calibration} training segments, seeds {args.calibration_seeds} "
+        f"(bits per byte: mean, and the range over the seeds; RTN and magnitude use no data); "
+        f"compressed: {', '.join(LAYERS)} (sequential). Machine: {started_on['cpu']}, "
+        f"{started_on['cores']} cores shared (load average {started_on['load_average'][0]:.1f} "
+        f"at the start), {args.threads} thread(s), nice {started_on['nice']}.",
         "",
         "Mean layer error: ||(W - W_hat) X||^2 / ||W X||^2 on the calibration inputs, averaged "
-        "over the layers; for RTN and magnitude (no data) ||W - W_hat||^2 / ||W||^2.",
+        "over the layers; for RTN and magnitude (no data) ||W - W_hat||^2 / ||W||^2. Seconds: "
+        "the compression of all layers, median over the seeds.",
         "",
-        "| setting | bits per byte | vs dense | mean layer error | density | seconds |",
-        "|---|---|---|---|---|---|",
+        "| setting | bits per byte | range over seeds | vs dense | mean layer error | density "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        low, high = r["bits_per_byte_range"]
+        spread = f"{low:.4f}-{high:.4f}" if len(r["runs"]) > 1 else "-"
         lines.append(
-            f"| {r['setting']} | {r['bits_per_byte']:.4f} | {r['bits_per_byte'] - dense:+.4f} "
-            f"| {r['mean_layer_error']:.3g} | {r['density']:.3f} | {r['seconds']:.1f} |"
+            f"| {r['setting']} | {r['bits_per_byte']:.4f} | {spread} "
+            f"| {r['bits_per_byte'] - dense:+.4f} | {r['mean_layer_error']:.3g} "
+            f"| {r['density']:.3f} | {r['seconds']:.1f} |"
         )
     atomic_write_text(out / "lm_table.md", "\n".join(lines) + "\n")
     atomic_write_json(
@@ -218,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         {
             "args": vars(args),
             "training": training,
+            "machine": started_on,
+            "machine_at_end": machine(),
             "torch": torch.__version__,
             "rows": rows,
         },

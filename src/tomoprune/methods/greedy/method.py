@@ -2,11 +2,13 @@
 
 Registered names (family "post-training"): ``greedy-prune``, ``greedy-quant`` (the randomized
 greedy compressor), ``weight-magnitude`` (``magnitude`` on ``tomoprune compress``, which
-differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda``, ``rtn`` and
-``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode); layers are
-weighted-layer indices. ``gptq`` and ``sparsegpt`` with all their settings and layer name
-patterns are registered by ``tomoprune.posttraining.settings``. The settings and the
-registrations are in ``params`` (no torch).
+differs from the neuron-level ``magnitude`` of train-compress runs), ``wanda-baseline``,
+``rtn-baseline`` and ``obs`` (SparseGPT in prune mode, GPTQ on the paper's grid in quant mode):
+the baselines of the greedy comparisons, on the paper's grid, with ``structured=true``; layers
+are weighted-layer indices. ``gptq``, ``sparsegpt``, ``wanda`` and ``rtn`` with all their
+settings (N:M, group sizes, grids) and layer name patterns are registered by
+``tomoprune.methods.posttraining_params``. The settings and the registrations of this module's
+methods are in ``params`` (no torch).
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ class PostTrainingCompression(CompressionMethod):
         self.done = bool(state.get("done", False))
 
 
-BASELINE_OF = {"weight-magnitude": "magnitude", "wanda": "wanda", "rtn": "rtn", "obs": "obs"}
+BASELINE_OF = {
+    "weight-magnitude": "magnitude",
+    "wanda-baseline": "wanda",
+    "rtn-baseline": "rtn",
+    "obs": "obs",
+}
 
 
 def build_method(name: str, params: Any, run_config: Any) -> PostTrainingCompression:

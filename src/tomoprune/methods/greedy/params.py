@@ -3,8 +3,8 @@
 Layer indices count the model's weighted layers (Linear/Conv2d) from 0 in forward order: in the
 paper's MLP y = W3 ReLU(W2 ReLU(W1 x)), W1 is layer 0 and W2 layer 1.
 
-The methods ``greedy-prune``, ``greedy-quant``, ``weight-magnitude``, ``wanda``, ``rtn`` and
-``obs`` are registered here (no torch, so the command line lists them and checks their settings
+The methods ``greedy-prune``, ``greedy-quant``, ``weight-magnitude``, ``wanda-baseline``,
+``rtn-baseline`` and ``obs`` are registered here (no torch, so the command line lists them and checks their settings
 before torch loads); ``method.PostTrainingCompression`` runs them.
 """
 
@@ -169,8 +169,8 @@ for _name, _params, _summary in (
     ("greedy-prune", GreedyParams, "randomized greedy post-training pruning (El Cheairi et al.)"),
     ("greedy-quant", GreedyQuantParams, "randomized greedy post-training quantization"),
     ("weight-magnitude", BaselineParams, "post-training: zero the smallest |w|"),
-    ("wanda", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
-    ("rtn", QuantBaselineParams, "post-training: round every weight to the nearest grid value"),
+    ("wanda-baseline", BaselineParams, "post-training: zero the smallest |w| * ||x_j|| per row"),
+    ("rtn-baseline", QuantBaselineParams, "post-training: round every weight to the paper grid"),
     ("obs", BaselineParams, "post-training OBS: SparseGPT (prune) or GPTQ (mode=quant)"),
 ):
     register_method(
