@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tomoprune.engine.hooks import TrainingHook
+from tomoprune.errors import ConfigError
 
 
 class StopRule(Protocol):
@@ -132,3 +133,40 @@ class CompressionMethod:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+class OneShotCompression(CompressionMethod):
+    """A post-training method: compresses a trained model once, from calibration data, in one
+    cycle of the loop, and never trains. Subclasses give ``preflight``, ``compress`` (using
+    ``calibration_inputs``) and ``export``; the width is the count of non-zero parameters, so
+    the loop's sparsity column is the share of zeros."""
+
+    def __init__(self, name: str, params: Any) -> None:
+        self.name = name
+        self.params = params
+        self.done = False
+        self.layers: list[dict[str, Any]] = []
+
+    def calibration_inputs(self, context: CycleContext) -> torch.Tensor:
+        if context.calibration_data is None:
+            raise ConfigError(f"{self.name} needs calibration data; the loop provided none.")
+        x, _ = context.calibration_data()
+        return x
+
+    def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
+        return []
+
+    def width(self, model: nn.Module) -> int:
+        return sum(int(torch.count_nonzero(p)) for p in model.parameters())
+
+    def planned_widths(self, model: nn.Module) -> list[int]:
+        return [0]
+
+    def finished(self, model: nn.Module, cycle: int) -> bool:
+        return self.done
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done = bool(state.get("done", False))

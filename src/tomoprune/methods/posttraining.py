@@ -17,8 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
-from tomoprune.errors import ConfigError
+from tomoprune.engine.method import CompressionOutcome, CycleContext, OneShotCompression
 from tomoprune.methods.l0.sparse_export import (
     SPARSE_EXPORT_FILE,
     export_columns,
@@ -34,15 +33,12 @@ QUANTIZED_FILE = "model.packed.safetensors"
 CALIBRATION_BATCH = 256
 
 
-class DriverCompression(CompressionMethod):
+class DriverCompression(OneShotCompression):
     """Compresses a trained model once with ``compress_``; never trains."""
 
     def __init__(self, name: str, params: Any) -> None:
-        self.name = name
-        self.params = params
+        super().__init__(name, params)
         self.settings: Compressor = params.compressor()
-        self.done = False
-        self.layers: list[dict[str, Any]] = []
         self.report: PostTrainingReport | None = None
 
     def patterns(self) -> list[str] | None:
@@ -54,19 +50,8 @@ class DriverCompression(CompressionMethod):
             w = weight_matrix(module)
             self.settings.check_layer(LayerProblem(name=name, weight=w, hessian=None, samples=0))
 
-    def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
-        return []
-
-    def width(self, model: nn.Module) -> int:
-        return sum(int(torch.count_nonzero(p)) for p in model.parameters())
-
-    def planned_widths(self, model: nn.Module) -> list[int]:
-        return [0]
-
     def compress(self, model: nn.Module, context: CycleContext) -> CompressionOutcome:
-        if context.calibration_data is None:
-            raise ConfigError(f"{self.name} needs calibration data; the loop provided none.")
-        x, _ = context.calibration_data()
+        x = self.calibration_inputs(context)
         if self.params.calibration_size is not None:
             x = x[: self.params.calibration_size]
         batches = list(torch.split(x, CALIBRATION_BATCH))
@@ -87,9 +72,6 @@ class DriverCompression(CompressionMethod):
         }
         return CompressionOutcome(model=model, row=row)
 
-    def finished(self, model: nn.Module, cycle: int) -> bool:
-        return self.done
-
     def export(self, model: nn.Module, out: Path) -> dict[str, Any]:
         """The packed quantized file, or the sparse file, with its size against float32."""
         assert self.report is not None
@@ -100,12 +82,6 @@ class DriverCompression(CompressionMethod):
             path = out / SPARSE_EXPORT_FILE
             size = write_sparse_export(model, path)
         return export_columns(model, path, size)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"done": self.done}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.done = bool(state.get("done", False))
 
 
 def build_method(name: str, params: Any, run_config: Any) -> DriverCompression:

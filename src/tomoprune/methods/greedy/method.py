@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from tomoprune.engine.method import CompressionMethod, CompressionOutcome, CycleContext, Phase
-from tomoprune.errors import ConfigError
+from tomoprune.engine.method import CompressionOutcome, CycleContext, OneShotCompression
 from tomoprune.methods.greedy.algorithm import check_greedy, greedy_compress
 from tomoprune.methods.greedy.baselines import baseline_compress, check_baseline
 from tomoprune.methods.greedy.export import QUANTIZED_EXPORT_FILE, write_quantized_export
@@ -40,25 +38,12 @@ from tomoprune.methods.l0.sparse_export import (
 from tomoprune.posttraining.replacement import UniformGrid
 
 
-class PostTrainingCompression(CompressionMethod):
+class PostTrainingCompression(OneShotCompression):
     """Compresses a trained model once, from calibration data; never trains."""
 
     def __init__(self, name: str, params: Any) -> None:
-        self.name = name
-        self.params = params
-        self.done = False
-        self.layers: list[dict[str, Any]] = []
+        super().__init__(name, params)
         self.grids: dict[int, UniformGrid] = {}
-
-    def phases(self, cycle: int, model: nn.Module) -> list[Phase]:
-        return []
-
-    def width(self, model: nn.Module) -> int:
-        """Non-zero parameters (the loop's sparsity column becomes the share of zeros)."""
-        return sum(int(torch.count_nonzero(p)) for p in model.parameters())
-
-    def planned_widths(self, model: nn.Module) -> list[int]:
-        return [0]
 
     def preflight(self, model: nn.Sequential) -> None:
         """Check settings and layer indices before a run directory exists."""
@@ -68,9 +53,7 @@ class PostTrainingCompression(CompressionMethod):
             check_baseline(model, BASELINE_OF[self.name], self.params)
 
     def compress(self, model: nn.Sequential, context: CycleContext) -> CompressionOutcome:
-        if context.calibration_data is None:
-            raise ConfigError(f"{self.name} needs calibration data; the loop provided none.")
-        x, _ = context.calibration_data()
+        x = self.calibration_inputs(context)
         if self.name.startswith("greedy"):
             rng = np.random.default_rng(self.params.seed)
             result = greedy_compress(model, x, self.params, rng)
@@ -87,9 +70,6 @@ class PostTrainingCompression(CompressionMethod):
         }
         return CompressionOutcome(model=result.model, row=row)
 
-    def finished(self, model: nn.Module, cycle: int) -> bool:
-        return self.done
-
     def export(self, model: nn.Sequential, out: Path) -> dict[str, Any]:
         """Write the honest storage file and return its sizes against dense float32."""
         if self.params.mode == "quant":
@@ -101,12 +81,6 @@ class PostTrainingCompression(CompressionMethod):
             path = out / SPARSE_EXPORT_FILE
             size = write_sparse_export(model, path)
         return export_columns(model, path, size)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"done": self.done}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.done = bool(state.get("done", False))
 
 
 BASELINE_OF = {
