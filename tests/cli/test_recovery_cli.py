@@ -103,3 +103,11 @@ def test_fraction_search_finds_the_smallest_fraction_under_the_target():
     fraction, model = search_fraction(prune, example, target, steps=12)
     assert flops(model, example) <= target
     assert 0.4995 <= fraction <= 0.4995 + 0.95 / 2**12
+
+
+def test_tool_stage_before_the_dense_stage_is_refused(tiny_idx_dir, tmp_path, capsys):
+    argv = ["reproduce", "recovery", "--data-dir", str(tiny_idx_dir), *TINY]
+    argv += ["--stage", "torch-pruning", "--out", str(tmp_path / "o")]
+    assert main(argv) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "dense stage is not done" in err

@@ -30,6 +30,13 @@ def register_reproduce(which: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs of the dense model")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs after pruning")
     parser.add_argument("--seed", type=int, help="seed of weights, batch order and subsets")
+    parser.add_argument(
+        "--stage",
+        action="append",
+        choices=["dense", "tomoprune", "torch-pruning", "latency"],
+        help="run only this stage (repeatable; default all): after the dense stage, the two "
+        "tools can run in separate processes side by side",
+    )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides")
     parser.add_argument("--out", required=True, help="output directory")
     add_threads(parser)
@@ -56,7 +63,7 @@ def recovery_config(args: argparse.Namespace):
 def recovery_command(args: argparse.Namespace) -> int:
     import torch
 
-    from tomoprune.reproduce.recovery import run_recovery
+    from tomoprune.reproduce.recovery import STAGES, run_recovery
 
     config = recovery_config(args)
     out = output_dir(args.out)
@@ -64,8 +71,10 @@ def recovery_command(args: argparse.Namespace) -> int:
     if threads:
         torch.set_num_threads(threads)
     say = (lambda message: None) if args.quiet else console().print
-    run_recovery(config, out, say)
-    if args.quiet:
+    results = run_recovery(config, out, say, tuple(args.stage or STAGES))
+    if results is None:
+        say(f"Stages {', '.join(args.stage)} done; run the others to complete {out}.")
+    elif args.quiet:
         print(out)
     else:
         console().print((out / "recovery.md").read_text())

@@ -362,11 +362,24 @@ def side_by_side_latency(
     return out
 
 
+STAGES = ("dense", *TOOLS, "latency")
+
+
 def run_recovery(
-    config: RecoveryConfig, out: Path, say: Callable[[str], None] = lambda _: None
-) -> dict[str, Any]:
-    """Run the missing stages of ``config`` in ``out`` and write ``results.json`` and
-    ``recovery.md``; returns the results."""
+    config: RecoveryConfig,
+    out: Path,
+    say: Callable[[str], None] = lambda _: None,
+    stages: tuple[str, ...] = STAGES,
+) -> dict[str, Any] | None:
+    """Run the missing ``stages`` of ``config`` in ``out``; once all are there, write
+    ``results.json`` and ``recovery.md`` and return the results (else None).
+
+    The two tool stages only read ``dense.pt``, so separate processes may run them side by side
+    (``stages=("tomoprune",)`` and ``("torch-pruning",)``) once the dense stage is done.
+    """
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown:
+        raise ConfigError(f"stage must be among {', '.join(STAGES)}. Got {', '.join(unknown)}.")
     out.mkdir(parents=True, exist_ok=True)
     settings = out / "config.json"
     if settings.exists() and read_json(settings) != asdict(config):
@@ -374,27 +387,28 @@ def run_recovery(
             f"{out} holds a run with other settings ({settings}); use a new --out folder."
         )
     atomic_write_json(settings, asdict(config))
-    data = load_data(config)
-    dense = read_json(out / "dense.json") if (out / "dense.json").exists() else None
-    dense = dense or _stage_dense(config, data, out, say)
-    tools = {}
+    done = {stage: (out / f"{stage}.json").exists() for stage in STAGES}
+    needed = [stage for stage in stages if not done[stage]]
+    if needed and needed[0] != "dense" and not done["dense"]:
+        raise ConfigError(f"{out}: the dense stage is not done yet; run it first (--stage dense).")
+    data = load_data(config) if needed else None
+    if "dense" in needed:
+        _stage_dense(config, data, out, say)
     for tool in TOOLS:
-        path = out / f"{tool}.json"
-        tools[tool] = (
-            read_json(path) if path.exists() else _stage_tool(config, data, out, tool, say)
-        )
-    if (out / "latency.json").exists():
-        latency = read_json(out / "latency.json")
-    else:
+        if tool in needed:
+            _stage_tool(config, data, out, tool, say)
+    if "latency" in needed and all((out / f"{tool}.json").exists() for tool in TOOLS):
         models = {"dense": _load_model(out / "dense.pt")}
         models.update({tool: _load_model(out / f"{tool}.pt") for tool in TOOLS})
         latency = side_by_side_latency(models, data.test_x[:1], repeats=config.latency_repeats)
         atomic_write_json(out / "latency.json", latency)
+    if not all((out / f"{stage}.json").exists() for stage in STAGES):
+        return None
     results = {
         "config": asdict(config),
-        "dense": dense,
-        "tools": tools,
-        "latency": latency,
+        "dense": read_json(out / "dense.json"),
+        "tools": {tool: read_json(out / f"{tool}.json") for tool in TOOLS},
+        "latency": read_json(out / "latency.json"),
         "provenance": provenance(),
     }
     atomic_write_json(out / "results.json", results)
