@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tomoprune import config as cfg
-from tomoprune.cli import l0_cmd, mdl_cmd, width_cmd
+from tomoprune.cli import l0_cmd, mdl_cmd, recovery_cmd, width_cmd
 from tomoprune.cli.common import add_quiet, console, output_dir, reporter_for, rows_table
 from tomoprune.cli.sweep_cmd import (
     EXIT_RUNS_FAILED,
@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     l0_cmd.register_reproduce(which)
     width_cmd.register_reproduce(which)
     mdl_cmd.register_reproduce(which)
+    recovery_cmd.register_reproduce(which)
 
 
 def table1_command(args: argparse.Namespace) -> int:

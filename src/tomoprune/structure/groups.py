@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -135,6 +136,26 @@ def _dedupe(positions: Sequence[int], units: Sequence[int]) -> tuple[list[int], 
     return [p for p, _ in ordered], [u for _, u in ordered]
 
 
+def _trace_error(exc: Exception) -> UnsupportedModelError:
+    """One line for a failed trace, saying whose code failed: the model's forward (wrong example
+    inputs) or Torch-Pruning's dependency analysis after the forward ran (a tensor reshaping it
+    cannot follow, such as ShuffleNet's channel shuffle)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_analysis = bool(frames) and "torch_pruning/dependency/index_mapping" in frames[-1].filename
+    if in_analysis:
+        return UnsupportedModelError(
+            f"the model ran, but the dependency analysis cannot follow how it reshapes channels "
+            f"({type(exc).__name__} in {frames[-1].name}: {first}); exclude the layers around "
+            "that reshaping (a channel shuffle, a view that splits channels) with ignored_layers."
+        )
+    return UnsupportedModelError(
+        f"the model could not be traced with the example inputs ({type(exc).__name__}: "
+        f"{first}); pass example inputs the model accepts (a tensor, a tuple, or a dict of "
+        "keyword inputs), or exclude the failing layer with ignored_layers."
+    )
+
+
 def find_groups(
     model: nn.Module,
     example_inputs: Any,
@@ -195,12 +216,7 @@ def find_groups(
     except UnsupportedModelError:
         raise
     except Exception as exc:  # tracing runs the user's model: any failure becomes one line
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise UnsupportedModelError(
-            f"the model could not be traced with the example inputs ({type(exc).__name__}: "
-            f"{first}); pass example inputs the model accepts (a tensor, a tuple, or a dict of "
-            "keyword inputs), or exclude the failing layer with ignored_layers."
-        ) from None
+        raise _trace_error(exc) from None
     finally:
         for module, training in modes.items():
             module.train(training)

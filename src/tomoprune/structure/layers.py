@@ -17,6 +17,7 @@ holding tensors the table does not know, makes ``check_supported`` raise one lin
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -301,7 +302,12 @@ def _mha_slices(m: nn.Module) -> tuple[TensorSlice, ...]:
 
 
 def _hf_conv1d_type() -> type | None:
-    """``transformers``' Conv1D (GPT-2's linear layer with a transposed weight), if installed."""
+    """``transformers``' Conv1D (GPT-2's linear layer with a transposed weight), if loaded.
+
+    Only an already imported ``transformers`` is asked: a model holding its layers imported it,
+    and importing it here for a model without them would cost seconds of start-up."""
+    if "transformers" not in sys.modules:
+        return None
     try:
         from transformers.pytorch_utils import Conv1D
     except Exception:  # transformers is an optional extra

@@ -16,6 +16,7 @@ saved model exactly, with no code or pickled objects read from disk.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def load_compressed(
         state = load_file(str(weights), device=str(device))
     except FileNotFoundError:
         raise RecordError(f"{weights}: model weights not found.") from None
+    # safetensors keeps no module versions; modules that check theirs on load (torchvision's
+    # MNASNet) get those of the freshly built model, which is the code the weights came from
+    state = OrderedDict(state)
+    state._metadata = getattr(model.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
