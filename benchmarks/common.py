@@ -28,6 +28,7 @@ from typing import Any
 from tomoprune.fileio import atomic_write_json, atomic_write_text, read_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+OUT_VARIABLE = "TOMOPRUNE_BENCH_OUT"
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -222,9 +223,12 @@ def write_results(
     description: str,
     config: Mapping[str, Any] | None = None,
     notes: Iterable[str] = (),
-    results_dir: Path = RESULTS_DIR,
+    results_dir: Path | None = None,
 ) -> Path:
     """Write ``<results_dir>/<name>.json`` atomically and re-render the README table.
+
+    ``results_dir`` defaults to ``results_directory()``: ``benchmarks/results/``, or the folder
+    ``make bench BENCH_OUT=...`` (``benchmarks.run --out``) names.
 
     Parameters
     ----------
@@ -247,10 +251,19 @@ def write_results(
         "environment": environment_info(),
         "measurements": [asdict(m) for m in measurements],
     }
+    results_dir = results_dir or results_directory()
+    results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"
     atomic_write_json(path, record)
     render_readme(results_dir)
     return path
+
+
+def results_directory() -> Path:
+    """Where results go: ``$TOMOPRUNE_BENCH_OUT`` (set by ``benchmarks.run --out``) or
+    ``benchmarks/results/``."""
+    chosen = os.environ.get(OUT_VARIABLE)
+    return Path(chosen) if chosen else RESULTS_DIR
 
 
 def render_readme(results_dir: Path = RESULTS_DIR) -> Path:

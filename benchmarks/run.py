@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
+from pathlib import Path
+
+from benchmarks.common import OUT_VARIABLE
 
 # `make bench`: the quick suite (a few minutes); `make bench-full`: every benchmark
 QUICK = ("cli", "solver", "lenet5_step", "online_codec")
@@ -35,9 +39,11 @@ def main() -> int:
     parser.add_argument("--only", choices=BENCHMARKS, action="append")
     parser.add_argument("--full", action="store_true", help="every benchmark (default: quick)")
     parser.add_argument(
-        "--out", help="accepted for symmetry with the Makefile; results go to benchmarks/results/"
+        "--out", help="folder for the results (default: benchmarks/results/, the committed ones)"
     )
     args = parser.parse_args()
+    if args.out:
+        os.environ[OUT_VARIABLE] = str(Path(args.out).resolve())
     for name in args.only or (BENCHMARKS if args.full else QUICK):
         module = importlib.import_module(f"benchmarks.bench_{name}")
         started = time.perf_counter()

@@ -9,11 +9,23 @@ import torch
 
 
 def keep_per_row(scores: torch.Tensor, density: float) -> torch.Tensor:
-    """Each row keeps its round(density * columns) largest scores."""
-    keep = round(density * scores.shape[1])
-    order = torch.argsort(-scores, dim=1, stable=True)[:, :keep]
-    mask = torch.zeros_like(scores, dtype=torch.bool)
-    return mask.scatter_(1, order, True)
+    """Each row keeps its round(density * columns) largest scores.
+
+    One selection per row (``kthvalue``, linear time) finds the row's threshold instead of a
+    full sort: every score above it is kept, and the ties at it fill the rest from the lowest
+    column up, which is the mask a stable descending sort would give.
+    """
+    rows, columns = scores.shape
+    keep = round(density * columns)
+    if keep <= 0:
+        return torch.zeros_like(scores, dtype=torch.bool)
+    if keep >= columns:
+        return torch.ones_like(scores, dtype=torch.bool)
+    threshold = scores.kthvalue(columns - keep + 1, dim=1, keepdim=True).values
+    mask = scores > threshold
+    ties = scores == threshold
+    room = keep - mask.sum(1, keepdim=True)
+    return mask | (ties & (ties.cumsum(1) <= room))
 
 
 def keep_per_tensor(scores: torch.Tensor, density: float) -> torch.Tensor:

@@ -22,7 +22,8 @@ from tomoprune.posttraining.settings import Wanda
 def compress_layer(settings: Wanda, problem: LayerProblem, context: LayerContext) -> LayerResult:
     """``Wanda.compress_layer``."""
     w = problem.weight
-    scores = w.abs().to(problem.energy.dtype) * problem.energy.sqrt()[None, :]
+    # in the weights' precision, as the reference scores (float64 scores sort 3-4x slower)
+    scores = w.abs() * problem.energy.sqrt().to(w.dtype)[None, :]
     if settings.nm is not None:
         mask = keep_n_of_m(scores, *settings.nm)
     else:
