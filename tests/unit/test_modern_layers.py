@@ -372,7 +372,6 @@ def test_a_model_that_rejects_the_example_inputs_is_refused_in_one_line():
     assert "\n" not in str(err.value) and "could not be traced" in str(err.value)
 
 
-
 def test_shufflenets_channel_shuffle_is_refused_in_one_line_naming_the_dependency_analysis():
     torchvision = pytest.importorskip("torchvision")
     net = torchvision.models.shufflenet_v2_x0_5(weights=None).eval()
@@ -380,6 +379,7 @@ def test_shufflenets_channel_shuffle_is_refused_in_one_line_naming_the_dependenc
         find_groups(net, torch.randn(1, 3, 32, 32))
     message = str(err.value)
     assert "\n" not in message and "the model ran" in message and "ignored_layers" in message
+
 
 def _small_vit() -> nn.Module:
     torchvision = pytest.importorskip("torchvision")
