@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tomoprune.fileio import atomic_write_json, atomic_write_text
+
 METHODS = ("tomoprune-magnitude", "tomoprune-dtc", "tp-magnitude")
 FRACTION = 0.4
 HF_MODELS = ("hf-bert", "hf-gpt2", "hf-llama", "hf-vit")
@@ -58,9 +60,11 @@ def _parameter_count(name: str) -> int:
 
 def image_size(name: str, resolution: int) -> int:
     """The input side used for ``name``: ``resolution``, raised where the architecture needs
-    more (Inception's stem: 75 pixels) and rounded to the patch size of the ViTs."""
+    more (Inception's stem: 75 pixels; MaxViT: 224) and rounded to the patch size of the ViTs."""
     if name.startswith("inception"):
         return max(resolution, 96)
+    if name.startswith("maxvit"):
+        return 224  # its 7x7 windows need a side divisible by 7 at strides 4 to 32
     if name.startswith("vit_"):
         patch = int(name.rsplit("_", 1)[1])
         return max(patch, round(resolution / patch) * patch)
@@ -289,7 +293,7 @@ def run_all(
                 error = f"timeout: over {limit * 20:.0f} s of wall-clock time"
             if error is not None:
                 row = {"model": name, "method": method, "status": f"error: {error}"}
-                path.write_text(json.dumps(row, indent=1) + "\n")
+                atomic_write_json(path, row)
             print(f"{name:28s} {method:22s} {time.monotonic() - start:7.1f}s", flush=True)
     write_table(out)
 
@@ -309,7 +313,7 @@ def _last_line(text: str) -> str:
 
 def write_table(out: Path) -> None:
     rows = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
-    (out / "zoo.json").write_text(json.dumps(rows, indent=1) + "\n")
+    atomic_write_json(out / "zoo.json", rows)
     inputs = sorted({r["input"] for r in rows if "input" in r})
     lines = [
         f"Inputs of the torchvision models (C x H x W): {', '.join(inputs) or 'not recorded'}; "
@@ -343,7 +347,7 @@ def write_table(out: Path) -> None:
             + " |"
         )
     lines += ["", summary(rows)]
-    (out / "zoo.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "zoo.md", "\n".join(lines) + "\n")
 
 
 def _speedup(row: dict[str, Any], batch: int) -> str:
@@ -352,27 +356,62 @@ def _speedup(row: dict[str, Any], batch: int) -> str:
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
-    """Counts of ok runs per method and the median batch-1 speed-up among them."""
+    """Per method: runs ok, refused in one line, and over the budget, with the median latency
+    speed-ups among the ok runs; then which models one tool prunes and the other does not, and
+    which models have no run yet."""
     parts = []
     for method in METHODS:
         mine = [r for r in rows if r["method"] == method]
         ok = [r for r in mine if r.get("status") == "ok"]
-        speedups = [
-            r["latency_b1_before_s"] / r["latency_b1_after_s"]
-            for r in ok
-            if r.get("latency_b1_after_s")
-        ]
-        median = f", median batch-1 speed-up {statistics.median(speedups):.2f}x" if speedups else ""
-        parts.append(f"- {method}: {len(ok)} of {len(mine)} models ok{median}")
+        timeouts = [r for r in mine if str(r.get("status", "")).startswith("error: timeout")]
+        medians = []
+        for batch in (1, 32):
+            speedups = [
+                r[f"latency_b{batch}_before_s"] / r[f"latency_b{batch}_after_s"]
+                for r in ok
+                if r.get(f"latency_b{batch}_after_s")
+            ]
+            if speedups:
+                medians.append(
+                    f"median batch-{batch} speed-up {statistics.median(speedups):.2f}x "
+                    f"(over {len(speedups)})"
+                )
+        parts.append(
+            f"- {method}: {len(ok)} of {len(mine)} models ok, "
+            f"{len(mine) - len(ok) - len(timeouts)} refused with a one-line error, "
+            f"{len(timeouts)} over the CPU budget" + ("; " + ", ".join(medians) if medians else "")
+        )
     status = {(r["model"], r["method"]): r.get("status") == "ok" for r in rows}
-    tp_only = sorted(
-        model
-        for (model, method), ok in status.items()
-        if method == "tp-magnitude" and ok and not status.get((model, "tomoprune-magnitude"))
-    )
+    models = sorted({r["model"] for r in rows})
+
+    def only(first: str, second: str) -> str:
+        names = [
+            m
+            for m in models
+            if status.get((m, first)) and (m, second) in status and not status[(m, second)]
+        ]
+        return ", ".join(names) if names else "none"
+
     parts.append(
         "- models Torch-Pruning prunes and tomoprune (magnitude) does not: "
-        + (", ".join(tp_only) if tp_only else "none")
+        + only("tp-magnitude", "tomoprune-magnitude")
+    )
+    parts.append(
+        "- models tomoprune (magnitude) prunes and Torch-Pruning does not: "
+        + only("tomoprune-magnitude", "tp-magnitude")
+    )
+    try:
+        expected = model_names()
+    except ImportError:  # torchvision absent: the list of models cannot be known
+        expected = models
+    missing = [
+        f"{m} ({', '.join(x for x in METHODS if (m, x) not in status)})"
+        for m in expected
+        if any((m, x) not in status for x in METHODS)
+    ]
+    parts.append(
+        f"- models in the zoo: {len(expected)}; runs not made yet: "
+        + ("; ".join(missing) if missing else "none")
     )
     return "\n".join(parts)
 
@@ -409,7 +448,7 @@ def main() -> int:
             }
         path = _run_file(args.out, name, method)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(row, indent=1) + "\n")
+        atomic_write_json(path, row)
         return 0
     names = model_names() if args.models == "all" else args.models.split(",")
     run_all(args.out, names, args.methods.split(","), args.budget_s, args.resolution)
