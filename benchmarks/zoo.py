@@ -355,6 +355,10 @@ def _speedup(row: dict[str, Any], batch: int) -> str:
     return f"{before / after:.2f}x" if before and after else ""
 
 
+def _ratio(row: dict[str, Any], batch: int) -> float:
+    return row[f"latency_b{batch}_before_s"] / row[f"latency_b{batch}_after_s"]
+
+
 def summary(rows: list[dict[str, Any]]) -> str:
     """Per method: runs ok, refused in one line, and over the budget, with the median latency
     speed-ups among the ok runs; then which models one tool prunes and the other does not, and
@@ -392,6 +396,29 @@ def summary(rows: list[dict[str, Any]]) -> str:
         ]
         return ", ".join(names) if names else "none"
 
+    both = [
+        m
+        for m in models
+        if status.get((m, "tomoprune-magnitude")) and status.get((m, "tp-magnitude"))
+    ]
+    by_key = {(r["model"], r["method"]): r for r in rows}
+    for batch in (1, 32):
+        pairs = [
+            (by_key[m, "tomoprune-magnitude"], by_key[m, "tp-magnitude"])
+            for m in both
+            if all(
+                by_key[m, x].get(f"latency_b{batch}_after_s")
+                for x in ("tomoprune-magnitude", "tp-magnitude")
+            )
+        ]
+        if pairs:
+            ours = statistics.median(_ratio(a, batch) for a, _ in pairs)
+            theirs = statistics.median(_ratio(b, batch) for _, b in pairs)
+            parts.append(
+                f"- the {len(pairs)} models both tools prune (magnitude) with batch-{batch} "
+                f"latencies: median speed-up {ours:.2f}x (tomoprune) and {theirs:.2f}x "
+                "(Torch-Pruning)"
+            )
     parts.append(
         "- models Torch-Pruning prunes and tomoprune (magnitude) does not: "
         + only("tp-magnitude", "tomoprune-magnitude")
