@@ -142,7 +142,8 @@ def _trace_error(exc: Exception) -> UnsupportedModelError:
     cannot follow, such as ShuffleNet's channel shuffle)."""
     first = str(exc).splitlines()[0] if str(exc) else ""
     frames = traceback.extract_tb(exc.__traceback__)
-    in_analysis = bool(frames) and "torch_pruning/dependency/index_mapping" in frames[-1].filename
+    last = frames[-1].filename.replace("\\", "/") if frames else ""
+    in_analysis = "torch_pruning/dependency/index_mapping" in last
     if in_analysis:
         return UnsupportedModelError(
             f"the model ran, but the dependency analysis cannot follow how it reshapes channels "
