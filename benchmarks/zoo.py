@@ -351,12 +351,14 @@ def write_table(out: Path) -> None:
 
 
 def _speedup(row: dict[str, Any], batch: int) -> str:
+    ratio = _ratio(row, batch)
+    return f"{ratio:.2f}x" if ratio is not None else ""
+
+
+def _ratio(row: dict[str, Any], batch: int) -> float | None:
+    """Latency before / after at ``batch``, or None where either was not measured."""
     before, after = row.get(f"latency_b{batch}_before_s"), row.get(f"latency_b{batch}_after_s")
-    return f"{before / after:.2f}x" if before and after else ""
-
-
-def _ratio(row: dict[str, Any], batch: int) -> float:
-    return row[f"latency_b{batch}_before_s"] / row[f"latency_b{batch}_after_s"]
+    return before / after if before and after else None
 
 
 def summary(rows: list[dict[str, Any]]) -> str:
@@ -370,11 +372,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
         timeouts = [r for r in mine if str(r.get("status", "")).startswith("error: timeout")]
         medians = []
         for batch in (1, 32):
-            speedups = [
-                r[f"latency_b{batch}_before_s"] / r[f"latency_b{batch}_after_s"]
-                for r in ok
-                if r.get(f"latency_b{batch}_after_s")
-            ]
+            speedups = [x for x in (_ratio(r, batch) for r in ok) if x is not None]
             if speedups:
                 medians.append(
                     f"median batch-{batch} speed-up {statistics.median(speedups):.2f}x "
@@ -404,16 +402,14 @@ def summary(rows: list[dict[str, Any]]) -> str:
     by_key = {(r["model"], r["method"]): r for r in rows}
     for batch in (1, 32):
         pairs = [
-            (by_key[m, "tomoprune-magnitude"], by_key[m, "tp-magnitude"])
+            (ours, theirs)
             for m in both
-            if all(
-                by_key[m, x].get(f"latency_b{batch}_after_s")
-                for x in ("tomoprune-magnitude", "tp-magnitude")
-            )
+            if (ours := _ratio(by_key[m, "tomoprune-magnitude"], batch)) is not None
+            and (theirs := _ratio(by_key[m, "tp-magnitude"], batch)) is not None
         ]
         if pairs:
-            ours = statistics.median(_ratio(a, batch) for a, _ in pairs)
-            theirs = statistics.median(_ratio(b, batch) for _, b in pairs)
+            ours = statistics.median(a for a, _ in pairs)
+            theirs = statistics.median(b for _, b in pairs)
             parts.append(
                 f"- the {len(pairs)} models both tools prune (magnitude) with batch-{batch} "
                 f"latencies: median speed-up {ours:.2f}x (tomoprune) and {theirs:.2f}x "

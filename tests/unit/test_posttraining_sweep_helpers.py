@@ -1,4 +1,4 @@
-"""The SparseGPT sweep's selection helpers against numpy's stable argsort (the rule the oracle and
+"""The selection helpers (SparseGPT's sweep, Wanda's and magnitude's per-row masks) against numpy's stable argsort (the rule the oracle and
 the earlier full-sort code use) on scores with many ties, and the batch-wise Hessian."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tomoprune.posttraining.masks import smallest_entries, smallest_per_column
+from tomoprune.posttraining.masks import keep_per_row, smallest_entries, smallest_per_column
 
 
 def tied_scores(rows: int, columns: int, seed: int) -> torch.Tensor:
@@ -34,6 +34,16 @@ def test_smallest_per_column_equals_a_stable_argsort_of_each_column(m):
         order = np.argsort(scores.numpy(), axis=0, kind="stable")[:count]
         np.put_along_axis(expected, order, True, axis=0)
         assert np.array_equal(smallest_per_column(scores, count).numpy(), expected)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.37, 0.5, 0.9, 1.0])
+def test_keep_per_row_equals_a_stable_descending_argsort_of_each_row(density):
+    scores = tied_scores(12, 40, seed=int(density * 100))
+    keep = round(density * 40)
+    expected = np.zeros((12, 40), dtype=bool)
+    order = np.argsort(-scores.numpy(), axis=1, kind="stable")[:, :keep]
+    np.put_along_axis(expected, order, True, axis=1)
+    assert np.array_equal(keep_per_row(scores, density).numpy(), expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

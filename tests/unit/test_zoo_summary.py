@@ -55,3 +55,18 @@ def test_write_table_renders_every_run_file(tmp_path):
     assert "| m | tomoprune-magnitude | ok | 0.00 M → 0.00 M |" in table
     assert "error: X: y / z" in table  # a pipe in an error cannot break the table
     assert len(json.loads((tmp_path / "zoo.json").read_text())) == 2
+
+
+def test_summary_pairs_the_speed_ups_over_the_models_both_tools_prune():
+    rows = [
+        _row("a", "tomoprune-magnitude", b1=(2.0, 1.0)),
+        _row("a", "tp-magnitude", b1=(4.0, 1.0)),
+        _row("b", "tomoprune-magnitude", b1=(3.0, 1.0)),
+        _row("b", "tp-magnitude", b1=(6.0, 1.0)),
+        _row("c", "tomoprune-magnitude", b1=(9.0, 1.0)),  # Torch-Pruning failed: not paired
+        _row("c", "tp-magnitude", "error: RuntimeError: shape"),
+    ]
+    assert (
+        "- the 2 models both tools prune (magnitude) with batch-1 latencies: median speed-up "
+        "2.50x (tomoprune) and 5.00x (Torch-Pruning)"
+    ) in zoo.summary(rows).splitlines()
