@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,7 @@ def run_one(name: str, method: str, budget_s: float, resolution: int = 224) -> d
     """One model, one method (runs in its own process)."""
     torch.set_num_threads(1)
     deadline = time.process_time() + budget_s  # CPU seconds: the machine may be shared
-    row: dict[str, Any] = {"model": name, "method": method}
+    row: dict[str, Any] = {"model": name, "method": method, "budget_s": budget_s}
     model, inputs = build(name, resolution)
     if not isinstance(inputs, dict):
         row["input"] = "x".join(str(d) for d in inputs.shape[1:])
@@ -189,12 +190,18 @@ def run_one(name: str, method: str, budget_s: float, resolution: int = 224) -> d
     start = time.perf_counter()
     if method.startswith("tomoprune"):
         from tomoprune import Compressor, Schedule
+        from tomoprune.errors import UnresolvedGroupsWarning
 
         scorer = method.removeprefix("tomoprune-")
-        compressor = Compressor(
-            model, inputs, scorer=scorer, schedule=Schedule(fraction=FRACTION, min_width=1)
-        )
-        compressor.step()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnresolvedGroupsWarning)
+            compressor = Compressor(
+                model, inputs, scorer=scorer, schedule=Schedule(fraction=FRACTION, min_width=1)
+            )
+            compressor.step()
+        left = [str(w.message) for w in caught if issubclass(w.category, UnresolvedGroupsWarning)]
+        if left:
+            row["groups_left_whole"] = left[0]
         pruned = compressor.model
     else:
         import torch_pruning as tp
@@ -292,7 +299,8 @@ def run_all(
             except subprocess.TimeoutExpired:
                 error = f"timeout: over {limit * 20:.0f} s of wall-clock time"
             if error is not None:
-                row = {"model": name, "method": method, "status": f"error: {error}"}
+                row = {"model": name, "method": method, "budget_s": budget_s}
+                row["status"] = f"error: {error}"
                 atomic_write_json(path, row)
             print(f"{name:28s} {method:22s} {time.monotonic() - start:7.1f}s", flush=True)
     write_table(out)
@@ -467,6 +475,7 @@ def main() -> int:
             row = {
                 "model": name,
                 "method": method,
+                "budget_s": args.budget_s,
                 "status": f"error: {type(exc).__name__}: {message[:240]}",
             }
         path = _run_file(args.out, name, method)

@@ -61,3 +61,8 @@ class InvalidSetting(ConfigError):
 
     def under(self, prefix: str) -> InvalidSetting:
         return InvalidSetting(prefix + self.key, self.requirement, self.value)
+
+
+class UnresolvedGroupsWarning(UserWarning):
+    """Unit groups left whole because the dependency analysis could not resolve them; the
+    model is still compressed through every other group."""

@@ -2,6 +2,9 @@
 
 - ``layers``: the one table of supported layer types (roles, JSON spec, shape attributes);
 - ``groups``: ``UnitGroup`` and ``find_groups`` (traced with Torch-Pruning's DependencyGraph);
+- ``search``: the group search over that graph, bounded so that a reshaping it misreads ends
+  in a group left whole instead of exhausting memory;
+- ``attention``: attention heads as groups, and layers whose heads stay whole;
 - ``weights``: weight rays and per-unit weight matrices of a group (what scorers read);
 - ``removal``: removal plans, physical surgery, optimizer-state slicing, the removal record.
 """

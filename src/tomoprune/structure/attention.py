@@ -124,6 +124,37 @@ def find_attention(model: nn.Module) -> list[AttentionBlock]:
     return found
 
 
+def find_tied_attention(model: nn.Module) -> list[nn.Module]:
+    """Attention layers whose head size follows their input width, kept whole with the
+    channels that pass through them.
+
+    A layer with a fused ``Linear(C, 3C)`` query-key-value projection and an integer
+    ``num_heads`` / ``n_heads`` that reshapes it by the width of its input (torchvision's Swin
+    and MaxViT, timm's ViT blocks) ties its heads, its output projection and its relative
+    position tables to the residual stream: removing channels from any of them breaks the
+    reshape. Such a layer becomes one opaque node of the group search (like an ignored layer),
+    so the groups around it (the MLPs, the convolutions) stay removable and nothing runs into
+    its reshapes. Layers ``find_attention`` recognises are not included: their heads are
+    removed whole.
+    """
+    recognised = {b.name for b in find_attention(model)}
+    found = []
+    for name, module in model.named_modules():
+        heads = getattr(module, "num_heads", getattr(module, "n_heads", None))
+        if (
+            name in recognised
+            or not isinstance(heads, int)
+            or isinstance(module, nn.MultiheadAttention)
+        ):
+            continue
+        if any(
+            isinstance(child, nn.Linear) and child.out_features == 3 * child.in_features
+            for child in module.children()
+        ):
+            found.append(module)
+    return found
+
+
 def _positions(heads: list[int], d: int, offset: int = 0) -> torch.Tensor:
     return torch.tensor([offset + h * d + i for h in heads for i in range(d)], dtype=torch.long)
 

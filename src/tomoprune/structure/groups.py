@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,8 +32,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from tomoprune.errors import ConfigError, UnsupportedModelError
+from tomoprune.errors import ConfigError, UnresolvedGroupsWarning, UnsupportedModelError
 from tomoprune.structure.layers import WEIGHTED, SlicingRule, check_supported, slicing_rule
+from tomoprune.structure.search import dependency_graph, search_groups
 
 Role = Literal["producer", "state", "consumer"]
 
@@ -180,10 +182,11 @@ def find_groups(
     """
     import torch_pruning as tp
 
-    from tomoprune.structure.attention import find_attention, head_group
+    from tomoprune.structure.attention import find_attention, find_tied_attention, head_group
 
     ignored = list(ignored_layers)
     check_supported(model, ignored)
+    ignored += [m for m in find_tied_attention(model) if all(m is not i for i in ignored)]
     ignored_ids = {id(m) for root in ignored for m in root.modules()}
     names = {module: name for name, module in model.named_modules()}
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
@@ -205,7 +208,7 @@ def find_groups(
             pruners.setdefault(type(module), _channel_pruner(rule))
     try:
         with torch.enable_grad():
-            graph = tp.DependencyGraph().build_dependency(
+            graph = dependency_graph().build_dependency(
                 model,
                 example_inputs=_tp_inputs(example_inputs),
                 output_transform=tensors_of,
@@ -213,7 +216,7 @@ def find_groups(
                 verbose=False,
             )
             roots = tuple({type(m) for m in model.modules() if _is_root(m)}) or WEIGHTED
-            found = list(graph.get_all_groups(ignored_layers=ignored, root_module_types=roots))
+            search = search_groups(graph, ignored_layers=ignored, root_module_types=roots)
     except UnsupportedModelError:
         raise
     except Exception as exc:  # tracing runs the user's model: any failure becomes one line
@@ -221,14 +224,29 @@ def find_groups(
     finally:
         for module, training in modes.items():
             module.train(training)
+    if search.unresolved:
+        _warn_unresolved([names[m] for m in search.unresolved])
     excluded = {key for b in blocks for key in b.internal_keys()}
     context = _Context(names, order, ignored_ids, excluded)
+    found = search.groups
     groups = [g for g in (from_torch_pruning(t, graph, model, context) for t in found) if g]
     fixed = _fixed_width_tensors(model)
     groups = [g for g in groups if not any(m.tensor in fixed for m in g.members)]
     groups += [head_group(model, b) for b in blocks]
     groups.sort(key=lambda g: order[g.name])
     return groups
+
+
+def _warn_unresolved(roots: list[str]) -> None:
+    """One line for the groups whose search was given up on (``structure.search``)."""
+    warnings.warn(
+        UnresolvedGroupsWarning(
+            f"{len(roots)} unit group(s) left whole: the dependency analysis of the channels "
+            f"of {', '.join(roots)} ran past its bound (a reshaping it cannot follow, such as "
+            "a window partition); their units stay and every other group is removable."
+        ),
+        stacklevel=3,
+    )
 
 
 def _is_pretrained(model: nn.Module) -> bool:
