@@ -431,6 +431,11 @@ def summary(rows: list[dict[str, Any]]) -> str:
         "- models tomoprune (magnitude) prunes and Torch-Pruning does not: "
         + only("tomoprune-magnitude", "tp-magnitude")
     )
+    partial = sorted(f"{r['model']} ({r['method']})" for r in rows if r.get("groups_left_whole"))
+    parts.append(
+        "- tomoprune runs that left unit groups whole (their search ran past its bound): "
+        + (", ".join(partial) if partial else "none")
+    )
     try:
         expected = model_names()
     except ImportError:  # torchvision absent: the list of models cannot be known

@@ -70,3 +70,13 @@ def test_summary_pairs_the_speed_ups_over_the_models_both_tools_prune():
         "- the 2 models both tools prune (magnitude) with batch-1 latencies: median speed-up "
         "2.50x (tomoprune) and 5.00x (Torch-Pruning)"
     ) in zoo.summary(rows).splitlines()
+
+
+def test_summary_names_the_runs_that_left_groups_whole():
+    partial = _row("swinlike", "tomoprune-dtc")
+    partial["groups_left_whole"] = "1 unit group(s) left whole: ..."
+    lines = zoo.summary([_row("plain", "tomoprune-magnitude"), partial]).splitlines()
+    assert (
+        "- tomoprune runs that left unit groups whole (their search ran past its bound): "
+        "swinlike (tomoprune-dtc)" in lines
+    )

@@ -173,7 +173,10 @@ def find_groups(
     ``ModelOutput``. A group is removable when its units are read by at least one layer (so the
     network's outputs are never a group) and no layer in ``ignored_layers`` (or inside one)
     produces, normalises or consumes them. Attention heads are groups of their own
-    (``structure.attention``). The model's training/eval state is left as it was.
+    (``structure.attention``); attention whose head size follows its input width stays whole,
+    like an ignored layer. A group whose search runs past its bound (``structure.search``) is
+    left whole with an ``UnresolvedGroupsWarning``. The model's training/eval state is left as
+    it was.
 
     Raises
     ------
@@ -228,8 +231,7 @@ def find_groups(
         _warn_unresolved([names[m] for m in search.unresolved])
     excluded = {key for b in blocks for key in b.internal_keys()}
     context = _Context(names, order, ignored_ids, excluded)
-    found = search.groups
-    groups = [g for g in (from_torch_pruning(t, graph, model, context) for t in found) if g]
+    groups = [g for g in (from_torch_pruning(t, graph, model, context) for t in search.groups) if g]
     fixed = _fixed_width_tensors(model)
     groups = [g for g in groups if not any(m.tensor in fixed for m in g.members)]
     groups += [head_group(model, b) for b in blocks]
