@@ -116,6 +116,8 @@ def dependency_graph() -> Any:
     import torch_pruning as tp
 
     class SizedConcatenations(tp.DependencyGraph):
+        # Torch-Pruning 1.6's tracing step (the pyproject allows >=1.6,<2): if a release
+        # renames it, this override is simply not called and its own inference is used again.
         def _trace(self, model, example_inputs, forward_fn, output_transform):  # noqa: ANN001
             with _CatSizes() as recorder:
                 module2node = super()._trace(model, example_inputs, forward_fn, output_transform)
