@@ -299,8 +299,12 @@ def run_all(
             except subprocess.TimeoutExpired:
                 error = f"timeout: over {limit * 20:.0f} s of wall-clock time"
             if error is not None:
-                row = {"model": name, "method": method, "budget_s": budget_s}
-                row["status"] = f"error: {error}"
+                row = {
+                    "model": name,
+                    "method": method,
+                    "budget_s": budget_s,
+                    "status": f"error: {error}",
+                }
                 atomic_write_json(path, row)
             print(f"{name:28s} {method:22s} {time.monotonic() - start:7.1f}s", flush=True)
     write_table(out)

@@ -124,28 +124,27 @@ def find_attention(model: nn.Module) -> list[AttentionBlock]:
     return found
 
 
-def find_tied_attention(model: nn.Module) -> list[nn.Module]:
+def find_tied_attention(
+    model: nn.Module, recognised: list[AttentionBlock] | None = None
+) -> list[nn.Module]:
     """Attention layers whose head size follows their input width, kept whole with the
     channels that pass through them.
 
     A layer with a fused ``Linear(C, 3C)`` query-key-value projection and an integer
-    ``num_heads`` / ``n_heads`` that reshapes it by the width of its input (torchvision's Swin
-    and MaxViT, timm's ViT blocks) ties its heads, its output projection and its relative
+    ``num_heads`` / ``n_heads`` that reshapes it by the width of its input (torchvision's Swin,
+    Swin V2 and MaxViT; any layer of that structure is treated alike) ties its heads, its output projection and its relative
     position tables to the residual stream: removing channels from any of them breaks the
     reshape. Such a layer becomes one opaque node of the group search (like an ignored layer),
     so the groups around it (the MLPs, the convolutions) stay removable and nothing runs into
-    its reshapes. Layers ``find_attention`` recognises are not included: their heads are
-    removed whole.
+    its reshapes. Layers ``find_attention`` recognises (``recognised``, found here when not
+    given) are not included: their heads are removed whole.
     """
-    recognised = {b.name for b in find_attention(model)}
+    blocks = find_attention(model) if recognised is None else recognised
+    names = {b.name for b in blocks}
     found = []
     for name, module in model.named_modules():
         heads = getattr(module, "num_heads", getattr(module, "n_heads", None))
-        if (
-            name in recognised
-            or not isinstance(heads, int)
-            or isinstance(module, nn.MultiheadAttention)
-        ):
+        if name in names or not isinstance(heads, int) or isinstance(module, nn.MultiheadAttention):
             continue
         if any(
             isinstance(child, nn.Linear) and child.out_features == 3 * child.in_features

@@ -189,12 +189,14 @@ def find_groups(
 
     ignored = list(ignored_layers)
     check_supported(model, ignored)
-    ignored += [m for m in find_tied_attention(model) if all(m is not i for i in ignored)]
+    every_block = find_attention(model)
+    tied = find_tied_attention(model, every_block)
+    ignored += [m for m in tied if all(m is not i for i in ignored)]
     ignored_ids = {id(m) for root in ignored for m in root.modules()}
     names = {module: name for name, module in model.named_modules()}
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
     modes = {m: m.training for m in model.modules()}
-    blocks = [b for b in find_attention(model) if not ignored_ids & b.module_ids(model)]
+    blocks = [b for b in every_block if not ignored_ids & b.module_ids(model)]
     if blocks and _is_pretrained(model):
         return _transformer_groups(model, example_inputs, blocks, ignored_ids, order)
     # Ignored layers stay nodes of the graph, so their inputs and outputs are cut apart (a

@@ -3,8 +3,8 @@ limit on the work one group's walk may take.
 
 Torch-Pruning finds a group by walking the dependency graph from a root layer's output channels,
 mapping the channel indices through every concatenation, split and reshape on the way. Where a
-model reshapes channels in a way the index mappings misread (a window partition of Swin or
-MaxViT read as a flatten with stride 32), the walk goes round a cycle that multiplies the index
+model reshapes channels in a way the index mappings misread (Swin's window partition read as
+a flatten with stride 32), the walk goes round a cycle that multiplies the index
 lists at every turn: tens of millions of indices, then the machine's memory. This module walks
 the same graph root by root but charges every index a mapping reads or writes to the group being
 searched, and gives up on that group past ``SEARCH_LIMIT``. A group given up on is left whole,
